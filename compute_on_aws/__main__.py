@@ -1,0 +1,3 @@
+from compute_on_aws.cli import main
+
+main()

@@ -1,0 +1,110 @@
+"""One boto3 session and one client per service, created on first use; AWS failures turned into one-line errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from compute_on_aws import __version__
+from compute_on_aws.errors import AwsError, UserError
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_batch import BatchClient
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+
+# What to do about the AWS error codes users meet most.
+_ADVICE = {
+    "AccessDeniedException": "check the IAM permissions of the credentials in use (AWS_PROFILE)",
+    "AccessDenied": "check the IAM permissions of the credentials in use (AWS_PROFILE)",
+    "UnrecognizedClientException": "the credentials are not valid for this account/region; check AWS_PROFILE",
+    "InvalidSignatureException": "the credentials are not valid; check AWS_PROFILE and the clock",
+    "ExpiredTokenException": "the session token expired; log in again (aws sso login, or refresh the credentials)",
+    "ExpiredToken": "the session token expired; log in again (aws sso login, or refresh the credentials)",
+    "TooManyRequestsException": "AWS Batch allows 50 requests/s per account; retry in a minute",
+    "ThrottlingException": "throttled by AWS; retry in a minute",
+    "ClientException": "AWS Batch refused the request; check that the queue and definition it names exist",
+    "ServerException": "a failure on AWS's side; retry later",
+    "RepositoryNotFoundException": "create the repository named in image.repository (compute-on-aws.yaml) first",
+}
+
+
+class Aws:
+    """Lazily created session and clients; region from the config or the standard boto3 chain."""
+
+    def __init__(self, region: str | None = None) -> None:
+        self._region = region
+        self._session: boto3.session.Session | None = None
+        self._clients: dict[str, Any] = {}
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            import boto3
+            import botocore.config
+            import botocore.exceptions
+
+            if self._session is None:
+                self._session = boto3.session.Session(region_name=self._region)
+            config = botocore.config.Config(
+                retries={"mode": "standard", "max_attempts": 8},
+                user_agent_extra=f"compute-on-aws/{__version__}",
+            )
+            try:
+                self._clients[service] = self._session.client(service, config=config)  # type: ignore[call-overload]
+            except botocore.exceptions.NoRegionError:
+                raise UserError(
+                    "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), a region in your profile, "
+                    "or region in compute-on-aws.yaml"
+                ) from None
+        return self._clients[service]
+
+    def batch(self) -> BatchClient:
+        client: BatchClient = self._client("batch")
+        return client
+
+    def ecr(self) -> ECRClient:
+        client: ECRClient = self._client("ecr")
+        return client
+
+    def logs(self) -> CloudWatchLogsClient:
+        client: CloudWatchLogsClient = self._client("logs")
+        return client
+
+
+def error_code(error: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError, else None."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None
+
+
+@contextmanager
+def calling(what: str, done: list[str] | None = None) -> Iterator[None]:
+    """Turns botocore failures inside the block into an AwsError naming the step, the AWS code and what to do.
+
+    `done` lists what already happened (e.g. a registered definition), so a failure part-way says so.
+    """
+    import botocore.exceptions
+
+    already = f" (already done: {'; '.join(done)})" if done else ""
+    try:
+        yield
+    except botocore.exceptions.ClientError as e:
+        code = error_code(e) or "Unknown"
+        message = e.response.get("Error", {}).get("Message", "")
+        advice = _ADVICE.get(code)
+        raise AwsError(f"{what}: AWS {code}: {message}{f' ({advice})' if advice else ''}{already}") from None
+    except botocore.exceptions.NoCredentialsError:
+        raise UserError(
+            f"{what}: no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY{already}"
+        ) from None
+    except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError) as e:
+        raise AwsError(
+            f"{what}: network: cannot reach AWS ({e}); check the connection, proxy or AWS_ENDPOINT_URL{already}"
+        ) from None
+    except botocore.exceptions.BotoCoreError as e:
+        raise AwsError(f"{what}: {e}{already}") from None

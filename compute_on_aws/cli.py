@@ -1,0 +1,189 @@
+"""The `compute-on-aws` command: parses arguments, calls the modules that do the work, prints. Exit codes:
+0 done (a skipped duplicate included), 1 AWS/network/Nix/tool failure, 2 a user's mistake, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from compute_on_aws.errors import ComputeOnAwsError, UserError
+
+if TYPE_CHECKING:
+    from compute_on_aws.config import Config
+    from compute_on_aws.model import Manifest
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Queue batch jobs declared in Nix on AWS Batch.",
+)
+
+# After the job's name, options this command does not know are the job's arguments; `--` passes everything after it.
+JOB_ARGS = {"ignore_unknown_options": True}
+
+
+@dataclass(frozen=True)
+class Settings:
+    jobs: Path
+    manifest: Path | None
+    config: Path | None
+    env: str | None
+
+
+@app.callback()
+def settings(
+    ctx: typer.Context,
+    jobs: Annotated[Path, typer.Option("--jobs", help="Folder of job declarations.", envvar="COMPUTE_ON_AWS_JOBS")] = Path(
+        "jobs"
+    ),
+    manifest: Annotated[
+        Path | None,
+        typer.Option("--manifest", help="An evaluated manifest (JSON) instead of --jobs.", envvar="COMPUTE_ON_AWS_MANIFEST"),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Settings file [default: ./compute-on-aws.yaml if present].", envvar="COMPUTE_ON_AWS_CONFIG"
+        ),
+    ] = None,
+    env: Annotated[
+        str | None, typer.Option("--env", help="Environment from the config's environments.", envvar="COMPUTE_ON_AWS_ENV")
+    ] = None,
+) -> None:
+    """Queue batch jobs declared in Nix (jobs/<name>/default.nix) on AWS Batch."""
+    ctx.obj = Settings(jobs=jobs, manifest=manifest, config=config, env=env)
+
+
+def _load_manifest(s: Settings) -> Manifest:
+    from compute_on_aws import nix
+    from compute_on_aws.model import parse_manifest
+
+    if s.manifest is None:
+        return parse_manifest(nix.evaluate_jobs(s.jobs), source=str(s.jobs))
+    try:
+        data = json.loads(s.manifest.read_text())
+    except OSError as e:
+        raise UserError(f"manifest {s.manifest}: cannot read it ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"manifest {s.manifest}: not JSON (line {e.lineno}: {e.msg})") from None
+    return parse_manifest(data, source=str(s.manifest))
+
+
+def _load_config(s: Settings) -> Config:
+    from compute_on_aws.config import load_config
+
+    return load_config(s.config, environment=s.env)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+@app.command("jobs")
+def jobs_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List declared jobs, and every invalid declaration (exit 2 if any).
+
+    Example: compute-on-aws jobs --json
+    """
+    from compute_on_aws import output
+
+    manifest = _load_manifest(ctx.obj)
+    jobs = list(manifest.jobs.values())
+    errors = [problem for problems in manifest.errors.values() for problem in problems]
+    if as_json:
+        _print_json({"jobs": [output.job_summary(job) for job in jobs], "errors": errors})
+    else:
+        for line in output.jobs_table(jobs):
+            print(line.rstrip())
+    for problem in errors:
+        print(f"error: {problem}", file=sys.stderr)
+    if errors:
+        raise typer.Exit(2)
+
+
+def _queue(s: Settings, name: str, args: list[str], *, dry_run: bool, as_json: bool) -> None:
+    from compute_on_aws import output
+    from compute_on_aws.plan import Outcome, plan
+
+    manifest = _load_manifest(s)
+    config = _load_config(s)
+    planned = plan(manifest, config, name, args, os.environ)
+    if dry_run:
+        outcome = Outcome(
+            outcome="dry-run", job_id=None, request=planned.request, definition_ref=planned.job.definition_name
+        )
+        if not planned.resolved:
+            print(
+                f"note: {name}: entrypoint and image are built by Nix, and this evaluation had no nixpkgs: "
+                "they show as <built by nix> (nix run .#compute-on-aws -- render ... shows them)",
+                file=sys.stderr,
+            )
+    else:
+        if not planned.resolved:
+            raise UserError(
+                f"{name}: its entrypoint is built by Nix: queue it through the flake (nix run .#queue-job -- {name})"
+            )
+        from compute_on_aws import batch
+        from compute_on_aws.aws import Aws
+
+        outcome = batch.queue(Aws(config.region), config, planned)
+    if as_json:
+        _print_json({"jobs": [output.queue_result(planned, outcome)]})
+    else:
+        print(output.queue_line(planned, outcome))
+
+
+@app.command("queue", context_settings=JOB_ARGS)
+def queue_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The job (its folder's name).", show_default=False)],
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments appended to the job's command.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be sent; call nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Queue a job with arguments. Skips it (exit 0) if the same job is already queued or running.
+
+    Example: compute-on-aws queue observes-etl 2026-11-25
+    """
+    _queue(ctx.obj, name, args or [], dry_run=dry_run, as_json=as_json)
+
+
+@app.command("render", context_settings=JOB_ARGS)
+def render_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The job (its folder's name).", show_default=False)],
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments appended to the job's command.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the exact requests).")] = False,
+) -> None:
+    """Show the job definition and submission for a job, without calling AWS (same as queue --dry-run).
+
+    Example: compute-on-aws render observes-etl 2026-11-25 --json
+    """
+    _queue(ctx.obj, name, args or [], dry_run=True, as_json=as_json)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def main() -> None:
+    # Standalone mode: typer prints usage errors (exit 2) and help itself; our errors become one line here.
+    try:
+        app()
+    except ComputeOnAwsError as e:
+        _fail(str(e), e.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)

@@ -1,0 +1,164 @@
+"""compute-on-aws.yaml: project settings (region, image registry, roles, default tags), per environment."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compute_on_aws.errors import UserError
+
+DEFAULT_PATH = Path("compute-on-aws.yaml")
+
+# key: (type, description). The reference in README.md is checked against this table by the tests.
+KEYS: dict[str, tuple[type, str]] = {
+    "region": (str, "AWS region (default: the boto3 chain: AWS_REGION, profile)"),
+    "queue": (str, "queue for jobs that declare none"),
+    "image": (dict, "where Nix-built images are pushed: registry, repository, tls_verify, login"),
+    "roles": (dict, "default IAM roles: job, execution"),
+    "tags": (dict, "tags added to every job definition"),
+    "templates": (str, "folder with your own container-ec2.json.j2 / container-fargate.json.j2"),
+    "fargate": (dict, "Fargate settings: assign_public_ip"),
+    "environments": (dict, "named overrides of the keys above, chosen with --env"),
+}
+IMAGE_KEYS = {"registry", "repository", "tls_verify", "login"}
+ROLE_KEYS = {"job", "execution"}
+FARGATE_KEYS = {"assign_public_ip"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageSettings:
+    registry: str | None = None
+    repository: str | None = None
+    tls_verify: bool = True
+    # How to log in to the registry: "ecr" (a token from ECR), "none", or "auto" (ECR when the host looks like ECR).
+    login: str = "auto"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    source: str | None = None
+    environment: str | None = None
+    region: str | None = None
+    queue: str | None = None
+    image: ImageSettings = field(default_factory=ImageSettings)
+    job_role_arn: str | None = None
+    execution_role_arn: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    templates: Path | None = None
+    fargate_assign_public_ip: bool = False
+
+
+def _unknown(where: str, key: str, known: set[str] | dict[str, Any]) -> UserError:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(sorted(known))})"
+    return UserError(f"{where}: unknown key {key!r}{hint}")
+
+
+def _check_section(where: str, data: Any, known: set[str]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected a mapping, got {type(data).__name__}")
+    for key in data:
+        if key not in known:
+            raise _unknown(where, str(key), known)
+    return data
+
+
+def _string(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _bool(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise UserError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """An environment's settings over the top level: sections (image, roles, tags, fargate) merge key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = {**base[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | None) -> Config:
+    if data is None:
+        data = {}
+    top = _check_section(source, data, set(KEYS))
+    environments = top.get("environments", {})
+    if not isinstance(environments, dict):
+        raise UserError(f"{source}: environments: expected a mapping of environment names to settings")
+    if environment is not None:
+        if environment not in environments:
+            known = ", ".join(sorted(environments)) or "none declared"
+            raise UserError(f"{source}: environments: no environment {environment!r} (known: {known})")
+        env_data = _check_section(f"{source}: environments.{environment}", environments[environment] or {}, set(KEYS))
+        if "environments" in env_data:
+            raise UserError(f"{source}: environments.{environment}: environments cannot nest")
+        top = _merge(top, env_data)
+    where = source if environment is None else f"{source} (environment {environment})"
+
+    for key, (kind, _) in KEYS.items():
+        if key in top and not isinstance(top[key], kind):
+            raise UserError(f"{where}: {key}: expected {'a mapping' if kind is dict else 'a string'}")
+    image = _check_section(f"{where}: image", top.get("image", {}), IMAGE_KEYS)
+    roles = _check_section(f"{where}: roles", top.get("roles", {}), ROLE_KEYS)
+    fargate = _check_section(f"{where}: fargate", top.get("fargate", {}), FARGATE_KEYS)
+    tags = top.get("tags", {})
+    for k, v in tags.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise UserError(f"{where}: tags: {k!r}: keys and values must be strings (quote numbers)")
+    login = image.get("login", "auto")
+    if login not in ("auto", "ecr", "none"):
+        raise UserError(f"{where}: image.login: expected auto, ecr or none, got {login!r}")
+
+    def opt(section: dict[str, Any], key: str, label: str) -> str | None:
+        return None if section.get(key) is None else _string(f"{where}: {label}", section[key])
+
+    return Config(
+        source=source,
+        environment=environment,
+        region=opt(top, "region", "region"),
+        queue=opt(top, "queue", "queue"),
+        image=ImageSettings(
+            registry=opt(image, "registry", "image.registry"),
+            repository=opt(image, "repository", "image.repository"),
+            tls_verify=_bool(f"{where}: image.tls_verify", image.get("tls_verify", True)),
+            login=login,
+        ),
+        job_role_arn=opt(roles, "job", "roles.job"),
+        execution_role_arn=opt(roles, "execution", "roles.execution"),
+        tags=dict(tags),
+        templates=None if top.get("templates") is None else base_dir / _string(f"{where}: templates", top["templates"]),
+        fargate_assign_public_ip=_bool(f"{where}: fargate.assign_public_ip", fargate.get("assign_public_ip", False)),
+    )
+
+
+def load_config(path: Path | None, *, environment: str | None) -> Config:
+    """Reads the config file: the given one (which must exist) or ./compute-on-aws.yaml when present."""
+    import yaml
+
+    if path is None:
+        if not DEFAULT_PATH.is_file():
+            if environment is not None:
+                raise UserError(f"--env {environment}: there is no {DEFAULT_PATH} to read environments from")
+            return Config()
+        path = DEFAULT_PATH
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise UserError(f"config {path}: cannot read it ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"config {path}: not valid YAML{at}: {getattr(e, 'problem', e)}") from None
+    return parse_config(data, source=str(path), base_dir=path.parent, environment=environment)

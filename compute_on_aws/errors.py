@@ -1,0 +1,25 @@
+"""Errors the CLI turns into one line and an exit code; anything else escaping is a bug."""
+
+
+class ComputeOnAwsError(Exception):
+    """A failure the user can act on: its message is the whole story, printed as one line."""
+
+    exit_code = 1
+
+
+class UserError(ComputeOnAwsError):
+    """A user's mistake: a bad declaration, config, argument or environment."""
+
+    exit_code = 2
+
+
+class AwsError(ComputeOnAwsError):
+    """AWS or the network said no; the message holds AWS's error code and what to do."""
+
+
+class NixError(ComputeOnAwsError):
+    """A Nix build failed (evaluation mistakes in declarations are UserErrors)."""
+
+
+class ToolError(ComputeOnAwsError):
+    """An external tool (skopeo) failed."""

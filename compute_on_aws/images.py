@@ -1,0 +1,79 @@
+"""Publishing Nix-built images: build the job's stream script, push its archive with skopeo unless the tag is there."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from compute_on_aws import nix
+from compute_on_aws.aws import Aws, calling
+from compute_on_aws.config import ImageSettings
+from compute_on_aws.errors import ToolError, UserError
+from compute_on_aws.plan import ImagePush
+
+_ECR_HOST = re.compile(r"\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
+_MISSING = ("manifest unknown", "not found", "name unknown")
+
+
+def _skopeo(args: list[str]) -> subprocess.CompletedProcess[str]:
+    if shutil.which("skopeo") is None:
+        raise UserError("skopeo not found on PATH: it pushes Nix-built images (Debian: apt install skopeo)")
+    return subprocess.run(["skopeo", *args], capture_output=True, text=True, check=False)
+
+
+def _last_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return re.sub(r'^time="[^"]*" level=\w+ msg="(.*)"$', r"\1", lines[-1]) if lines else "no output"
+
+
+def _auth_file(push: ImagePush, settings: ImageSettings, aws: Aws, directory: Path) -> Path | None:
+    """A registry auth file (mode 0600, in a private temp dir) with an ECR token when the registry needs one."""
+    registry = push.target.split("/", 1)[0]
+    if settings.login == "none" or (settings.login == "auto" and not _ECR_HOST.fullmatch(registry)):
+        return None
+    # ECR's token is already base64("AWS:<password>"), the form auth files hold.
+    with calling("getting an ECR login token"):
+        token = aws.ecr().get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    path = directory / "auth.json"
+    path.write_text(json.dumps({"auths": {registry: {"auth": token}}}))
+    path.chmod(0o600)
+    return path
+
+
+def publish(push: ImagePush, settings: ImageSettings, aws: Aws, *, what: str) -> bool:
+    """Makes sure push.target exists in the registry; returns True when it pushed, False when it was there already."""
+    tls = "true" if settings.tls_verify else "false"
+    with tempfile.TemporaryDirectory(prefix="compute-on-aws-") as tmp:
+        auth = _auth_file(push, settings, aws, Path(tmp))
+        auth_args = ["--authfile", str(auth)] if auth else []
+        inspect = _skopeo(["inspect", "--raw", f"--tls-verify={tls}", *auth_args, f"docker://{push.target}"])
+        if inspect.returncode == 0:
+            return False
+        if not any(m in inspect.stderr for m in _MISSING):
+            raise ToolError(f"checking {push.target}: skopeo: {_last_line(inspect.stderr)}")
+        stream = nix.realise(push.drv, what)
+        # skopeo 1.9 cannot read a docker-archive from a pipe: the stream goes to a private temp file first.
+        archive = Path(tmp) / "image.tar"
+        with archive.open("wb") as out:
+            built = subprocess.run([stream], stdout=out, stderr=subprocess.PIPE, text=True, check=False)
+        if built.returncode != 0:
+            raise ToolError(f"streaming {what} failed: {_last_line(built.stderr)}")
+        copy = _skopeo(
+            [
+                "copy",
+                "--quiet",
+                f"--dest-tls-verify={tls}",
+                *auth_args,
+                f"docker-archive:{archive}",
+                f"docker://{push.target}",
+            ]
+        )
+        os.remove(archive)
+        if copy.returncode != 0:
+            raise ToolError(f"pushing {push.target} failed: skopeo: {_last_line(copy.stderr)}")
+    return True

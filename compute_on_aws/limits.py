@@ -1,0 +1,57 @@
+"""AWS Batch's limits, checked on the rendered requests before any call: a clear error now beats a job that fails later."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from compute_on_aws.errors import UserError
+from compute_on_aws.naming import VALID
+
+# Batch accepts a job whose container overrides exceed this, then fails it when ECS refuses the task.
+MAX_OVERRIDES_CHARS = 8192
+MAX_SUBMIT_BYTES = 30 * 1024
+MAX_DEFINITION_BYTES = 24 * 1024
+MAX_TAGS = 50
+
+
+def _size(obj: Any) -> int:
+    return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def check(job_name: str, definition: Mapping[str, Any], request: Mapping[str, Any]) -> None:
+    """Raises a UserError naming every limit the requests break."""
+    problems = []
+    if not VALID.fullmatch(request["jobName"]):
+        problems.append(f"job name {request['jobName']!r} is not valid for AWS (1-128 letters, digits, - or _)")
+    overrides = request.get("containerOverrides")
+    if overrides is not None:
+        chars = len(json.dumps(overrides, separators=(",", ":"), ensure_ascii=False))
+        if chars > MAX_OVERRIDES_CHARS:
+            problems.append(
+                f"container overrides are {chars} characters, over the {MAX_OVERRIDES_CHARS} Batch can start "
+                "(pass fewer or shorter arguments, or move large values into a file the job reads)"
+            )
+    if (size := _size(request)) > MAX_SUBMIT_BYTES:
+        problems.append(f"the SubmitJob request is {size} bytes, over AWS's {MAX_SUBMIT_BYTES}")
+    if (size := _size(definition)) > MAX_DEFINITION_BYTES:
+        problems.append(f"the job definition is {size} bytes, over AWS's {MAX_DEFINITION_BYTES}")
+    definition_tags = definition.get("tags", {})
+    job_tags = request.get("tags", {})
+    for tags in (definition_tags, job_tags):
+        for key, value in tags.items():
+            if len(key) > 128 or len(value) > 256 or key.lower().startswith("aws:"):
+                problems.append(f"tag {key!r}: keys take 128 characters, values 256, and aws: is reserved")
+    if len(definition_tags) > MAX_TAGS:
+        problems.append(f"the definition has {len(definition_tags)} tags, over AWS's {MAX_TAGS}")
+    if definition.get("propagateTags") and len(definition_tags) + len(job_tags) > MAX_TAGS:
+        problems.append(
+            f"with propagateTags, the job and definition carry {len(definition_tags) + len(job_tags)} tags; "
+            f"AWS fails jobs over {MAX_TAGS}"
+        )
+    for variable in overrides.get("environment", []) if overrides else []:
+        if variable["name"].startswith("AWS_BATCH"):
+            problems.append(f"variable {variable['name']}: names starting with AWS_BATCH are reserved")
+    if problems:
+        raise UserError(f"{job_name}: " + "; ".join(problems))

@@ -1,0 +1,211 @@
+"""The manifest (what Nix evaluated from the job declarations) as frozen dataclasses, checked at the boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from compute_on_aws.errors import UserError
+
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryRule:
+    action: Literal["RETRY", "EXIT"]
+    on_status_reason: str | None = None
+    on_reason: str | None = None
+    on_exit_code: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Program:
+    """A plain command run in a given image, or a Nix-built entrypoint (command and drv unknown without nixpkgs)."""
+
+    kind: Literal["command", "entrypoint"]
+    command: tuple[str, ...] | None
+    drv: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Image:
+    """A given image reference, or an image Nix builds (tag and drv unknown without nixpkgs)."""
+
+    kind: Literal["reference", "nix"]
+    reference: str | None = None
+    name: str | None = None
+    tag: str | None = None
+    drv: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    name: str
+    description: str
+    queue: str | None
+    definition_name: str
+    platform: Literal["EC2", "FARGATE"]
+    vcpus: float
+    memory: int
+    gpus: int
+    attempts: int
+    retry_rules: tuple[RetryRule, ...]
+    attempt_duration_seconds: int | None
+    environment: tuple[str, ...]
+    plaintext_credentials: tuple[str, ...]
+    env: dict[str, str]
+    secrets: dict[str, str]
+    parallel: int
+    tags: dict[str, str]
+    propagate_tags: bool
+    allow_duplicates: bool
+    include_positional_args_in_name: bool
+    scheduling_priority: int | None
+    share_identifier: str | None
+    job_role_arn: str | None
+    execution_role_arn: str | None
+    program: Program
+    image: Image
+
+    @property
+    def resolved(self) -> bool:
+        """Whether Nix resolved everything needed to submit (false for entrypoints evaluated without nixpkgs)."""
+        return self.program.command is not None and (self.image.kind == "reference" or self.image.tag is not None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    jobs: dict[str, Job]
+    # {job: ["<job>: <attribute>: <problem>", ...]} for every invalid declaration.
+    errors: dict[str, tuple[str, ...]]
+    source: str
+
+
+class _Reader:
+    """Reads typed fields from decoded JSON, naming the field in every error."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, what: str) -> UserError:
+        return UserError(f"manifest {self.source}: {where}: {what}")
+
+    def get(self, obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+        if key not in obj:
+            raise self.fail(f"{where}.{key}", "missing")
+        value = obj[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int, float))):
+            raise self.fail(f"{where}.{key}", f"expected {_kind_name(kind)}, got {type(value).__name__}")
+        return value
+
+    def optional(self, obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+        return None if obj.get(key) is None else self.get(obj, key, kind, where)
+
+    def strings(self, obj: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+        values = self.get(obj, key, list, where)
+        if not all(isinstance(v, str) for v in values):
+            raise self.fail(f"{where}.{key}", "expected a list of strings")
+        return tuple(values)
+
+    def mapping(self, obj: dict[str, Any], key: str, where: str) -> dict[str, str]:
+        values = self.get(obj, key, dict, where)
+        if not all(isinstance(v, str) for v in values.values()):
+            raise self.fail(f"{where}.{key}", "expected string values")
+        return dict(values)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list", dict: "an object"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _program(r: _Reader, data: dict[str, Any], where: str) -> Program:
+    kind = r.get(data, "kind", str, where)
+    if kind not in ("command", "entrypoint"):
+        raise r.fail(f"{where}.kind", f"unknown program kind {kind!r}")
+    command = None if data.get("command") is None else r.strings(data, "command", where)
+    return Program(kind=kind, command=command, drv=r.optional(data, "drv", str, where))
+
+
+def _image(r: _Reader, data: dict[str, Any], where: str) -> Image:
+    kind = r.get(data, "kind", str, where)
+    if kind == "reference":
+        return Image(kind="reference", reference=r.get(data, "reference", str, where))
+    if kind == "nix":
+        return Image(
+            kind="nix",
+            name=r.get(data, "name", str, where),
+            tag=r.optional(data, "tag", str, where),
+            drv=r.optional(data, "drv", str, where),
+        )
+    raise r.fail(f"{where}.kind", f"unknown image kind {kind!r}")
+
+
+def _retry_rule(r: _Reader, data: Any, where: str) -> RetryRule:
+    if not isinstance(data, dict) or data.get("action") not in ("RETRY", "EXIT"):
+        raise r.fail(where, "expected a rule with action RETRY or EXIT")
+    return RetryRule(
+        action=data["action"],
+        on_status_reason=r.optional(data, "onStatusReason", str, where),
+        on_reason=r.optional(data, "onReason", str, where),
+        on_exit_code=r.optional(data, "onExitCode", str, where),
+    )
+
+
+def _job(r: _Reader, name: str, data: Any) -> Job:
+    where = f"jobs.{name}"
+    if not isinstance(data, dict):
+        raise r.fail(where, "expected an object")
+    platform = r.get(data, "platform", str, where)
+    if platform not in ("EC2", "FARGATE"):
+        raise r.fail(f"{where}.platform", f"expected EC2 or FARGATE, got {platform!r}")
+    return Job(
+        name=name,
+        description=r.get(data, "description", str, where),
+        queue=r.optional(data, "queue", str, where),
+        definition_name=r.get(data, "definitionName", str, where),
+        platform=platform,
+        vcpus=r.get(data, "vcpus", (int, float), where),
+        memory=r.get(data, "memory", int, where),
+        gpus=r.get(data, "gpus", int, where),
+        attempts=r.get(data, "attempts", int, where),
+        retry_rules=tuple(
+            _retry_rule(r, rule, f"{where}.retryRules[{i}]")
+            for i, rule in enumerate(r.get(data, "retryRules", list, where))
+        ),
+        attempt_duration_seconds=r.optional(data, "attemptDurationSeconds", int, where),
+        environment=r.strings(data, "environment", where),
+        plaintext_credentials=r.strings(data, "plaintextCredentials", where),
+        env=r.mapping(data, "env", where),
+        secrets=r.mapping(data, "secrets", where),
+        parallel=r.get(data, "parallel", int, where),
+        tags=r.mapping(data, "tags", where),
+        propagate_tags=r.get(data, "propagateTags", bool, where),
+        allow_duplicates=r.get(data, "allowDuplicates", bool, where),
+        include_positional_args_in_name=r.get(data, "includePositionalArgsInName", bool, where),
+        scheduling_priority=r.optional(data, "schedulingPriority", int, where),
+        share_identifier=r.optional(data, "shareIdentifier", str, where),
+        job_role_arn=r.optional(data, "jobRoleArn", str, where),
+        execution_role_arn=r.optional(data, "executionRoleArn", str, where),
+        program=_program(r, r.get(data, "program", dict, where), f"{where}.program"),
+        image=_image(r, r.get(data, "image", dict, where), f"{where}.image"),
+    )
+
+
+def parse_manifest(data: Any, source: str) -> Manifest:
+    """Checks a decoded manifest and returns it as dataclasses; any mismatch is a UserError naming the field."""
+    r = _Reader(source)
+    if not isinstance(data, dict):
+        raise r.fail("top level", "expected an object")
+    version = r.get(data, "version", int, "top level")
+    if version != MANIFEST_VERSION:
+        raise r.fail(
+            "version", f"this helper reads version {MANIFEST_VERSION}, got {version} (update compute-on-aws or the flake)"
+        )
+    errors = r.get(data, "errors", dict, "top level")
+    return Manifest(
+        jobs={name: _job(r, name, job) for name, job in sorted(r.get(data, "jobs", dict, "top level").items())},
+        errors={name: tuple(problems) for name, problems in sorted(errors.items())},
+        source=source,
+    )

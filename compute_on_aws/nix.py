@@ -1,0 +1,70 @@
+"""The only module that runs Nix: evaluating job folders without nixpkgs, and building one job's derivations."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from compute_on_aws.errors import NixError, UserError
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    if shutil.which(argv[0]) is None:
+        raise UserError(f"{argv[0]} not found on PATH: install Nix (Debian: apt install nix-bin) or pass --manifest FILE")
+    env = {**os.environ, "TERM": "dumb", "NO_COLOR": "1"}
+    return subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+
+
+def _problem(stderr: str) -> str:
+    """A Nix failure on one line: its first `error:` message and the position Nix gives for it."""
+    lines = [line.strip() for line in _ANSI.sub("", stderr).splitlines() if line.strip()]
+    first = next((i for i, line in enumerate(lines) if line.startswith("error:")), None)
+    if first is None:
+        return " | ".join(lines[-5:]) or "no output"
+    message = lines[first].removeprefix("error:").strip() or (lines[first + 1] if first + 1 < len(lines) else "")
+    position = next((line for line in lines[first + 1 :] if line.startswith("at /")), None)
+    return f"{message} ({position.removeprefix('at ').rstrip(':')})" if position else message
+
+
+def library_dir() -> Path:
+    """The pure job library shipped inside this package (a link to nix/lib in the source tree)."""
+    return Path(str(resources.files("compute_on_aws") / "nixlib"))
+
+
+def evaluate_jobs(jobs_dir: Path) -> dict[str, Any]:
+    """Evaluates a jobs folder without nixpkgs into manifest data (entrypoints and images left unresolved)."""
+    if not jobs_dir.is_dir():
+        raise UserError(f"jobs folder {jobs_dir} not found (pass --jobs DIR, or run from your repository's root)")
+    result = _run(
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            str(library_dir() / "eval.nix"),
+            "--argstr",
+            "jobsDir",
+            str(jobs_dir.resolve()),
+        ]
+    )
+    if result.returncode != 0:
+        # Evaluation fails only on what evalJobs cannot report as data: syntax errors, missing attributes of pkgs...
+        raise UserError(f"jobs folder {jobs_dir}: {_problem(result.stderr)}")
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def realise(drv: str, what: str) -> str:
+    """Builds a derivation (e.g. one job's image) and returns its output path."""
+    result = _run(["nix-store", "--realise", drv])
+    if result.returncode != 0:
+        raise NixError(f"building {what} failed: {_problem(result.stderr)}")
+    return result.stdout.strip().splitlines()[-1]

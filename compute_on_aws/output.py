@@ -1,0 +1,91 @@
+"""What `queue` and `render` print: JSON for scripts, one line per job for people. Propagated values never appear."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from compute_on_aws.model import Job
+from compute_on_aws.plan import Outcome, Plan
+
+REDACTED = "<redacted>"
+
+
+def redacted(request: dict[str, Any]) -> dict[str, Any]:
+    """The request with the values of propagated variables replaced: they may be tokens."""
+    shown = copy.deepcopy(request)
+    for variable in shown.get("containerOverrides", {}).get("environment", []):
+        variable["value"] = REDACTED
+    return shown
+
+
+def queue_result(plan: Plan, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "job": plan.job.name,
+        "jobName": plan.job_name,
+        "jobId": outcome.job_id,
+        "outcome": outcome.outcome,
+        "jobQueue": plan.queue,
+        "jobDefinition": outcome.definition_ref,
+        "request": redacted(outcome.request),
+        "definition": plan.definition,
+    }
+
+
+def _resources(job: Job) -> str:
+    vcpus = f"{job.vcpus:g} vCPU"
+    gpus = f", {job.gpus} GPU" if job.gpus else ""
+    array = f", array of {job.parallel}" if job.parallel > 1 else ""
+    return f"{vcpus}, {job.memory} MiB{gpus}{array}"
+
+
+def queue_line(plan: Plan, outcome: Outcome) -> str:
+    if outcome.outcome == "duplicate":
+        return (
+            f"duplicate: {plan.job_name} is already {outcome.existing_status} as job {outcome.job_id} "
+            f"in {plan.queue}; not submitted again"
+        )
+    if outcome.outcome == "dry-run":
+        image = plan.definition["containerProperties"]["image"]
+        return (
+            f"dry run: would submit {plan.job_name} to {plan.queue} with definition {outcome.definition_ref} "
+            f"({image}; {_resources(plan.job)}); nothing sent (--json shows the requests)"
+        )
+    notes = []
+    if outcome.image_pushed and plan.image_push is not None:
+        notes.append(f"pushed {plan.image_push.target}")
+    notes.append(f"{'registered' if outcome.definition_registered else 'reused'} {outcome.definition_ref}")
+    return f"submitted {plan.job_name} to {plan.queue} as job {outcome.job_id} ({'; '.join(notes)})"
+
+
+def jobs_table(jobs: list[Job]) -> list[str]:
+    rows = [("JOB", "QUEUE", "VCPUS", "MEMORY", "ARRAY", "PROGRAM", "DESCRIPTION")]
+    for job in jobs:
+        rows.append(
+            (
+                job.name,
+                job.queue or "(config)",
+                f"{job.vcpus:g}",
+                str(job.memory),
+                str(job.parallel) if job.parallel > 1 else "-",
+                job.program.kind,
+                job.description,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)) + "  " + row[-1] for row in rows]
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    return {
+        "name": job.name,
+        "description": job.description,
+        "queue": job.queue,
+        "platform": job.platform,
+        "vcpus": job.vcpus,
+        "memory": job.memory,
+        "gpus": job.gpus,
+        "parallel": job.parallel,
+        "program": job.program.kind,
+        "definitionName": job.definition_name,
+    }

@@ -1,0 +1,122 @@
+"""What queueing a job means, before any side effect: its name, queue, requests, the image to publish, the values to hide."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from compute_on_aws import limits, naming, render
+from compute_on_aws.config import Config
+from compute_on_aws.errors import UserError
+from compute_on_aws.model import Job, Manifest
+
+# Shown where Nix was not asked to build (an evaluation without nixpkgs): the real run resolves it.
+UNRESOLVED = "<built by nix>"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImagePush:
+    """A Nix-built image to publish before submitting: the derivation streaming it, and where it goes."""
+
+    drv: str
+    target: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    job: Job
+    job_name: str
+    queue: str
+    args: tuple[str, ...]
+    definition: dict[str, Any]
+    # jobDefinition is the definition's name here; the backend pins the revision it registers or reuses.
+    request: dict[str, Any]
+    image_push: ImagePush | None
+    # False when Nix did not build the entrypoint/image (evaluated without nixpkgs): fine for a dry run only.
+    resolved: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    outcome: Literal["submitted", "duplicate", "dry-run"]
+    job_id: str | None
+    # The exact SubmitJob request (jobDefinition pinned to name:revision once known).
+    request: dict[str, Any]
+    definition_ref: str
+    definition_registered: bool = False
+    image_pushed: bool = False
+    # For a duplicate: the status of the job already there.
+    existing_status: str | None = None
+
+
+def find_job(manifest: Manifest, name: str) -> Job:
+    if name in manifest.jobs:
+        return manifest.jobs[name]
+    if name in manifest.errors:
+        raise UserError(f"{name} is not valid: " + "; ".join(p.removeprefix(f"{name}: ") for p in manifest.errors[name]))
+    known = sorted([*manifest.jobs, *manifest.errors])
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}?" if close else f"declared jobs: {', '.join(known) or 'none'}"
+    raise UserError(f"no job named {name!r} in {manifest.source} ({hint})")
+
+
+def image_uri(job: Job, config: Config) -> tuple[str, ImagePush | None]:
+    """The image the definition names; for a Nix-built image, also what to push where."""
+    if job.image.kind == "reference":
+        assert job.image.reference is not None
+        return job.image.reference, None
+    registry, repository = config.image.registry, config.image.repository
+    if registry is None or repository is None:
+        raise UserError(
+            f"{job.name}: image: Nix builds this job's image, so compute-on-aws.yaml needs image.registry and "
+            "image.repository (where to push it); or declare image = \"<reference>\" in the job"
+        )
+    tag = f"{job.name}-{job.image.tag or UNRESOLVED}"
+    uri = f"{registry}/{repository}:{tag}"
+    return uri, (ImagePush(drv=job.image.drv, target=uri) if job.image.drv else None)
+
+
+def plan(
+    manifest: Manifest,
+    config: Config,
+    name: str,
+    args: Sequence[str],
+    environ: Mapping[str, str],
+) -> Plan:
+    job = find_job(manifest, name)
+    missing = [v for v in job.environment if v not in environ]
+    if missing:
+        raise UserError(
+            f"{job.name}: environment: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set in this "
+            "shell, and the job copies its environment from here (set them, or remove them from the declaration)"
+        )
+    variables = {v: environ[v] for v in job.environment}
+    queue = job.queue or config.queue
+    if queue is None:
+        raise UserError(f"{job.name}: queue: not declared, and compute-on-aws.yaml sets no default queue")
+    image, push = image_uri(job, config)
+    command = job.program.command or (UNRESOLVED,)
+    definition = render.definition_request(job, config, image=image, command=command)
+    job_name = naming.job_name(job.name, tuple(args), include_args=job.include_positional_args_in_name)
+    request = render.submit_request(
+        job,
+        job_name=job_name,
+        queue=queue,
+        definition=definition,
+        definition_ref=job.definition_name,
+        args=args,
+        variables=variables,
+    )
+    limits.check(job.name, definition, request)
+    return Plan(
+        job=job,
+        job_name=job_name,
+        queue=queue,
+        args=tuple(args),
+        definition=definition,
+        request=request,
+        image_push=push,
+        resolved=job.resolved,
+    )

@@ -1,0 +1,140 @@
+"""Requests for AWS Batch from a job declaration: the job definition (from jinja2 templates) and the submission.
+
+Pure: no AWS and no Nix. The definition holds everything fixed for a job (resources, retries, timeout, image, literal
+environment, secrets, roles, tags); a submission carries only what changes per run (arguments, propagated variables).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from compute_on_aws.config import Config
+from compute_on_aws.errors import UserError
+from compute_on_aws.model import Job
+
+# The definition parameter holding the content hash: an ACTIVE revision with the same hash is reused, not re-registered.
+HASH_PARAMETER = "computeOnAwsHash"
+
+
+def template_name(job: Job) -> str:
+    return "container-fargate.json.j2" if job.platform == "FARGATE" else "container-ec2.json.j2"
+
+
+@functools.lru_cache(maxsize=4)
+def _templates(own: Path | None) -> Any:
+    import jinja2
+
+    loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("compute_on_aws", "templates")]
+    if own is not None:
+        loaders.insert(0, jinja2.FileSystemLoader(own))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - JSON output; every value goes through tojson
+        keep_trailing_newline=True,
+    )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def definition_request(job: Job, config: Config, *, image: str, command: Sequence[str]) -> dict[str, Any]:
+    """The RegisterJobDefinition request for a job, with its content hash as a parameter."""
+    import jinja2
+
+    job_role = job.job_role_arn or config.job_role_arn
+    execution_role = job.execution_role_arn or config.execution_role_arn
+    if execution_role is None and (job.platform == "FARGATE" or job.secrets):
+        needs = "Fargate" if job.platform == "FARGATE" else "reading secrets"
+        raise UserError(
+            f"{job.name}: executionRoleArn: {needs} needs an execution role; "
+            "declare executionRoleArn or set roles.execution in compute-on-aws.yaml"
+        )
+    resources = [{"type": "VCPU", "value": _number(job.vcpus)}, {"type": "MEMORY", "value": str(job.memory)}]
+    if job.gpus:
+        resources.append({"type": "GPU", "value": str(job.gpus)})
+    retry_rules = [
+        {
+            key: value
+            for key, value in (
+                ("onStatusReason", rule.on_status_reason),
+                ("onReason", rule.on_reason),
+                ("onExitCode", rule.on_exit_code),
+                ("action", rule.action),
+            )
+            if value is not None
+        }
+        for rule in job.retry_rules
+    ]
+    context = {
+        "job": job,
+        "image": image,
+        "command": list(command),
+        "resources": resources,
+        "environment": [{"name": k, "value": v} for k, v in sorted(job.env.items())],
+        "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(job.secrets.items())],
+        "retry_rules": retry_rules,
+        "tags": {**config.tags, **job.tags},
+        "job_role_arn": job_role,
+        "execution_role_arn": execution_role,
+        "assign_public_ip": config.fargate_assign_public_ip,
+    }
+    name = template_name(job)
+    try:
+        text = _templates(config.templates).get_template(name).render(context)
+    except jinja2.TemplateNotFound:
+        raise UserError(f"template {name} not found (templates: {config.templates})") from None
+    except jinja2.TemplateError as e:
+        line = getattr(e, "lineno", None)
+        raise UserError(f"template {name}{f' line {line}' if line else ''}: {e.message}") from None
+    try:
+        request = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"template {name}: rendered text is not JSON (line {e.lineno}: {e.msg})") from None
+    if not isinstance(request, dict) or request.get("jobDefinitionName") != job.definition_name:
+        raise UserError(f"template {name}: must render an object whose jobDefinitionName is the job's definition name")
+    request.setdefault("parameters", {})[HASH_PARAMETER] = content_hash(request)
+    return request
+
+
+def content_hash(definition: Mapping[str, Any]) -> str:
+    """A hash of the definition's content (order-independent), ignoring the hash parameter itself."""
+    content = dict(definition)
+    parameters = {k: v for k, v in content.get("parameters", {}).items() if k != HASH_PARAMETER}
+    content.pop("parameters", None)
+    if parameters:
+        content["parameters"] = parameters
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def submit_request(
+    job: Job,
+    *,
+    job_name: str,
+    queue: str,
+    definition: Mapping[str, Any],
+    definition_ref: str,
+    args: Sequence[str],
+    variables: Mapping[str, str],
+) -> dict[str, Any]:
+    """The SubmitJob request. Overrides hold only the arguments (appended to the command) and propagated variables."""
+    overrides: dict[str, Any] = {}
+    if args:
+        overrides["command"] = [*definition["containerProperties"]["command"], *args]
+    if variables:
+        overrides["environment"] = [{"name": k, "value": v} for k, v in sorted(variables.items())]
+    request: dict[str, Any] = {"jobName": job_name, "jobQueue": queue, "jobDefinition": definition_ref}
+    if overrides:
+        request["containerOverrides"] = overrides
+    if job.parallel > 1:
+        request["arrayProperties"] = {"size": job.parallel}
+    if job.share_identifier is not None:
+        request["shareIdentifier"] = job.share_identifier
+    return request

@@ -1,0 +1,57 @@
+{
+  description = "compute-on-aws: declare batch jobs in Nix, queue them on AWS Batch (or run them locally) with one command";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      # Job images are Linux images: building them needs a Linux system (or a remote builder).
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      forAllSystems =
+        f:
+        builtins.listToAttrs (
+          map (system: {
+            name = system;
+            value = f system;
+          }) systems
+        );
+
+      # The helper's source: just what its build reads, so editing tests or docs does not rebuild it.
+      src = builtins.path {
+        name = "compute-on-aws-src";
+        path = ./.;
+        filter =
+          path: type:
+          let
+            rel = builtins.substring (builtins.stringLength (toString ./.) + 1) (-1) (toString path);
+            top = builtins.head (builtins.split "/" rel);
+          in
+          builtins.elem top [
+            "pyproject.toml"
+            "README.md"
+            "compute_on_aws"
+            "nix"
+          ];
+      };
+
+      # mkLib :: pkgs -> { helper, mkEntrypoint, mkImage, mkJobs }
+      mkLib = pkgs: import ./nix/pkgs { inherit pkgs src; };
+      ownJobs = system: (mkLib nixpkgs.legacyPackages.${system}).mkJobs { jobsDir = ./jobs; };
+    in
+    {
+      # For other flakes: `compute-on-aws.lib.mkJobs { pkgs; jobsDir = ./jobs; }` gives
+      # { packages, apps, checks, manifest, ... } for their own jobs folder; the pure job library is here too.
+      lib = import ./nix/lib // {
+        inherit mkLib;
+        mkJobs = { pkgs, ... }@args: (mkLib pkgs).mkJobs (removeAttrs args [ "pkgs" ]);
+      };
+
+      packages = forAllSystems (system: (ownJobs system).packages);
+      apps = forAllSystems (system: (ownJobs system).apps);
+      checks = forAllSystems (system: (ownJobs system).checks);
+    };
+}

@@ -1,0 +1,409 @@
+# The attributes of a job declaration: each with its default and a check returning a list of problems (empty when valid).
+# Limits are AWS Batch's (RegisterJobDefinition, SubmitJob, EvaluateOnExit, tag restrictions, Fargate task sizes).
+let
+  inherit (builtins)
+    all
+    any
+    attrNames
+    concatMap
+    elem
+    filter
+    genList
+    isAttrs
+    isBool
+    isFloat
+    isInt
+    isList
+    isString
+    length
+    match
+    stringLength
+    substring
+    toJSON
+    typeOf
+    ;
+
+  matches = regex: s: match regex s != null;
+
+  # How a value reads in a message: its kind, and the value itself when short.
+  show =
+    v:
+    if isString v then
+      "\"${if stringLength v > 40 then substring 0 40 v + "..." else v}\""
+    else if isInt v || isFloat v || isBool v || v == null then
+      toJSON v
+    else if isList v then
+      "a list"
+    else if isAttrs v then
+      (if v.type or null == "derivation" then "a derivation" else "an attribute set")
+    else
+      "a ${typeOf v}";
+
+  expect = what: v: [ "must be ${what}, got ${show v}" ];
+  when = cond: problems: if cond then problems else [ ];
+  optional = check: v: if v == null then [ ] else check v;
+
+  isNumber = v: isInt v || isFloat v;
+  isDerivation = v: isAttrs v && v.type or null == "derivation";
+
+  string = v: if isString v && v != "" then [ ] else expect "a non-empty string" v;
+  bool = v: if isBool v then [ ] else expect "true or false" v;
+  intBetween =
+    lo: hi: v:
+    if !isInt v then
+      expect "an integer" v
+    else
+      when (v < lo || (hi != null && v > hi)) [
+        "must be ${if hi == null then ">= ${toString lo}" else "between ${toString lo} and ${toString hi}"}, got ${toString v}"
+      ];
+
+  # Names: jobs, definitions and queues share AWS's rule; variables are what a POSIX shell exports.
+  namePattern = "[A-Za-z0-9][A-Za-z0-9_-]{0,127}";
+  awsName =
+    v:
+    if !isString v then
+      expect "a string" v
+    else
+      when (!matches namePattern v) [
+        "must be 1-128 letters, digits, - or _, starting with a letter or digit, got ${show v}"
+      ];
+  queueName =
+    v:
+    if !isString v then
+      expect "a string" v
+    else
+      when (!(matches namePattern v || matches "arn:aws[a-z-]*:batch:[a-z0-9-]+:[0-9]{12}:job-queue/${namePattern}" v)) [
+        "must be a queue name (1-128 letters, digits, - or _) or a job-queue ARN, got ${show v}"
+      ];
+  roleArn =
+    v:
+    if !isString v then
+      expect "a string" v
+    else
+      when (!matches "arn:aws[a-z-]*:iam::[0-9]{12}:role/.+" v) [
+        "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>), got ${show v}"
+      ];
+  variableName = v: matches "[A-Za-z_][A-Za-z0-9_]*" v;
+  reservedVariable = v: matches "AWS_BATCH.*" v;
+
+  # Words that mark a variable as a credential; its value would travel in plain text in the container overrides.
+  credentialWords = [
+    "TOKEN"
+    "SECRET"
+    "SECRETS"
+    "PASSWORD"
+    "PASSWD"
+    "PASS"
+    "KEY"
+    "APIKEY"
+    "CREDENTIAL"
+    "CREDENTIALS"
+    "PRIVATE"
+  ];
+  looksLikeCredential =
+    name:
+    let
+      words = filter isString (builtins.split "_" (builtins.replaceStrings (lowerChars) (upperChars) name));
+    in
+    any (w: elem w credentialWords || matches ".*(TOKEN|SECRET|PASSWORD)" w) words;
+  lowerChars = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+  upperChars = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
+
+  listOf =
+    check: v:
+    if !isList v then expect "a list" v else concatMap (x: check x) v;
+
+  uniqueNames =
+    v:
+    let
+      dups = filter (x: length (filter (y: y == x) v) > 1) v;
+    in
+    when (dups != [ ]) [ "lists ${show (builtins.head dups)} more than once" ];
+
+  variableNames =
+    v:
+    if !isList v then
+      expect "a list of variable names" v
+    else
+      concatMap (
+        x:
+        if !isString x then
+          expect "a list of variable names" x
+        else if !variableName x then
+          [ "${show x} is not a valid variable name" ]
+        else
+          when (reservedVariable x) [ "${show x}: names starting with AWS_BATCH are reserved by AWS Batch" ]
+      ) v
+      ++ uniqueNames v;
+
+  # name = value sets (env, secrets, tags) checked key by key.
+  attrsOf =
+    checkName: checkValue: v:
+    if !isAttrs v || isDerivation v then
+      expect "an attribute set" v
+    else
+      concatMap (k: checkName k ++ map (p: "${k}: ${p}") (checkValue v.${k})) (attrNames v);
+
+  envName =
+    k:
+    if !variableName k then
+      [ "${show k} is not a valid variable name" ]
+    else
+      when (reservedVariable k) [ "${show k}: names starting with AWS_BATCH are reserved by AWS Batch" ];
+
+  envValue = v: if isString v then [ ] else expect "a string (write numbers and booleans in quotes)" v;
+
+  secretReference =
+    v:
+    if !isString v then
+      expect "a string" v
+    else
+      when
+        (
+          !(
+            matches "arn:aws[a-z-]*:(secretsmanager|ssm):[a-z0-9-]+:[0-9]{12}:.+" v
+            || matches "/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*" v
+          )
+        )
+        [
+          "must be a Secrets Manager ARN, an SSM parameter ARN or an SSM parameter name, got ${show v}"
+        ];
+
+  tagKey =
+    k:
+    (when (stringLength k > 128) [ "tag key ${show k} is longer than 128 characters" ])
+    ++ (when (matches "[aA][wW][sS]:.*" k) [ "tag key ${show k}: the aws: prefix is reserved by AWS" ])
+    ++ (when (!matches "[A-Za-z0-9 +=._:/@-]+" k) [
+      "tag key ${show k} may only hold letters, digits, spaces and + - = . _ : / @"
+    ]);
+  tagValue =
+    v:
+    if !isString v then
+      expect "a string" v
+    else
+      (when (stringLength v > 256) [ "is longer than 256 characters" ])
+      ++ (when (!matches "[A-Za-z0-9 +=._:/@-]*" v) [
+        "may only hold letters, digits, spaces and + - = . _ : / @"
+      ]);
+  tags =
+    v:
+    attrsOf tagKey tagValue v
+    ++ when (isAttrs v && length (attrNames v) > 50) [
+      "has ${toString (length (attrNames v))} tags; AWS allows 50"
+    ];
+
+  retryPattern =
+    field: v:
+    if !isString v then
+      [ "${field}: must be a string, got ${show v}" ]
+    else
+      (when (stringLength v > 512) [ "${field}: is longer than 512 characters" ])
+      ++ (
+        if field == "onExitCode" then
+          when (!matches "[0-9]*\\*?" v || v == "") [
+            "${field}: must be digits optionally ending in *, got ${show v}"
+          ]
+        else
+          when (!matches "[A-Za-z0-9.: \t]*\\*?" v || v == "") [
+            "${field}: may only hold letters, digits, . : and spaces, optionally ending in *, got ${show v}"
+          ]
+      );
+  retryRule =
+    i: r:
+    let
+      at = "rule ${toString (i + 1)}";
+      matchers = filter (f: r ? ${f}) [
+        "onStatusReason"
+        "onReason"
+        "onExitCode"
+      ];
+      unknown = filter (
+        f:
+        !elem f [
+          "action"
+          "onStatusReason"
+          "onReason"
+          "onExitCode"
+        ]
+      ) (attrNames r);
+    in
+    if !isAttrs r then
+      [ "${at}: must be an attribute set, got ${show r}" ]
+    else
+      map (f: "${at}: unknown attribute ${f} (expected action, onStatusReason, onReason, onExitCode)") unknown
+      ++ (
+        if !(r ? action) then
+          [ "${at}: action is required (\"retry\" or \"exit\")" ]
+        else
+          when (!elem r.action [ "retry" "exit" "RETRY" "EXIT" ]) [
+            "${at}: action must be \"retry\" or \"exit\", got ${show r.action}"
+          ]
+      )
+      ++ when (matchers == [ ]) [ "${at}: needs at least one of onStatusReason, onReason, onExitCode" ]
+      ++ concatMap (f: map (p: "${at}: ${p}") (retryPattern f r.${f})) matchers;
+  retryRules =
+    v:
+    if !isList v then
+      expect "a list of rules" v
+    else
+      (when (length v > 5) [ "has ${toString (length v)} rules; AWS allows 5" ])
+      ++ concatMap (i: retryRule i (builtins.elemAt v i)) (genList (i: i) (length v));
+
+  program =
+    v:
+    if isDerivation v then
+      [ ]
+    else if !isAttrs v then
+      expect "a package or { text; runtimeInputs ? [ ]; }" v
+    else
+      let
+        unknown = filter (k: !elem k [ "text" "runtimeInputs" ]) (attrNames v);
+      in
+      map (k: "unknown attribute ${k} (expected text, runtimeInputs)") unknown
+      ++ (if v ? text then (if isString v.text then [ ] else map (p: "text: ${p}") (expect "a string" v.text)) else [ "text is required" ])
+      ++ when (v ? runtimeInputs && !isList v.runtimeInputs) (
+        map (p: "runtimeInputs: ${p}") (expect "a list of packages" v.runtimeInputs)
+      );
+
+  command = v: if !isList v || v == [ ] then expect "a non-empty list of strings" v else listOf string v;
+
+  platform = v: when (!elem v [ "EC2" "FARGATE" ]) [ "must be \"EC2\" or \"FARGATE\", got ${show v}" ];
+
+  # Retry spot reclaims and host failures (their status reason starts with "Host EC2"); stop on anything else.
+  defaultRetryRules = [
+    {
+      onStatusReason = "Host EC2*";
+      action = "retry";
+    }
+    {
+      onReason = "*";
+      action = "exit";
+    }
+  ];
+in
+{
+  inherit
+    defaultRetryRules
+    looksLikeCredential
+    namePattern
+    show
+    isDerivation
+    isNumber
+    when
+    ;
+
+  # name = { default; check; }. check sees the value only when it is not the default null.
+  attributes = {
+    description = {
+      default = "";
+      check = v: if isString v then [ ] else expect "a string" v;
+    };
+    queue = {
+      default = null;
+      check = queueName;
+    };
+    definitionName = {
+      default = null;
+      check = awsName;
+    };
+    entrypoint = {
+      default = null;
+      check = program;
+    };
+    command = {
+      default = null;
+      check = command;
+    };
+    image = {
+      default = null;
+      check = string;
+    };
+    platform = {
+      default = "EC2";
+      check = platform;
+    };
+    vcpus = {
+      default = 1;
+      check = v: if isNumber v then when (v <= 0) [ "must be > 0, got ${toJSON v}" ] else expect "a number" v;
+    };
+    memory = {
+      default = 2048;
+      check = intBetween 4 null;
+    };
+    gpus = {
+      default = 0;
+      check = intBetween 0 null;
+    };
+    attempts = {
+      default = 3;
+      check = intBetween 1 10;
+    };
+    retryRules = {
+      default = defaultRetryRules;
+      check = retryRules;
+    };
+    attemptDurationSeconds = {
+      default = 86400;
+      check = intBetween 60 null;
+    };
+    environment = {
+      default = [ ];
+      check = variableNames;
+    };
+    plaintextCredentials = {
+      default = [ ];
+      check = variableNames;
+    };
+    env = {
+      default = { };
+      check = attrsOf envName envValue;
+    };
+    secrets = {
+      default = { };
+      check = attrsOf envName secretReference;
+    };
+    parallel = {
+      default = 1;
+      check = intBetween 1 10000;
+    };
+    tags = {
+      default = { };
+      check = tags;
+    };
+    propagateTags = {
+      default = true;
+      check = bool;
+    };
+    allowDuplicates = {
+      default = false;
+      check = bool;
+    };
+    includePositionalArgsInName = {
+      default = true;
+      check = bool;
+    };
+    schedulingPriority = {
+      default = null;
+      check = intBetween 0 9999;
+    };
+    shareIdentifier = {
+      default = null;
+      check =
+        v:
+        if !isString v then
+          expect "a string" v
+        else
+          when (!matches "[A-Za-z0-9_]{1,254}\\*?" v) [
+            "must be 1-255 letters, digits or _ (optionally ending in *), got ${show v}"
+          ];
+    };
+    jobRoleArn = {
+      default = null;
+      check = roleArn;
+    };
+    executionRoleArn = {
+      default = null;
+      check = roleArn;
+    };
+  };
+}

@@ -1,0 +1,21 @@
+# compute-on-aws job library: pure Nix (builtins only, no nixpkgs).
+#
+# Turns a folder of job declarations (jobs/<name>/default.nix) into a validated manifest. Building entrypoints and images
+# needs nixpkgs and lives in ../pkgs; everything here evaluates offline in milliseconds.
+let
+  declaration = import ./declaration.nix;
+in
+{
+  inherit (declaration) attributes defaultRetryRules;
+
+  # discoverJobs :: path -> { <name> = path; }
+  discoverJobs = import ./discoverJobs.nix;
+
+  # evalJobs :: { jobsDir, pkgs ? null, extraArgs ? { } } -> { jobs = { <name> = declaration; }; errors = [ string ]; }
+  evalJobs = import ./evalJobs.nix;
+
+  # mkManifest :: { evaluated, resolved ? { } } -> JSON-able manifest (see ./manifest.nix)
+  mkManifest = import ./manifest.nix;
+
+  manifestVersion = 1;
+}

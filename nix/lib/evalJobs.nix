@@ -1,0 +1,271 @@
+# Loads and validates every job under jobsDir. Problems are returned as data, one string each
+# ("<job>: <attribute>: <what is wrong>"), so that every invalid declaration is reported at once.
+{
+  # Folder holding one sub-folder per job (jobs/<name>/default.nix).
+  jobsDir,
+  # nixpkgs, for declarations that use it. null evaluates without nixpkgs: a declaration may still refer to pkgs, as long
+  # as only its entrypoint does (the entrypoint is then resolved later, when it is built).
+  pkgs ? null,
+  # More arguments offered to job files that are functions (they receive the ones they name, like callPackage).
+  extraArgs ? { },
+}:
+let
+  inherit (builtins)
+    attrNames
+    concatMap
+    deepSeq
+    elem
+    filter
+    functionArgs
+    intersectAttrs
+    isAttrs
+    isFunction
+    isInt
+    isList
+    listToAttrs
+    mapAttrs
+    pathExists
+    toJSON
+    tryEval
+    ;
+  declaration = import ./declaration.nix;
+  inherit (declaration) attributes when show;
+
+  pure = pkgs == null;
+  noPkgs = throw "compute-on-aws: this evaluation has no nixpkgs (only entrypoints may refer to pkgs)";
+
+  fargateMemory =
+    let
+      steps = lo: hi: step: builtins.genList (i: lo + i * step) ((hi - lo) / step + 1);
+    in
+    [
+      {
+        vcpus = 0.25;
+        memory = [ 512 1024 2048 ];
+      }
+      {
+        vcpus = 0.5;
+        memory = steps 1024 4096 1024;
+      }
+      {
+        vcpus = 1;
+        memory = steps 2048 8192 1024;
+      }
+      {
+        vcpus = 2;
+        memory = steps 4096 16384 1024;
+      }
+      {
+        vcpus = 4;
+        memory = steps 8192 30720 1024;
+      }
+      {
+        vcpus = 8;
+        memory = steps 16384 61440 4096;
+      }
+      {
+        vcpus = 16;
+        memory = steps 32768 122880 8192;
+      }
+    ];
+
+  # "did you mean" for misspelled attributes: same letters ignoring case, or one a prefix of the other.
+  lower = s: builtins.replaceStrings (upper) (lowerCase) s;
+  upper = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
+  lowerCase = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+  isPrefix = a: b: builtins.substring 0 (builtins.stringLength a) b == a;
+  suggest =
+    k:
+    let
+      lk = lower k;
+      close = filter (
+        a:
+        let
+          la = lower a;
+        in
+        la == lk || (builtins.stringLength lk >= 3 && (isPrefix lk la || isPrefix la lk))
+      ) (attrNames attributes);
+    in
+    if close == [ ] then "" else " (did you mean ${builtins.head close}?)";
+
+  load =
+    name: file:
+    let
+      raw = import file;
+      offered = {
+        pkgs = if pure then noPkgs else pkgs;
+        inherit name;
+      } // extraArgs;
+      wanted = functionArgs raw;
+    in
+    if isFunction raw then raw (if wanted == { } then offered else intersectAttrs wanted offered) else raw;
+
+  # Forces a value, turning a failure (a throw, e.g. nixpkgs used without nixpkgs) into a problem instead of an abort.
+  forced =
+    attr: v:
+    let
+      r = tryEval (deepSeq v v);
+    in
+    if r.success then
+      { ok = true; }
+    else
+      {
+        ok = false;
+        problems = [
+          (
+            if pure then
+              "could not be evaluated without nixpkgs (only entrypoint may use pkgs)"
+            else
+              "could not be evaluated (run `nix eval` on the job file to see why)"
+          )
+        ];
+      };
+
+  # Whether a value is set (not null), without failing on one that needs the nixpkgs this evaluation lacks.
+  declared =
+    v:
+    let
+      r = tryEval (v != null);
+    in
+    if r.success then r.value else true;
+
+  # The entrypoint may be built from nixpkgs: without nixpkgs only its shape is checked, lazily.
+  entrypointProblems =
+    v:
+    let
+      shape = tryEval (isAttrs v);
+    in
+    if !shape.success then
+      (if pure then [ ] else [ "could not be evaluated (run `nix eval` on the job file to see why)" ])
+    else if pure && isAttrs v && !(declaration.isDerivation v) then
+      let
+        keys = filter (k: !elem k [ "text" "runtimeInputs" ]) (attrNames v);
+        text = tryEval (builtins.isString (v.text or ""));
+      in
+      map (k: "unknown attribute ${k} (expected text, runtimeInputs)") keys
+      ++ when (!(v ? text)) [ "text is required" ]
+      ++ when (text.success && !text.value) [ "text: must be a string" ]
+      ++ when (v ? runtimeInputs && !((tryEval (isList v.runtimeInputs)).value or true)) [
+        "runtimeInputs: must be a list of packages"
+      ]
+    else
+      attributes.entrypoint.check v;
+
+  attributeProblems =
+    decl: attr:
+    let
+      v = decl.${attr};
+    in
+    if attr == "entrypoint" then
+      (if declared v then entrypointProblems v else [ ])
+    else
+      let
+        f = forced attr v;
+      in
+      if !f.ok then
+        f.problems
+      else if v == null && attributes.${attr}.default == null then
+        [ ]
+      else
+        attributes.${attr}.check v;
+
+  # Problems that involve more than one attribute; only asked once each attribute is valid on its own.
+  crossProblems =
+    job:
+    let
+      hasEntrypoint = declared job.entrypoint;
+      hasCommand = job.command != null;
+      allNames = job.environment ++ attrNames job.env ++ attrNames job.secrets;
+      twice = filter (n: builtins.length (filter (m: m == n) allNames) > 1) allNames;
+      credentials = filter (
+        n: declaration.looksLikeCredential n && !elem n job.plaintextCredentials
+      ) job.environment;
+      fargate = job.platform == "FARGATE";
+      size = builtins.head (filter (s: s.vcpus == job.vcpus) fargateMemory ++ [ null ]);
+    in
+    when (!hasEntrypoint && !hasCommand) [
+      "program: declare either entrypoint (a script or package built by Nix) or command (a list, run in image)"
+    ]
+    ++ when (hasEntrypoint && hasCommand) [
+      "program: declare entrypoint or command, not both"
+    ]
+    ++ when (hasCommand && job.image == null) [
+      "image: required with command (the image that holds the program); or declare an entrypoint to have Nix build one"
+    ]
+    ++ map (n: "plaintextCredentials: ${show n} is not in environment") (
+      filter (n: !elem n job.environment) job.plaintextCredentials
+    )
+    ++ map (
+      n:
+      "environment: ${show n} looks like a credential and would travel in plain text; declare it under secrets "
+      + "(secrets.${n} = \"arn:aws:secretsmanager:...\") or, if it is not secret, list it in plaintextCredentials"
+    ) credentials
+    ++ when (twice != [ ]) [
+      "environment: ${show (builtins.head twice)} is declared more than once across environment, env and secrets"
+    ]
+    ++ (
+      if fargate then
+        when (job.gpus != 0) [ "gpus: Fargate has no GPUs; use platform = \"EC2\"" ]
+        ++ (
+          if size == null then
+            [ "vcpus: Fargate takes 0.25, 0.5, 1, 2, 4, 8 or 16, got ${toJSON job.vcpus}" ]
+          else
+            when (!elem job.memory size.memory) [
+              "memory: Fargate with ${toJSON job.vcpus} vCPU takes one of ${builtins.concatStringsSep ", " (map toString size.memory)} MiB, got ${toJSON job.memory}"
+            ]
+        )
+      else
+        when (!isInt job.vcpus && job.vcpus != builtins.floor job.vcpus) [
+          "vcpus: must be a whole number on EC2 (fractions are for Fargate), got ${toJSON job.vcpus}"
+        ]
+    );
+
+  evalJob =
+    name: file:
+    let
+      nameProblems = when (builtins.match declaration.namePattern name == null) [
+        "${name}: the folder name must be 1-128 letters, digits, - or _, starting with a letter or digit"
+      ];
+      decl = load name file;
+      unknown = filter (k: !(attributes ? ${k})) (attrNames decl);
+      job = mapAttrs (k: a: decl.${k} or a.default) attributes // {
+        inherit name;
+      };
+      ownProblems = concatMap (
+        attr: map (p: "${name}: ${attr}: ${p}") (attributeProblems job attr)
+      ) (attrNames attributes);
+      problems =
+        if !pathExists file then
+          [ "${name}: default.nix: missing (every folder under the jobs folder is a job and needs one)" ]
+        else if !(isAttrs decl) || declaration.isDerivation decl then
+          [ "${name}: must be an attribute set, or a function ({ pkgs, ... }: { ... }) returning one; got ${show decl}" ]
+        else
+          nameProblems
+          ++ map (k: "${name}: ${k}: unknown attribute${suggest k}") unknown
+          ++ ownProblems
+          ++ (if ownProblems == [ ] then map (p: "${name}: ${p}") (crossProblems job) else [ ]);
+    in
+    {
+      inherit name problems;
+      job = job // {
+        definitionName = if job.definitionName == null then name else job.definitionName;
+      };
+    };
+
+  evaluated = builtins.attrValues (mapAttrs evalJob (import ./discoverJobs.nix jobsDir));
+in
+{
+  jobs = listToAttrs (
+    map (e: {
+      inherit (e) name;
+      value = e.job;
+    }) (filter (e: e.problems == [ ]) evaluated)
+  );
+  # { <job> = [ "<job>: <attribute>: <problem>" ]; } for every invalid job.
+  errors = listToAttrs (
+    map (e: {
+      inherit (e) name;
+      value = e.problems;
+    }) (filter (e: e.problems != [ ]) evaluated)
+  );
+}

@@ -1,0 +1,23 @@
+# compute-on-aws build layer: everything that needs nixpkgs (entrypoints, images, the helper and the apps).
+# The job library in ../lib stays pure; this layer only turns its result into derivations.
+{
+  pkgs,
+  # This project's source, for building the helper.
+  src,
+}:
+let
+  helper = import ./helper.nix { inherit pkgs src; };
+  mkEntrypoint = import ./mkEntrypoint.nix { inherit pkgs; };
+  mkImage = import ./mkImage.nix { inherit pkgs; };
+in
+{
+  inherit helper mkEntrypoint mkImage;
+  mkJobs = import ./mkJobs.nix {
+    inherit
+      pkgs
+      helper
+      mkEntrypoint
+      mkImage
+      ;
+  };
+}

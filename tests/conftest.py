@@ -1,0 +1,206 @@
+"""Shared fixtures: a real moto server over HTTP, real Nix (offline settings), the CLI run as users run it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STANDIN = ROOT / "tests" / "nixpkgs-standin"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+# Offline Nix: no substituters, no global registry, no build users, no sandbox (see README, "Development").
+NIX_CONFIG = "\n".join(
+    [
+        "experimental-features = nix-command flakes",
+        "build-users-group =",
+        "sandbox = false",
+        "substituters =",
+        "download-attempts = 1",
+        "connect-timeout = 5",
+        "warn-dirty = false",
+    ]
+)
+
+
+@pytest.fixture(scope="session")
+def nix_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    registry = tmp_path_factory.mktemp("nix") / "registry.json"
+    registry.write_text('{"flakes": [], "version": 2}')
+    return {"NIX_CONFIG": f"{NIX_CONFIG}\nflake-registry = {registry}\n", "TERM": "dumb"}
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch, nix_env: dict[str, str], tmp_path: Path) -> None:
+    """No real AWS profile or endpoint leaks in; fake credentials; Nix configured for this machine."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "COMPUTE_ON_AWS_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for key, value in nix_env.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def _post(url: str, body: dict[str, Any] | None = None) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body or {}).encode(), method="POST")
+    urllib.request.urlopen(request).read()
+
+
+@dataclass
+class Moto:
+    """The moto server and what it received, for assertions on fields moto ignores."""
+
+    url: str
+    received: dict[str, list[dict[str, Any]]]
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.url, region_name=REGION)
+
+    def submitted(self) -> list[dict[str, Any]]:
+        return self.received["SubmitJob"]
+
+    def registered(self) -> list[dict[str, Any]]:
+        return self.received["RegisterJobDefinition"]
+
+    def set_status(self, job_id: str, status: str) -> None:
+        """Puts a held job in a state (see hold_jobs), as Batch's scheduler would."""
+        from moto.batch.models import batch_backends
+
+        batch_backends[ACCOUNT][REGION].get_job_by_id(job_id)._status = status
+
+
+@pytest.fixture
+def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Moto:
+    """A clean moto with a compute environment and the queues the example jobs use."""
+    from moto.batch.responses import BatchResponse
+
+    _post(f"{moto_server}/moto-api/reset")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    received: dict[str, list[dict[str, Any]]] = {"SubmitJob": [], "RegisterJobDefinition": []}
+    for action, method in (("SubmitJob", "submitjob"), ("RegisterJobDefinition", "registerjobdefinition")):
+        original = getattr(BatchResponse, method)
+
+        def recording(self: Any, _original: Any = original, _action: str = action) -> Any:
+            received[_action].append(json.loads(self.body))
+            return _original(self)
+
+        monkeypatch.setattr(BatchResponse, method, recording)
+    m = Moto(url=moto_server, received=received)
+    iam = m.client("iam")
+    role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    batch = m.client("batch")
+    env = batch.create_compute_environment(computeEnvironmentName="local-ce", type="UNMANAGED", serviceRole=role)
+    for queue in ("default", "etl-small", "other"):
+        batch.create_job_queue(
+            jobQueueName=queue,
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
+        )
+    return m
+
+
+@pytest.fixture
+def hold_jobs(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
+    """Jobs stay in the state a test puts them in (moto cannot run containers here; see moto.set_status)."""
+    from moto.batch.models import Job
+
+    monkeypatch.setattr(Job, "run", lambda self: None)
+    _post(
+        f"{moto.url}/moto-api/state-manager/set-transition",
+        {"model_name": "batch::job", "transition": {"progression": "manual", "times": 10**9}},
+    )
+    yield moto
+    _post(f"{moto.url}/moto-api/state-manager/unset-transition", {"model_name": "batch::job"})
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Runs `compute-on-aws ARGS...` in this process (through main(), as the console script does)."""
+    from compute_on_aws.cli import main
+
+    def run(*args: str, cwd: Path | None = None) -> Result:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", ["compute-on-aws", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        captured = capsys.readouterr()
+        return Result(code=code, out=captured.out, err=captured.err)
+
+    return run
+
+
+def write_job(jobs: Path, name: str, text: str) -> Path:
+    folder = jobs / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "default.nix").write_text(text)
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of this repository's flake (jobs, nix library, helper source) to build and modify freely."""
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in ("flake.nix", "flake.lock", "pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, dest / name)
+    for name in ("nix", "jobs", "compute_on_aws"):
+        shutil.copytree(ROOT / name, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def nix(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["nix", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"nix {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+def flake_args(project: Path) -> list[str]:
+    """Evaluate the copied flake with the offline nixpkgs stand-in (tests/nixpkgs-standin)."""
+    return ["--no-write-lock-file", "--override-input", "nixpkgs", f"path:{STANDIN}"]

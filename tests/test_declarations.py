@@ -1,0 +1,225 @@
+"""Job declarations -> manifest, through real Nix (pure evaluation, no nixpkgs), as `compute-on-aws jobs` runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, write_job
+
+BASE = 'queue = "q"; command = [ "true" ]; image = "busybox:1.36";'
+
+# (job, attributes added to BASE, the exact problem reported for it)
+INVALID = [
+    ("vcpus-zero", "vcpus = 0;", "vcpus-zero: vcpus: must be > 0, got 0"),
+    ("vcpus-string", 'vcpus = "2";', 'vcpus-string: vcpus: must be a number, got "2"'),
+    ("vcpus-fraction-ec2", "vcpus = 0.5;", "vcpus-fraction-ec2: vcpus: must be a whole number on EC2"),
+    ("memory-small", "memory = 2;", "memory-small: memory: must be >= 4, got 2"),
+    ("gpus-negative", "gpus = -1;", "gpus-negative: gpus: must be >= 0, got -1"),
+    ("attempts-11", "attempts = 11;", "attempts-11: attempts: must be between 1 and 10, got 11"),
+    ("attempts-0", "attempts = 0;", "attempts-0: attempts: must be between 1 and 10, got 0"),
+    ("timeout-59", "attemptDurationSeconds = 59;", "timeout-59: attemptDurationSeconds: must be >= 60, got 59"),
+    ("parallel-0", "parallel = 0;", "parallel-0: parallel: must be between 1 and 10000, got 0"),
+    ("parallel-big", "parallel = 10001;", "parallel-big: parallel: must be between 1 and 10000, got 10001"),
+    ("queue-space", 'queue = "a b";', 'queue-space: queue: must be a queue name'),
+    ("definition-bad", 'definitionName = "-x";', "definition-bad: definitionName: must be 1-128 letters"),
+    ("platform-k8s", 'platform = "EKS";', 'platform-k8s: platform: must be "EC2" or "FARGATE", got "EKS"'),
+    ("priority-big", "schedulingPriority = 10000;", "priority-big: schedulingPriority: must be between 0 and 9999"),
+    ("share-bad", 'shareIdentifier = "a b";', "share-bad: shareIdentifier: must be 1-255 letters"),
+    ("role-bad", 'jobRoleArn = "admin";', "role-bad: jobRoleArn: must be an IAM role ARN"),
+    ("exec-role-bad", 'executionRoleArn = "arn:aws:s3:::b";', "exec-role-bad: executionRoleArn: must be an IAM role ARN"),
+    ("tags-aws", 'tags."aws:owner" = "me";', 'tags-aws: tags: tag key "aws:owner": the aws: prefix is reserved'),
+    ("tags-long", f'tags.k = "{"v" * 257}";', "tags-long: tags: k: is longer than 256 characters"),
+    (
+        "tags-51",
+        "tags = builtins.listToAttrs (builtins.genList (i: { name = \"k${toString i}\"; value = \"v\"; }) 51);",
+        "tags-51: tags: has 51 tags; AWS allows 50",
+    ),
+    ("env-number", "env.PORT = 8080;", "env-number: env: PORT: must be a string (write numbers and booleans in quotes)"),
+    ("env-reserved", 'env.AWS_BATCH_X = "1";', 'env-reserved: env: "AWS_BATCH_X": names starting with AWS_BATCH'),
+    ("env-name", 'env."a-b" = "1";', 'env-name: env: "a-b" is not a valid variable name'),
+    ("environment-str", 'environment = "HOME";', 'environment-str: environment: must be a list of variable names'),
+    ("environment-dup", 'environment = [ "A" "A" ];', 'environment-dup: environment: lists "A" more than once'),
+    (
+        "credential",
+        'environment = [ "GITLAB_TOKEN" ];',
+        'credential: environment: "GITLAB_TOKEN" looks like a credential and would travel in plain text; '
+        'declare it under secrets (secrets.GITLAB_TOKEN = "arn:aws:secretsmanager:...") or, if it is not secret, '
+        "list it in plaintextCredentials",
+    ),
+    ("plaintext-unknown", 'plaintextCredentials = [ "X" ];', 'plaintext-unknown: plaintextCredentials: "X" is not in environment'),
+    ("secret-url", 'secrets.DB = "https://vault";', "secret-url: secrets: DB: must be a Secrets Manager ARN"),
+    (
+        "twice",
+        'environment = [ "A" ]; env.A = "1";',
+        'twice: environment: "A" is declared more than once across environment, env and secrets',
+    ),
+    ("retry-many", "retryRules = builtins.genList (i: { onExitCode = \"1\"; action = \"retry\"; }) 6;",
+     "retry-many: retryRules: has 6 rules; AWS allows 5"),
+    ("retry-action", 'retryRules = [ { onExitCode = "1"; action = "again"; } ];',
+     'retry-action: retryRules: rule 1: action must be "retry" or "exit", got "again"'),
+    ("retry-empty", 'retryRules = [ { action = "exit"; } ];',
+     "retry-empty: retryRules: rule 1: needs at least one of onStatusReason, onReason, onExitCode"),
+    ("retry-code", 'retryRules = [ { onExitCode = "1x"; action = "exit"; } ];',
+     'retry-code: retryRules: rule 1: onExitCode: must be digits optionally ending in *, got "1x"'),
+    ("retry-typo", 'retryRules = [ { onExit = "1"; action = "exit"; } ];',
+     "retry-typo: retryRules: rule 1: unknown attribute onExit"),
+    ("fargate-size", 'platform = "FARGATE"; vcpus = 3;',
+     "fargate-size: vcpus: Fargate takes 0.25, 0.5, 1, 2, 4, 8 or 16, got 3"),
+    ("fargate-memory", 'platform = "FARGATE"; vcpus = 1; memory = 1024;',
+     "fargate-memory: memory: Fargate with 1 vCPU takes one of 2048, 3072, 4096, 5120, 6144, 7168, 8192 MiB, got 1024"),
+    ("fargate-gpu", 'platform = "FARGATE"; vcpus = 1; memory = 2048; gpus = 1;',
+     'fargate-gpu: gpus: Fargate has no GPUs; use platform = "EC2"'),
+    ("typo", "vcpu = 2;", "typo: vcpu: unknown attribute (did you mean vcpus?)"),
+    ("bool-str", 'allowDuplicates = "yes";', 'bool-str: allowDuplicates: must be true or false, got "yes"'),
+    ("command-empty", "command = [ ];", "command-empty: command: must be a non-empty list of strings, got a list"),
+    ("description-int", "description = 1;", "description-int: description: must be a string, got 1"),
+]
+
+
+def evaluate(cli, jobs: Path):
+    result = cli("--jobs", str(jobs), "jobs", "--json")
+    return result, result.json()
+
+
+def test_every_invalid_declaration_is_reported_at_once(cli, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    for name, extra, _ in INVALID:
+        write_job(jobs, name, f"{{ {BASE} }} // {{ {extra} }}")
+    write_job(jobs, "fine", f"{{ {BASE} }}")
+    result, data = evaluate(cli, jobs)
+    assert result.code == 2
+    assert [j["name"] for j in data["jobs"]] == ["fine"]
+    for name, _, expected in INVALID:
+        mine = [e for e in data["errors"] if e.startswith(f"{name}: ")]
+        assert any(e.startswith(expected) for e in mine), f"{name}: expected {expected!r}, got {mine}"
+        assert f"error: {mine[0]}" in result.err
+
+
+def test_program_rules(cli, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "neither", '{ queue = "q"; }')
+    write_job(jobs, "both", '{ queue = "q"; command = [ "a" ]; image = "i"; entrypoint = { text = "a"; }; }')
+    write_job(jobs, "no-image", '{ queue = "q"; command = [ "a" ]; }')
+    write_job(jobs, "no-text", '{ queue = "q"; entrypoint = { runtimeInputs = [ ]; }; }')
+    write_job(jobs, "script-typo", '{ queue = "q"; entrypoint = { text = "a"; runtimeInput = [ ]; }; }')
+    _, data = evaluate(cli, jobs)
+    assert sorted(data["errors"]) == [
+        "both: program: declare entrypoint or command, not both",
+        "neither: program: declare either entrypoint (a script or package built by Nix) or command (a list, run in image)",
+        "no-image: image: required with command (the image that holds the program); or declare an entrypoint to have "
+        "Nix build one",
+        "no-text: entrypoint: text is required",
+        "script-typo: entrypoint: unknown attribute runtimeInput (expected text, runtimeInputs)",
+    ]
+
+
+def test_folders_and_files_that_are_not_jobs(cli, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    (jobs / "empty").mkdir(parents=True)
+    (jobs / "README.md").write_text("not a job")
+    write_job(jobs, "list", "[ 1 ]")
+    write_job(jobs, "bad name", f"{{ {BASE} }}")
+    _, data = evaluate(cli, jobs)
+    assert sorted(data["errors"]) == [
+        "bad name: the folder name must be 1-128 letters, digits, - or _, starting with a letter or digit",
+        "empty: default.nix: missing (every folder under the jobs folder is a job and needs one)",
+        "list: must be an attribute set, or a function ({ pkgs, ... }: { ... }) returning one; got a list",
+    ]
+
+
+def test_nixpkgs_is_only_needed_for_entrypoints(cli, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "script", '{ pkgs, ... }: { queue = "q"; entrypoint = { text = "${pkgs.jq}/bin/jq ."; runtimeInputs = [ pkgs.jq ]; }; }')
+    write_job(jobs, "package", '{ pkgs, ... }: { queue = "q"; entrypoint = pkgs.hello; }')
+    write_job(jobs, "misuse", f'{{ pkgs, ... }}: {{ {BASE} memory = pkgs.memory; }}')
+    result, data = evaluate(cli, jobs)
+    assert data["errors"] == ["misuse: memory: could not be evaluated without nixpkgs (only entrypoint may use pkgs)"]
+    assert [j["name"] for j in data["jobs"]] == ["package", "script"]
+    assert {j["program"] for j in data["jobs"]} == {"entrypoint"}
+
+
+def test_defaults_and_normalisation(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "minimal", f"{{ {BASE} }}")
+    write_job(jobs, "named", '{ name, ... }: { queue = "q"; command = [ "echo" name ]; image = "i"; retryRules = [ { onExitCode = "137"; action = "RETRY"; } ]; }')
+    manifest = json.loads(
+        subprocess.run(
+            ["nix-instantiate", "--eval", "--strict", "--json", str(ROOT / "nix/lib/eval.nix"), "--argstr", "jobsDir", str(jobs)],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )
+    assert manifest["version"] == 1 and manifest["errors"] == {}
+    minimal = manifest["jobs"]["minimal"]
+    assert minimal == {
+        "name": "minimal",
+        "description": "",
+        "queue": "q",
+        "definitionName": "minimal",
+        "platform": "EC2",
+        "vcpus": 1,
+        "memory": 2048,
+        "gpus": 0,
+        "attempts": 3,
+        "retryRules": [{"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}],
+        "attemptDurationSeconds": 86400,
+        "environment": [],
+        "plaintextCredentials": [],
+        "env": {},
+        "secrets": {},
+        "parallel": 1,
+        "tags": {},
+        "propagateTags": True,
+        "allowDuplicates": False,
+        "includePositionalArgsInName": True,
+        "schedulingPriority": None,
+        "shareIdentifier": None,
+        "jobRoleArn": None,
+        "executionRoleArn": None,
+        "program": {"kind": "command", "command": ["true"]},
+        "image": {"kind": "reference", "reference": "busybox:1.36"},
+    }
+    named = manifest["jobs"]["named"]
+    assert named["program"]["command"] == ["echo", "named"]
+    assert named["retryRules"] == [{"onExitCode": "137", "action": "RETRY"}]
+
+
+def test_plaintext_credentials_opt_in(cli, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "legacy", f'{{ {BASE} environment = [ "DEPLOY_TOKEN" "CI_JOB_ID" ]; plaintextCredentials = [ "DEPLOY_TOKEN" ]; }}')
+    result, data = evaluate(cli, jobs)
+    assert result.code == 0 and data["errors"] == []
+
+
+def test_nix_syntax_error_is_one_line_with_its_position(cli, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "broken", "{ queue = ; }")
+    result = cli("--jobs", str(jobs), "jobs")
+    assert result.code == 2
+    assert result.err == f"error: jobs folder {jobs}: syntax error, unexpected ';' ({jobs}/broken/default.nix:1:11)\n"
+
+
+def test_missing_jobs_folder(cli, tmp_path: Path) -> None:
+    result = cli("--jobs", str(tmp_path / "nope"), "jobs")
+    assert result.code == 2
+    assert "jobs folder" in result.err and "not found" in result.err
+
+
+def test_this_repositorys_jobs(cli) -> None:
+    result = cli("--jobs", str(ROOT / "jobs"), "jobs", "--json")
+    assert result.code == 0, result.err
+    jobs = {j["name"]: j for j in result.json()["jobs"]}
+    assert jobs["hello"]["program"] == "command"
+    assert jobs["observes-etl"]["program"] == "entrypoint"
+
+
+@pytest.mark.parametrize("count", [200])
+def test_many_jobs_evaluate_quickly_enough_to_list(cli, tmp_path: Path, count: int) -> None:
+    jobs = tmp_path / "jobs"
+    for i in range(count):
+        write_job(jobs, f"job{i:03}", f"{{ {BASE} }}")
+    result, data = evaluate(cli, jobs)
+    assert result.code == 0 and len(data["jobs"]) == count
