@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,9 @@ class Aws:
             import botocore.exceptions
 
             if self._session is None:
-                self._session = boto3.session.Session(region_name=self._region)
+                # boto3 reads AWS_DEFAULT_REGION but not AWS_REGION, which the AWS CLI and other SDKs honour.
+                region = self._region or os.environ.get("AWS_REGION") or None
+                self._session = boto3.session.Session(region_name=region)
             config = botocore.config.Config(
                 retries={"mode": "standard", "max_attempts": 8},
                 user_agent_extra=f"compute-on-aws/{__version__}",
@@ -100,7 +103,8 @@ def calling(what: str, done: list[str] | None = None) -> Iterator[None]:
         raise AwsError(f"{what}: AWS {code}: {message}{f' ({advice})' if advice else ''}{already}") from None
     except botocore.exceptions.NoCredentialsError:
         raise UserError(
-            f"{what}: no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY{already}"
+            f"{what}: no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            f"{already}"
         ) from None
     except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError) as e:
         raise AwsError(

@@ -42,21 +42,26 @@ class Settings:
 @app.callback()
 def settings(
     ctx: typer.Context,
-    jobs: Annotated[Path, typer.Option("--jobs", help="Folder of job declarations.", envvar="COMPUTE_ON_AWS_JOBS")] = Path(
-        "jobs"
-    ),
+    jobs: Annotated[
+        Path, typer.Option("--jobs", help="Folder of job declarations.", envvar="COMPUTE_ON_AWS_JOBS")
+    ] = Path("jobs"),
     manifest: Annotated[
         Path | None,
-        typer.Option("--manifest", help="An evaluated manifest (JSON) instead of --jobs.", envvar="COMPUTE_ON_AWS_MANIFEST"),
+        typer.Option(
+            "--manifest", help="An evaluated manifest (JSON) instead of --jobs.", envvar="COMPUTE_ON_AWS_MANIFEST"
+        ),
     ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="Settings file [default: ./compute-on-aws.yaml if present].", envvar="COMPUTE_ON_AWS_CONFIG"
+            "--config",
+            help="Settings file [default: ./compute-on-aws.yaml if present].",
+            envvar="COMPUTE_ON_AWS_CONFIG",
         ),
     ] = None,
     env: Annotated[
-        str | None, typer.Option("--env", help="Environment from the config's environments.", envvar="COMPUTE_ON_AWS_ENV")
+        str | None,
+        typer.Option("--env", help="Environment from the config's environments.", envvar="COMPUTE_ON_AWS_ENV"),
     ] = None,
 ) -> None:
     """Queue batch jobs declared in Nix (jobs/<name>/default.nix) on AWS Batch."""
@@ -182,7 +187,7 @@ def _fail(message: str, code: int) -> NoReturn:
 def main() -> None:
     # Standalone mode: typer prints usage errors (exit 2) and help itself; our errors become one line here.
     try:
-        app()
+        app(prog_name="compute-on-aws")
     except ComputeOnAwsError as e:
         _fail(str(e), e.exit_code)
     except KeyboardInterrupt:

@@ -88,6 +88,15 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _templates_dir(where: str, base_dir: Path, value: Any) -> Path | None:
+    if value is None:
+        return None
+    folder = base_dir / _string(f"{where}: templates", value)
+    if not folder.is_dir():
+        raise UserError(f"{where}: templates: folder {folder} not found")
+    return folder
+
+
 def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | None) -> Config:
     if data is None:
         data = {}
@@ -95,14 +104,14 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     environments = top.get("environments", {})
     if not isinstance(environments, dict):
         raise UserError(f"{source}: environments: expected a mapping of environment names to settings")
+    # Every environment is checked, not just the chosen one: a typo in staging's settings shows up in any run.
+    for name, settings in environments.items():
+        _check_section(f"{source}: environments.{name}", settings or {}, set(KEYS) - {"environments"})
     if environment is not None:
         if environment not in environments:
             known = ", ".join(sorted(environments)) or "none declared"
             raise UserError(f"{source}: environments: no environment {environment!r} (known: {known})")
-        env_data = _check_section(f"{source}: environments.{environment}", environments[environment] or {}, set(KEYS))
-        if "environments" in env_data:
-            raise UserError(f"{source}: environments.{environment}: environments cannot nest")
-        top = _merge(top, env_data)
+        top = _merge(top, environments[environment] or {})
     where = source if environment is None else f"{source} (environment {environment})"
 
     for key, (kind, _) in KEYS.items():
@@ -136,7 +145,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         job_role_arn=opt(roles, "job", "roles.job"),
         execution_role_arn=opt(roles, "execution", "roles.execution"),
         tags=dict(tags),
-        templates=None if top.get("templates") is None else base_dir / _string(f"{where}: templates", top["templates"]),
+        templates=_templates_dir(where, base_dir, top.get("templates")),
         fargate_assign_public_ip=_bool(f"{where}: fargate.assign_public_ip", fargate.get("assign_public_ip", False)),
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -73,7 +72,7 @@ def publish(push: ImagePush, settings: ImageSettings, aws: Aws, *, what: str) ->
                 f"docker://{push.target}",
             ]
         )
-        os.remove(archive)
+        archive.unlink()
         if copy.returncode != 0:
             raise ToolError(f"pushing {push.target} failed: skopeo: {_last_line(copy.stderr)}")
     return True

@@ -1,4 +1,4 @@
-"""AWS Batch's limits, checked on the rendered requests before any call: a clear error now beats a job that fails later."""
+"""AWS Batch's limits, checked on the rendered requests before any call: an error now beats a job failing later."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ MAX_DEFINITION_BYTES = 24 * 1024
 MAX_TAGS = 50
 
 
+def _json(obj: Any) -> str:
+    """JSON as botocore sends it (default separators, non-ASCII escaped): the larger, safer measure."""
+    return json.dumps(obj)
+
+
 def _size(obj: Any) -> int:
-    return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(_json(obj).encode())
 
 
 def check(job_name: str, definition: Mapping[str, Any], request: Mapping[str, Any]) -> None:
@@ -27,7 +32,7 @@ def check(job_name: str, definition: Mapping[str, Any], request: Mapping[str, An
         problems.append(f"job name {request['jobName']!r} is not valid for AWS (1-128 letters, digits, - or _)")
     overrides = request.get("containerOverrides")
     if overrides is not None:
-        chars = len(json.dumps(overrides, separators=(",", ":"), ensure_ascii=False))
+        chars = len(_json(overrides))
         if chars > MAX_OVERRIDES_CHARS:
             problems.append(
                 f"container overrides are {chars} characters, over the {MAX_OVERRIDES_CHARS} Batch can start "

@@ -115,7 +115,14 @@ class _Reader:
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list", dict: "an object"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "a list",
+        dict: "an object",
+    }
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
@@ -201,7 +208,8 @@ def parse_manifest(data: Any, source: str) -> Manifest:
     version = r.get(data, "version", int, "top level")
     if version != MANIFEST_VERSION:
         raise r.fail(
-            "version", f"this helper reads version {MANIFEST_VERSION}, got {version} (update compute-on-aws or the flake)"
+            "version",
+            f"this helper reads version {MANIFEST_VERSION}, got {version} (update compute-on-aws or the flake)",
         )
     errors = r.get(data, "errors", dict, "top level")
     return Manifest(

@@ -1,4 +1,4 @@
-"""AWS job names from a job's name and its positional arguments: valid, readable, and never shared by two argument lists."""
+"""AWS job names from a job's name and positional arguments: valid, readable, never shared by two argument lists."""
 
 from __future__ import annotations
 

@@ -18,7 +18,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     if shutil.which(argv[0]) is None:
-        raise UserError(f"{argv[0]} not found on PATH: install Nix (Debian: apt install nix-bin) or pass --manifest FILE")
+        raise UserError(
+            f"{argv[0]} not found on PATH: install Nix (Debian: apt install nix-bin) or pass --manifest FILE"
+        )
     env = {**os.environ, "TERM": "dumb", "NO_COLOR": "1"}
     return subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
 

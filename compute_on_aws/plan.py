@@ -1,4 +1,4 @@
-"""What queueing a job means, before any side effect: its name, queue, requests, the image to publish, the values to hide."""
+"""What queueing a job means, before any side effect: its name, queue, requests and the image to publish."""
 
 from __future__ import annotations
 
@@ -55,7 +55,9 @@ def find_job(manifest: Manifest, name: str) -> Job:
     if name in manifest.jobs:
         return manifest.jobs[name]
     if name in manifest.errors:
-        raise UserError(f"{name} is not valid: " + "; ".join(p.removeprefix(f"{name}: ") for p in manifest.errors[name]))
+        raise UserError(
+            f"{name} is not valid: " + "; ".join(p.removeprefix(f"{name}: ") for p in manifest.errors[name])
+        )
     known = sorted([*manifest.jobs, *manifest.errors])
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}?" if close else f"declared jobs: {', '.join(known) or 'none'}"
@@ -71,7 +73,7 @@ def image_uri(job: Job, config: Config) -> tuple[str, ImagePush | None]:
     if registry is None or repository is None:
         raise UserError(
             f"{job.name}: image: Nix builds this job's image, so compute-on-aws.yaml needs image.registry and "
-            "image.repository (where to push it); or declare image = \"<reference>\" in the job"
+            'image.repository (where to push it); or declare image = "<reference>" in the job'
         )
     tag = f"{job.name}-{job.image.tag or UNRESOLVED}"
     uri = f"{registry}/{repository}:{tag}"

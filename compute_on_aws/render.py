@@ -93,6 +93,8 @@ def definition_request(job: Job, config: Config, *, image: str, command: Sequenc
     except jinja2.TemplateError as e:
         line = getattr(e, "lineno", None)
         raise UserError(f"template {name}{f' line {line}' if line else ''}: {e.message}") from None
+    except Exception as e:  # a project's own template can fail in filters (e.g. tojson of an undefined value)
+        raise UserError(f"template {name}: rendering failed: {e}") from None
     try:
         request = json.loads(text)
     except json.JSONDecodeError as e:

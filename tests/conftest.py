@@ -105,6 +105,9 @@ def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Moto:
     from moto.batch.responses import BatchResponse
 
     _post(f"{moto_server}/moto-api/reset")
+    # moto's full Batch backend runs containers with Docker, which this machine lacks: the simple one ends every
+    # job SUCCEEDED at once. hold_jobs switches back to the full one with its runner replaced.
+    _post(f"{moto_server}/moto-api/config", {"batch": {"use_docker": False}})
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     received: dict[str, list[dict[str, Any]]] = {"SubmitJob": [], "RegisterJobDefinition": []}
     for action, method in (("SubmitJob", "submitjob"), ("RegisterJobDefinition", "registerjobdefinition")):
@@ -136,6 +139,7 @@ def hold_jobs(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
     from moto.batch.models import Job
 
     monkeypatch.setattr(Job, "run", lambda self: None)
+    _post(f"{moto.url}/moto-api/config", {"batch": {"use_docker": True}})
     _post(
         f"{moto.url}/moto-api/state-manager/set-transition",
         {"model_name": "batch::job", "transition": {"progression": "manual", "times": 10**9}},
@@ -155,9 +159,16 @@ class Result:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Runs `compute-on-aws ARGS...` in this process (through main(), as the console script does)."""
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """Runs `compute-on-aws ARGS...` in this process (through main(), as the console script does).
+
+    The working directory is an empty temporary one unless `cwd` is given: no compute-on-aws.yaml is read by accident.
+    """
     from compute_on_aws.cli import main
+
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
 
     def run(*args: str, cwd: Path | None = None) -> Result:
         if cwd is not None:

@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, write_job
 
 BASE = 'queue = "q"; command = [ "true" ]; image = "busybox:1.36";'
@@ -24,24 +23,32 @@ INVALID = [
     ("timeout-59", "attemptDurationSeconds = 59;", "timeout-59: attemptDurationSeconds: must be >= 60, got 59"),
     ("parallel-0", "parallel = 0;", "parallel-0: parallel: must be between 1 and 10000, got 0"),
     ("parallel-big", "parallel = 10001;", "parallel-big: parallel: must be between 1 and 10000, got 10001"),
-    ("queue-space", 'queue = "a b";', 'queue-space: queue: must be a queue name'),
+    ("queue-space", 'queue = "a b";', "queue-space: queue: must be a queue name"),
     ("definition-bad", 'definitionName = "-x";', "definition-bad: definitionName: must be 1-128 letters"),
     ("platform-k8s", 'platform = "EKS";', 'platform-k8s: platform: must be "EC2" or "FARGATE", got "EKS"'),
     ("priority-big", "schedulingPriority = 10000;", "priority-big: schedulingPriority: must be between 0 and 9999"),
     ("share-bad", 'shareIdentifier = "a b";', "share-bad: shareIdentifier: must be 1-255 letters"),
     ("role-bad", 'jobRoleArn = "admin";', "role-bad: jobRoleArn: must be an IAM role ARN"),
-    ("exec-role-bad", 'executionRoleArn = "arn:aws:s3:::b";', "exec-role-bad: executionRoleArn: must be an IAM role ARN"),
+    (
+        "exec-role-bad",
+        'executionRoleArn = "arn:aws:s3:::b";',
+        "exec-role-bad: executionRoleArn: must be an IAM role ARN",
+    ),
     ("tags-aws", 'tags."aws:owner" = "me";', 'tags-aws: tags: tag key "aws:owner": the aws: prefix is reserved'),
     ("tags-long", f'tags.k = "{"v" * 257}";', "tags-long: tags: k: is longer than 256 characters"),
     (
         "tags-51",
-        "tags = builtins.listToAttrs (builtins.genList (i: { name = \"k${toString i}\"; value = \"v\"; }) 51);",
+        'tags = builtins.listToAttrs (builtins.genList (i: { name = "k${toString i}"; value = "v"; }) 51);',
         "tags-51: tags: has 51 tags; AWS allows 50",
     ),
-    ("env-number", "env.PORT = 8080;", "env-number: env: PORT: must be a string (write numbers and booleans in quotes)"),
+    (
+        "env-number",
+        "env.PORT = 8080;",
+        "env-number: env: PORT: must be a string (write numbers and booleans in quotes)",
+    ),
     ("env-reserved", 'env.AWS_BATCH_X = "1";', 'env-reserved: env: "AWS_BATCH_X": names starting with AWS_BATCH'),
     ("env-name", 'env."a-b" = "1";', 'env-name: env: "a-b" is not a valid variable name'),
-    ("environment-str", 'environment = "HOME";', 'environment-str: environment: must be a list of variable names'),
+    ("environment-str", 'environment = "HOME";', "environment-str: environment: must be a list of variable names"),
     ("environment-dup", 'environment = [ "A" "A" ];', 'environment-dup: environment: lists "A" more than once'),
     (
         "credential",
@@ -50,29 +57,58 @@ INVALID = [
         'declare it under secrets (secrets.GITLAB_TOKEN = "arn:aws:secretsmanager:...") or, if it is not secret, '
         "list it in plaintextCredentials",
     ),
-    ("plaintext-unknown", 'plaintextCredentials = [ "X" ];', 'plaintext-unknown: plaintextCredentials: "X" is not in environment'),
+    (
+        "plaintext-unknown",
+        'plaintextCredentials = [ "X" ];',
+        'plaintext-unknown: plaintextCredentials: "X" is not in environment',
+    ),
     ("secret-url", 'secrets.DB = "https://vault";', "secret-url: secrets: DB: must be a Secrets Manager ARN"),
     (
         "twice",
         'environment = [ "A" ]; env.A = "1";',
         'twice: environment: "A" is declared more than once across environment, env and secrets',
     ),
-    ("retry-many", "retryRules = builtins.genList (i: { onExitCode = \"1\"; action = \"retry\"; }) 6;",
-     "retry-many: retryRules: has 6 rules; AWS allows 5"),
-    ("retry-action", 'retryRules = [ { onExitCode = "1"; action = "again"; } ];',
-     'retry-action: retryRules: rule 1: action must be "retry" or "exit", got "again"'),
-    ("retry-empty", 'retryRules = [ { action = "exit"; } ];',
-     "retry-empty: retryRules: rule 1: needs at least one of onStatusReason, onReason, onExitCode"),
-    ("retry-code", 'retryRules = [ { onExitCode = "1x"; action = "exit"; } ];',
-     'retry-code: retryRules: rule 1: onExitCode: must be digits optionally ending in *, got "1x"'),
-    ("retry-typo", 'retryRules = [ { onExit = "1"; action = "exit"; } ];',
-     "retry-typo: retryRules: rule 1: unknown attribute onExit"),
-    ("fargate-size", 'platform = "FARGATE"; vcpus = 3;',
-     "fargate-size: vcpus: Fargate takes 0.25, 0.5, 1, 2, 4, 8 or 16, got 3"),
-    ("fargate-memory", 'platform = "FARGATE"; vcpus = 1; memory = 1024;',
-     "fargate-memory: memory: Fargate with 1 vCPU takes one of 2048, 3072, 4096, 5120, 6144, 7168, 8192 MiB, got 1024"),
-    ("fargate-gpu", 'platform = "FARGATE"; vcpus = 1; memory = 2048; gpus = 1;',
-     'fargate-gpu: gpus: Fargate has no GPUs; use platform = "EC2"'),
+    (
+        "retry-many",
+        'retryRules = builtins.genList (i: { onExitCode = "1"; action = "retry"; }) 6;',
+        "retry-many: retryRules: has 6 rules; AWS allows 5",
+    ),
+    (
+        "retry-action",
+        'retryRules = [ { onExitCode = "1"; action = "again"; } ];',
+        'retry-action: retryRules: rule 1: action must be "retry" or "exit", got "again"',
+    ),
+    (
+        "retry-empty",
+        'retryRules = [ { action = "exit"; } ];',
+        "retry-empty: retryRules: rule 1: needs at least one of onStatusReason, onReason, onExitCode",
+    ),
+    (
+        "retry-code",
+        'retryRules = [ { onExitCode = "1x"; action = "exit"; } ];',
+        'retry-code: retryRules: rule 1: onExitCode: must be digits optionally ending in *, got "1x"',
+    ),
+    (
+        "retry-typo",
+        'retryRules = [ { onExit = "1"; action = "exit"; } ];',
+        "retry-typo: retryRules: rule 1: unknown attribute onExit",
+    ),
+    (
+        "fargate-size",
+        'platform = "FARGATE"; vcpus = 3;',
+        "fargate-size: vcpus: Fargate takes 0.25, 0.5, 1, 2, 4, 8 or 16, got 3",
+    ),
+    (
+        "fargate-memory",
+        'platform = "FARGATE"; vcpus = 1; memory = 1024;',
+        "fargate-memory: memory: Fargate with 1 vCPU takes one of 2048, 3072, 4096, 5120, 6144, 7168, 8192 MiB, "
+        "got 1024",
+    ),
+    (
+        "fargate-gpu",
+        'platform = "FARGATE"; vcpus = 1; memory = 2048; gpus = 1;',
+        'fargate-gpu: gpus: Fargate has no GPUs; use platform = "EC2"',
+    ),
     ("typo", "vcpu = 2;", "typo: vcpu: unknown attribute (did you mean vcpus?)"),
     ("bool-str", 'allowDuplicates = "yes";', 'bool-str: allowDuplicates: must be true or false, got "yes"'),
     ("command-empty", "command = [ ];", "command-empty: command: must be a non-empty list of strings, got a list"),
@@ -109,7 +145,8 @@ def test_program_rules(cli, tmp_path: Path) -> None:
     _, data = evaluate(cli, jobs)
     assert sorted(data["errors"]) == [
         "both: program: declare entrypoint or command, not both",
-        "neither: program: declare either entrypoint (a script or package built by Nix) or command (a list, run in image)",
+        "neither: program: declare either entrypoint (a script or package built by Nix) or command (a list, run in "
+        "image)",
         "no-image: image: required with command (the image that holds the program); or declare an entrypoint to have "
         "Nix build one",
         "no-text: entrypoint: text is required",
@@ -133,10 +170,14 @@ def test_folders_and_files_that_are_not_jobs(cli, tmp_path: Path) -> None:
 
 def test_nixpkgs_is_only_needed_for_entrypoints(cli, tmp_path: Path) -> None:
     jobs = tmp_path / "jobs"
-    write_job(jobs, "script", '{ pkgs, ... }: { queue = "q"; entrypoint = { text = "${pkgs.jq}/bin/jq ."; runtimeInputs = [ pkgs.jq ]; }; }')
+    write_job(
+        jobs,
+        "script",
+        '{ pkgs, ... }: { queue = "q"; entrypoint = { text = "${pkgs.jq}/bin/jq ."; runtimeInputs = [ pkgs.jq ]; }; }',
+    )
     write_job(jobs, "package", '{ pkgs, ... }: { queue = "q"; entrypoint = pkgs.hello; }')
-    write_job(jobs, "misuse", f'{{ pkgs, ... }}: {{ {BASE} memory = pkgs.memory; }}')
-    result, data = evaluate(cli, jobs)
+    write_job(jobs, "misuse", f"{{ pkgs, ... }}: {{ {BASE} memory = pkgs.memory; }}")
+    _, data = evaluate(cli, jobs)
     assert data["errors"] == ["misuse: memory: could not be evaluated without nixpkgs (only entrypoint may use pkgs)"]
     assert [j["name"] for j in data["jobs"]] == ["package", "script"]
     assert {j["program"] for j in data["jobs"]} == {"entrypoint"}
@@ -145,11 +186,27 @@ def test_nixpkgs_is_only_needed_for_entrypoints(cli, tmp_path: Path) -> None:
 def test_defaults_and_normalisation(tmp_path: Path) -> None:
     jobs = tmp_path / "jobs"
     write_job(jobs, "minimal", f"{{ {BASE} }}")
-    write_job(jobs, "named", '{ name, ... }: { queue = "q"; command = [ "echo" name ]; image = "i"; retryRules = [ { onExitCode = "137"; action = "RETRY"; } ]; }')
+    write_job(
+        jobs,
+        "named",
+        '{ name, ... }: { queue = "q"; command = [ "echo" name ]; image = "i"; '
+        'retryRules = [ { onExitCode = "137"; action = "RETRY"; } ]; }',
+    )
     manifest = json.loads(
         subprocess.run(
-            ["nix-instantiate", "--eval", "--strict", "--json", str(ROOT / "nix/lib/eval.nix"), "--argstr", "jobsDir", str(jobs)],
-            capture_output=True, text=True, check=True,
+            [
+                "nix-instantiate",
+                "--eval",
+                "--strict",
+                "--json",
+                str(ROOT / "nix/lib/eval.nix"),
+                "--argstr",
+                "jobsDir",
+                str(jobs),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     )
     assert manifest["version"] == 1 and manifest["errors"] == {}
@@ -189,7 +246,11 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
 
 def test_plaintext_credentials_opt_in(cli, tmp_path: Path) -> None:
     jobs = tmp_path / "jobs"
-    write_job(jobs, "legacy", f'{{ {BASE} environment = [ "DEPLOY_TOKEN" "CI_JOB_ID" ]; plaintextCredentials = [ "DEPLOY_TOKEN" ]; }}')
+    write_job(
+        jobs,
+        "legacy",
+        f'{{ {BASE} environment = [ "DEPLOY_TOKEN" "CI_JOB_ID" ]; plaintextCredentials = [ "DEPLOY_TOKEN" ]; }}',
+    )
     result, data = evaluate(cli, jobs)
     assert result.code == 0 and data["errors"] == []
 

@@ -8,7 +8,8 @@ import sys
 import tarfile
 
 conf_path, name, tag, *store_paths = sys.argv[1:]
-conf = json.load(open(conf_path))
+with open(conf_path) as f:
+    conf = json.load(f)
 
 
 def info(arcname: str, **kw: object) -> tarfile.TarInfo:
@@ -24,7 +25,11 @@ with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as tar:
     for d in ("nix", "nix/store", "tmp"):
         tar.addfile(info(d, type=tarfile.DIRTYPE, mode=0o1777 if d == "tmp" else 0o755))
     for p in sorted(store_paths):
-        tar.add(p, arcname=p.lstrip("/"), filter=lambda ti: info(ti.name, **{k: getattr(ti, k) for k in ("type", "mode", "size", "linkname")}))
+        tar.add(
+            p,
+            arcname=p.lstrip("/"),
+            filter=lambda ti: info(ti.name, **{k: getattr(ti, k) for k in ("type", "mode", "size", "linkname")}),
+        )
     linked = set()
     for content in conf["contents"]:
         for root, _dirs, files in sorted(os.walk(content)):
@@ -44,7 +49,12 @@ layer_bytes = layer.getvalue()
 diff_id = "sha256:" + hashlib.sha256(layer_bytes).hexdigest()
 arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
 config = json.dumps(
-    {"architecture": arch, "os": "linux", "config": conf["config"], "rootfs": {"type": "layers", "diff_ids": [diff_id]}},
+    {
+        "architecture": arch,
+        "os": "linux",
+        "config": conf["config"],
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    },
     sort_keys=True,
 ).encode()
 config_name = hashlib.sha256(config).hexdigest() + ".json"

@@ -1,0 +1,132 @@
+"""The command line as users meet it: help, arguments reaching the job, mistakes in one line, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, write_job
+
+COMMANDS = ["jobs", "queue", "render"]
+
+
+@pytest.fixture
+def jobs(tmp_path: Path) -> Path:
+    folder = tmp_path / "jobs"
+    write_job(folder, "hello", '{ queue = "default"; command = [ "echo" "hi" ]; image = "busybox"; }')
+    write_job(folder, "hello-world", '{ queue = "default"; command = [ "echo" ]; image = "busybox"; }')
+    write_job(folder, "broken", '{ queue = "default"; command = [ "echo" ]; image = "busybox"; attempts = 0; }')
+    return folder
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_every_command_has_help(cli, command: str) -> None:
+    result = cli(*([command] if command else []), "--help")
+    assert result.code == 0
+    assert result.out.startswith(f"Usage: compute-on-aws {command}".rstrip())
+
+
+def test_arguments_after_the_job_reach_it_untouched(cli, jobs: Path) -> None:
+    result = cli("--jobs", str(jobs), "render", "hello", "-x", "--since", "2026-01-01", "--json", "--", "--json", "a b")
+    assert result.code == 0, result.err
+    request = result.json()["jobs"][0]["request"]
+    assert request["containerOverrides"]["command"] == ["echo", "hi", "-x", "--since", "2026-01-01", "--json", "a b"]
+
+
+def test_options_may_follow_the_job_name(cli, jobs: Path) -> None:
+    result = cli("--jobs", str(jobs), "queue", "hello", "--dry-run", "2026-01-01", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["jobs"][0]["jobName"] == "hello_2026-01-01"
+
+
+def test_unknown_job_suggests_close_names(cli, jobs: Path) -> None:
+    result = cli("--jobs", str(jobs), "render", "helo")
+    assert result.code == 2
+    assert result.err == f"error: no job named 'helo' in {jobs} (did you mean hello or hello-world?)\n"
+
+
+def test_an_invalid_job_is_refused_with_its_problems(cli, jobs: Path) -> None:
+    result = cli("--jobs", str(jobs), "queue", "broken", "--dry-run")
+    assert result.code == 2
+    assert result.err == "error: broken is not valid: attempts: must be between 1 and 10, got 0\n"
+
+
+def test_other_invalid_jobs_do_not_block_a_valid_one(cli, jobs: Path) -> None:
+    assert cli("--jobs", str(jobs), "render", "hello").code == 0
+
+
+def test_jobs_lists_valid_jobs_and_fails_on_invalid_ones(cli, jobs: Path) -> None:
+    result = cli("--jobs", str(jobs), "jobs")
+    assert result.code == 2
+    assert [line.split()[0] for line in result.out.splitlines()] == ["JOB", "hello", "hello-world"]
+    assert result.err == "error: broken: attempts: must be between 1 and 10, got 0\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "not JSON (line 1: Expecting property name enclosed in double quotes)"),
+        (
+            '{"version": 2, "jobs": {}, "errors": {}}',
+            "version: this helper reads version 1, got 2 (update compute-on-aws or the flake)",
+        ),
+        ('{"version": 1, "jobs": {"a": {}}, "errors": {}}', "jobs.a.platform: missing"),
+        ("[]", "top level: expected an object"),
+    ],
+)
+def test_a_bad_manifest_is_one_line(cli, tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_text(content)
+    result = cli("--manifest", str(path), "jobs")
+    assert result.code == 2
+    assert result.err == f"error: manifest {path}: {message}\n"
+
+
+def test_missing_manifest_file(cli, tmp_path: Path) -> None:
+    result = cli("--manifest", str(tmp_path / "nope.json"), "jobs")
+    assert result.code == 2
+    assert result.err == f"error: manifest {tmp_path / 'nope.json'}: cannot read it (No such file or directory)\n"
+
+
+def test_usage_mistakes_exit_2(cli) -> None:
+    assert cli("nope").code == 2
+    assert cli("queue").code == 2
+
+
+def test_a_manifest_from_nix_is_used_as_is(cli, jobs: Path, tmp_path: Path) -> None:
+    listed = subprocess.run(
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            str(ROOT / "nix/lib/eval.nix"),
+            "--argstr",
+            "jobsDir",
+            str(jobs),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    path = tmp_path / "manifest.json"
+    path.write_text(listed.stdout)
+    result = cli("--manifest", str(path), "--jobs", "/nonexistent", "render", "hello", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["jobs"][0]["definition"]["containerProperties"]["command"] == ["echo", "hi"]
+
+
+def test_help_and_dry_runs_do_not_load_boto3(jobs: Path) -> None:
+    code = (
+        "import sys\n"
+        "from compute_on_aws.cli import main\n"
+        f"sys.argv = ['compute-on-aws', '--jobs', {str(jobs)!r}, 'render', 'hello']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('boto3' in sys.modules, file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.stderr.strip().splitlines()[-1] == "False"
+    assert result.stdout.startswith("dry run: would submit hello to default")

@@ -1,0 +1,280 @@
+"""compute-on-aws.yaml: checked keys and types, environments chosen with --env, and safe YAML, as the CLI reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import write_job
+
+from compute_on_aws.config import load_config
+from compute_on_aws.errors import UserError
+
+# No queue and a Nix-built image: both come from the config.
+JOB = '{ pkgs, ... }: { entrypoint = { text = "echo hi"; }; }'
+
+
+@pytest.fixture
+def run(cli, tmp_path: Path):
+    """The CLI from the test's own folder (holding jobs/), so only this test's config can be read."""
+    write_job(tmp_path / "jobs", "etl", JOB)
+    write_job(tmp_path / "jobs", "plain", '{ command = [ "true" ]; image = "busybox:1.36"; }')
+
+    def go(*args: str):
+        return cli("--jobs", str(tmp_path / "jobs"), *args, cwd=tmp_path)
+
+    return go
+
+
+def config_file(tmp_path: Path, text: str, name: str = "settings.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def rendered(result) -> dict[str, Any]:
+    assert result.code == 0, result.err
+    [job] = result.json()["jobs"]
+    return job
+
+
+BASE = """
+region: eu-west-1
+queue: main-queue
+image:
+  registry: registry.example.com
+  repository: main-repo
+tags:
+  team: data
+  env: production
+"""
+
+
+def test_config_given_with_the_option(run, tmp_path: Path) -> None:
+    job = rendered(run("--config", config_file(tmp_path, BASE), "render", "--json", "etl"))
+    assert job["jobQueue"] == "main-queue"
+    assert job["definition"]["tags"] == {"team": "data", "env": "production"}
+    assert job["definition"]["containerProperties"]["image"].startswith("registry.example.com/main-repo:etl-")
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "suggestion"),
+    [
+        ("regoin: eu-west-1\n", "regoin", "did you mean region?"),
+        ("queu: q\n", "queu", "did you mean queue?"),
+        ("image:\n  registy: r.example.com\n", "registy", "did you mean registry?"),
+        ("image:\n  tls_verfy: true\n", "tls_verfy", "did you mean tls_verify?"),
+        ("roles:\n  exection: arn:aws:iam::123456789012:role/x\n", "exection", "did you mean execution?"),
+        ("fargate:\n  assign_public: true\n", "assign_public", "did you mean assign_public_ip?"),
+    ],
+)
+def test_unknown_keys_are_refused_with_a_suggestion(
+    run, tmp_path: Path, text: str, where: str, suggestion: str
+) -> None:
+    result = run("--config", config_file(tmp_path, text), "render", "--json", "etl")
+    assert result.code == 2
+    assert result.out == ""
+    assert where in result.err and suggestion in result.err
+    assert len(result.err.splitlines()) == 1
+
+
+def test_unknown_key_far_from_any_lists_the_known_ones(run, tmp_path: Path) -> None:
+    result = run("--config", config_file(tmp_path, "zzzzzz: 1\n"), "render", "etl")
+    assert result.code == 2
+    assert "zzzzzz" in result.err
+    for key in ("region", "queue", "image", "roles", "tags", "templates", "fargate", "environments"):
+        assert key in result.err
+
+
+ENVIRONMENTS = (
+    BASE
+    + """
+environments:
+  staging:
+    queue: staging-queue
+    image:
+      repository: staging-repo
+    tags:
+      env: staging
+      stage: two
+  production: {}
+"""
+)
+
+
+def test_an_environment_merges_over_the_top_level(run, tmp_path: Path) -> None:
+    path = config_file(tmp_path, ENVIRONMENTS)
+    job = rendered(run("--config", path, "--env", "staging", "render", "--json", "etl"))
+    assert job["jobQueue"] == "staging-queue"
+    # Tags merge key by key: the environment's win, the others stay.
+    assert job["definition"]["tags"] == {"team": "data", "env": "staging", "stage": "two"}
+    # Image settings merge key by key too: the registry stays, the repository changes.
+    assert job["definition"]["containerProperties"]["image"].startswith("registry.example.com/staging-repo:etl-")
+
+    config = load_config(Path(path), environment="staging")
+    assert config.region == "eu-west-1"
+    assert config.environment == "staging"
+    assert (config.image.registry, config.image.repository) == ("registry.example.com", "staging-repo")
+
+
+def test_without_env_the_top_level_applies(run, tmp_path: Path) -> None:
+    job = rendered(run("--config", config_file(tmp_path, ENVIRONMENTS), "render", "--json", "etl"))
+    assert job["jobQueue"] == "main-queue"
+    assert job["definition"]["tags"] == {"team": "data", "env": "production"}
+
+
+def test_an_empty_environment_changes_nothing(run, tmp_path: Path) -> None:
+    path = config_file(tmp_path, ENVIRONMENTS)
+    plain = rendered(run("--config", path, "render", "--json", "etl"))
+    production = rendered(run("--config", path, "--env", "production", "render", "--json", "etl"))
+    assert production["definition"] == plain["definition"]
+    assert production["request"] == plain["request"]
+
+
+def test_env_from_the_environment_variable(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPUTE_ON_AWS_ENV", "staging")
+    job = rendered(run("--config", config_file(tmp_path, ENVIRONMENTS), "render", "--json", "etl"))
+    assert job["jobQueue"] == "staging-queue"
+
+
+def test_unknown_environment_lists_the_known_ones(run, tmp_path: Path) -> None:
+    result = run("--config", config_file(tmp_path, ENVIRONMENTS), "--env", "stagign", "render", "etl")
+    assert result.code == 2
+    assert result.out == ""
+    assert "stagign" in result.err and "production" in result.err and "staging" in result.err
+
+
+def test_unknown_environment_when_none_are_declared(run, tmp_path: Path) -> None:
+    result = run("--config", config_file(tmp_path, BASE), "--env", "staging", "render", "etl")
+    assert result.code == 2
+    assert "staging" in result.err
+
+
+def test_unknown_key_inside_an_environment(run, tmp_path: Path) -> None:
+    text = BASE + "environments:\n  staging:\n    queeu: q\n"
+    result = run("--config", config_file(tmp_path, text), "--env", "staging", "render", "etl")
+    assert result.code == 2
+    assert "queeu" in result.err and "did you mean queue?" in result.err
+
+
+def test_env_without_a_config_file(run, tmp_path: Path) -> None:
+    result = run("--env", "staging", "render", "etl")
+    assert result.code == 2
+    assert result.out == ""
+    assert "staging" in result.err and "compute-on-aws.yaml" in result.err
+
+
+def test_a_missing_config_file_given_with_the_option(run, tmp_path: Path) -> None:
+    result = run("--config", str(tmp_path / "nope.yaml"), "render", "etl")
+    assert result.code == 2
+    assert "nope.yaml" in result.err
+
+
+def test_invalid_yaml_names_the_line(run, tmp_path: Path) -> None:
+    # Line 5 continues line 4's plain scalar with a mapping, which YAML refuses there.
+    text = "region: eu-west-1\nqueue: q\ntags:\n  team: data\n    bad: indent\n"
+    result = run("--config", config_file(tmp_path, text), "render", "etl")
+    assert result.code == 2
+    assert result.out == ""
+    assert "line 5" in result.err
+    assert len(result.err.splitlines()) == 1
+
+
+def test_python_tags_are_refused_and_nothing_runs(run, tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+    text = f'region: !!python/object/apply:os.system ["touch {marker}"]\n'
+    result = run("--config", config_file(tmp_path, text), "render", "etl")
+    assert result.code == 2
+    assert result.out == ""
+    assert not marker.exists()
+    # The same refusal from the library call.
+    with pytest.raises(UserError, match="YAML"):
+        load_config(tmp_path / "settings.yaml", environment=None)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("tags:\n  port: 8080\n", "port"),
+        ("tags:\n  enabled: true\n", "enabled"),
+        ("tags: [a, b]\n", "tags"),
+        ('image:\n  tls_verify: "yes"\n', "tls_verify"),
+        ("image:\n  login: sometimes\n", "login"),
+        ("image: registry.example.com\n", "image"),
+        ("region: 12\n", "region"),
+        ('region: ""\n', "region"),
+        ("queue: [a]\n", "queue"),
+        ("roles:\n  job: 5\n", "roles.job"),
+        ("fargate:\n  assign_public_ip: ENABLED\n", "assign_public_ip"),
+        ("templates: 3\n", "templates"),
+        ("environments: [staging]\n", "environments"),
+        ("- a list\n", "mapping"),
+    ],
+)
+def test_wrong_types_name_the_key(run, tmp_path: Path, text: str, named: str) -> None:
+    result = run("--config", config_file(tmp_path, text), "render", "etl")
+    assert result.code == 2
+    assert result.out == ""
+    assert named in result.err
+    assert len(result.err.splitlines()) == 1
+
+
+def test_wrong_types_inside_the_chosen_environment(run, tmp_path: Path) -> None:
+    text = BASE + "environments:\n  staging:\n    tags:\n      port: 8080\n"
+    path = config_file(tmp_path, text)
+    result = run("--config", path, "--env", "staging", "render", "etl")
+    assert result.code == 2
+    assert "port" in result.err and "staging" in result.err
+
+
+def test_the_default_config_is_read_from_the_current_folder(run, tmp_path: Path) -> None:
+    config_file(tmp_path, "queue: from-default-file\ntags:\n  who: default\n", name="compute-on-aws.yaml")
+    job = rendered(run("render", "--json", "plain"))
+    assert job["jobQueue"] == "from-default-file"
+    assert job["definition"]["tags"] == {"who": "default"}
+
+
+def test_an_explicit_config_replaces_the_default_one(run, tmp_path: Path) -> None:
+    config_file(tmp_path, "queue: from-default-file\n", name="compute-on-aws.yaml")
+    job = rendered(run("--config", config_file(tmp_path, BASE), "render", "--json", "etl"))
+    assert job["jobQueue"] == "main-queue"
+
+
+def test_without_any_config_the_defaults_apply(run, tmp_path: Path) -> None:
+    write_job(tmp_path / "jobs", "queued", '{ queue = "q"; command = [ "true" ]; image = "i"; }')
+    job = rendered(run("render", "--json", "queued"))
+    assert job["definition"]["tags"] == {}
+    # A job with no queue and no config has nowhere to go.
+    result = run("render", "etl")
+    assert result.code == 2
+    assert "queue" in result.err
+
+
+def test_an_empty_config_file_is_the_defaults(run, tmp_path: Path) -> None:
+    write_job(tmp_path / "jobs", "queued", '{ queue = "q"; command = [ "true" ]; image = "i"; }')
+    job = rendered(run("--config", config_file(tmp_path, ""), "render", "--json", "queued"))
+    assert job["definition"]["tags"] == {}
+    assert job["jobQueue"] == "q"
+
+
+def test_templates_are_relative_to_the_config_file(run, tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    (folder / "tpl").mkdir(parents=True)
+    (folder / "tpl" / "container-ec2.json.j2").write_text(
+        '{"jobDefinitionName": {{ job.definition_name | tojson }}, "marker": "from-conf-tpl"}'
+    )
+    path = config_file(folder, "queue: q\nimage: {registry: r.example.com, repository: repo}\ntemplates: tpl\n")
+    job = rendered(run("--config", path, "render", "--json", "etl"))
+    assert job["definition"]["marker"] == "from-conf-tpl"
+
+
+def test_a_typo_in_an_environment_not_chosen_is_still_reported(cli, tmp_path: Path) -> None:
+    (tmp_path / "compute-on-aws.yaml").write_text("environments:\n  staging:\n    regoin: eu-west-1\n")
+    (tmp_path / "jobs").mkdir()
+    result = cli("--jobs", str(tmp_path / "jobs"), "render", "x", cwd=tmp_path)
+    assert result.code == 2
+    assert result.err == (
+        "error: compute-on-aws.yaml: environments.staging: unknown key 'regoin' (did you mean region?)\n"
+    )

@@ -1,0 +1,52 @@
+"""README.md is the reference: it must name every declaration attribute, config key and command that exists."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+from conftest import ROOT
+
+from compute_on_aws.cli import app
+from compute_on_aws.config import KEYS
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_declaration_attribute_is_documented_with_its_default() -> None:
+    result = subprocess.run(
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            "-E",
+            f"builtins.attrNames (import {ROOT}/nix/lib).attributes",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    attributes = json.loads(result.stdout)
+    documented = re.findall(r"^\| `(\w+)` \|", README, flags=re.MULTILINE)
+    assert sorted(set(documented) & set(attributes)) == sorted(attributes)
+
+
+def test_every_config_key_is_documented() -> None:
+    for key in KEYS:
+        assert f"`{key}`" in README, key
+
+
+def test_every_command_is_documented() -> None:
+    for command in app.registered_commands:
+        assert f"| `{command.name} " in README, command.name
+
+
+def test_quick_start_test_command_is_what_ci_runs() -> None:
+    quick_start = README.split("## Quick start", 1)[1].split("##", 1)[0]
+    commands = [line.strip() for line in quick_start.splitlines() if line.startswith("    ")]
+    assert len(commands) == 2
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1] == commands[1]
+    assert commands[0].startswith("bash .ci/setup && ")

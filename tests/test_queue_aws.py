@@ -1,0 +1,242 @@
+"""`compute-on-aws queue` against a real moto server over HTTP: definitions, duplicates, variables, errors."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from conftest import Moto, write_job
+
+HELLO = '{ queue = "default"; command = [ "echo" "hello" ]; image = "busybox:1.36"; memory = 512; }'
+ACTIVE = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"]
+
+
+@pytest.fixture
+def jobs(tmp_path: Path) -> Path:
+    folder = tmp_path / "jobs"
+    write_job(folder, "hello", HELLO)
+    return folder
+
+
+def queue(cli, jobs: Path, *args: str):
+    return cli("--jobs", str(jobs), "queue", *args)
+
+
+def revisions(moto: Moto, name: str) -> list[int]:
+    found = moto.client("batch").describe_job_definitions(jobDefinitionName=name)["jobDefinitions"]
+    return sorted(d["revision"] for d in found)
+
+
+def test_queue_registers_once_and_submits_exactly_the_rendered_request(cli, moto: Moto, jobs: Path) -> None:
+    first = queue(cli, jobs, "hello", "a", "--json")
+    assert first.code == 0, first.err
+    second = queue(cli, jobs, "hello", "b", "--json")
+    assert second.code == 0, second.err
+    assert revisions(moto, "hello") == [1]
+    assert len(moto.registered()) == 1
+    result = second.json()["jobs"][0]
+    assert result["outcome"] == "submitted" and result["jobDefinition"] == "hello:1"
+    assert moto.submitted()[-1] == result["request"]
+    assert result["request"] == {
+        "jobName": "hello_b",
+        "jobQueue": "default",
+        "jobDefinition": "hello:1",
+        "containerOverrides": {"command": ["echo", "hello", "b"]},
+    }
+    described = moto.client("batch").describe_jobs(jobs=[result["jobId"]])["jobs"][0]
+    assert described["jobName"] == "hello_b"
+
+
+def test_changed_declaration_registers_a_new_revision_and_pins_it(cli, moto: Moto, jobs: Path) -> None:
+    assert queue(cli, jobs, "hello", "x").code == 0
+    write_job(jobs, "hello", HELLO.replace("memory = 512", "memory = 1024"))
+    result = queue(cli, jobs, "hello", "y", "--json")
+    assert result.code == 0, result.err
+    assert revisions(moto, "hello") == [1, 2]
+    assert moto.submitted()[-1]["jobDefinition"] == "hello:2"
+    # Going back to the first content reuses revision 1 instead of registering a third.
+    write_job(jobs, "hello", HELLO)
+    assert queue(cli, jobs, "hello", "z").code == 0
+    assert revisions(moto, "hello") == [1, 2]
+    assert moto.submitted()[-1]["jobDefinition"] == "hello:1"
+
+
+def test_human_output_says_what_happened(cli, moto: Moto, jobs: Path) -> None:
+    result = queue(cli, jobs, "hello", "2026-11-25")
+    assert result.code == 0
+    job_id = moto.submitted() and moto.client("batch").list_jobs(jobQueue="default")["jobSummaryList"][0]["jobId"]
+    assert result.out == f"submitted hello_2026-11-25 to default as job {job_id} (registered hello:1)\n"
+
+
+@pytest.mark.parametrize("status", ACTIVE)
+def test_active_job_with_the_same_name_is_a_duplicate(cli, hold_jobs: Moto, jobs: Path, status: str) -> None:
+    first = queue(cli, jobs, "hello", "day1", "--json")
+    job_id = first.json()["jobs"][0]["jobId"]
+    hold_jobs.set_status(job_id, status)
+    again = queue(cli, jobs, "hello", "day1", "--json")
+    assert again.code == 0
+    result = again.json()["jobs"][0]
+    assert result["outcome"] == "duplicate" and result["jobId"] == job_id
+    assert len(hold_jobs.submitted()) == 1
+    human = queue(cli, jobs, "hello", "day1")
+    assert human.out == f"duplicate: hello_day1 is already {status} as job {job_id} in default; not submitted again\n"
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED"])
+def test_finished_job_with_the_same_name_is_no_duplicate(cli, hold_jobs: Moto, jobs: Path, status: str) -> None:
+    first = queue(cli, jobs, "hello", "day1", "--json").json()["jobs"][0]["jobId"]
+    hold_jobs.set_status(first, status)
+    again = queue(cli, jobs, "hello", "day1", "--json").json()["jobs"][0]
+    assert again["outcome"] == "submitted" and again["jobId"] != first
+
+
+def test_duplicates_match_the_exact_name_definition_and_queue(cli, hold_jobs: Moto, jobs: Path) -> None:
+    batch = hold_jobs.client("batch")
+    queue(cli, jobs, "hello", "seed")  # registers hello:1
+    # Same name in another case, same name from another definition, same name in another queue: none is this job.
+    batch.register_job_definition(
+        jobDefinitionName="other",
+        type="container",
+        containerProperties={
+            "image": "x",
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "4"}],
+        },
+    )
+    batch.submit_job(jobName="HELLO_day2", jobQueue="default", jobDefinition="hello:1")
+    batch.submit_job(jobName="hello_day2", jobQueue="default", jobDefinition="other:1")
+    batch.submit_job(jobName="hello_day2", jobQueue="other", jobDefinition="hello:1")
+    result = queue(cli, jobs, "hello", "day2", "--json").json()["jobs"][0]
+    assert result["outcome"] == "submitted"
+
+
+def test_allow_duplicates_submits_again(cli, hold_jobs: Moto, jobs: Path) -> None:
+    write_job(jobs, "hello", HELLO.replace("memory = 512;", "memory = 512; allowDuplicates = true;"))
+    ids = [queue(cli, jobs, "hello", "--json").json()["jobs"][0]["jobId"] for _ in range(2)]
+    assert len(set(ids)) == 2
+
+
+def test_args_out_of_the_name_make_one_job_per_queue(cli, hold_jobs: Moto, jobs: Path) -> None:
+    write_job(jobs, "hello", HELLO.replace("memory = 512;", "memory = 512; includePositionalArgsInName = false;"))
+    first = queue(cli, jobs, "hello", "a", "--json").json()["jobs"][0]
+    second = queue(cli, jobs, "hello", "b", "--json").json()["jobs"][0]
+    assert first["jobName"] == second["jobName"] == "hello"
+    assert second["outcome"] == "duplicate"
+
+
+def test_missing_variables_stop_everything(cli, moto: Moto, jobs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_job(jobs, "hello", HELLO.replace("memory = 512;", 'memory = 512; environment = [ "RUN_DATE" "CI_JOB_ID" ];'))
+    monkeypatch.setenv("RUN_DATE", "2026-11-25")
+    result = queue(cli, jobs, "hello")
+    assert result.code == 2
+    assert result.err == (
+        "error: hello: environment: CI_JOB_ID is not set in this shell, and the job copies its environment from here "
+        "(set them, or remove them from the declaration)\n"
+    )
+    assert moto.registered() == [] and moto.submitted() == []
+
+
+def test_propagated_values_reach_aws_but_are_never_printed(
+    cli, moto: Moto, jobs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_job(jobs, "hello", HELLO.replace("memory = 512;", 'memory = 512; environment = [ "CI_JOB_ID" ];'))
+    monkeypatch.setenv("CI_JOB_ID", "value-4242-distinct")
+    for flags in (["--json"], []):
+        result = queue(cli, jobs, "hello", "run", *flags)
+        assert result.code == 0, result.err
+        assert "value-4242-distinct" not in result.out + result.err
+    assert moto.submitted()[0]["containerOverrides"]["environment"] == [
+        {"name": "CI_JOB_ID", "value": "value-4242-distinct"}
+    ]
+
+
+def test_secrets_travel_by_reference_in_the_definition_only(cli, moto: Moto, jobs: Path) -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-password"
+    write_job(
+        jobs,
+        "hello",
+        HELLO.replace(
+            "memory = 512;",
+            f'memory = 512; secrets.DB_PASSWORD = "{arn}"; executionRoleArn = "arn:aws:iam::123456789012:role/exec";',
+        ),
+    )
+    assert queue(cli, jobs, "hello", "x").code == 0
+    container = moto.registered()[0]["containerProperties"]
+    assert container["secrets"] == [{"name": "DB_PASSWORD", "valueFrom": arn}]
+    assert container["executionRoleArn"] == "arn:aws:iam::123456789012:role/exec"
+    assert "DB_PASSWORD" not in str(moto.submitted()[0])
+
+
+def test_fields_moto_ignores_reach_it(cli, moto: Moto, jobs: Path) -> None:
+    write_job(
+        jobs,
+        "hello",
+        HELLO.replace(
+            "memory = 512;",
+            'memory = 512; attempts = 4; parallel = 3; shareIdentifier = "blue"; schedulingPriority = 7; '
+            'retryRules = [ { onExitCode = "137"; action = "retry"; } ];',
+        ),
+    )
+    assert queue(cli, jobs, "hello").code == 0
+    definition = moto.registered()[0]
+    assert definition["retryStrategy"] == {"attempts": 4, "evaluateOnExit": [{"onExitCode": "137", "action": "RETRY"}]}
+    assert definition["schedulingPriority"] == 7 and definition["propagateTags"] is True
+    submitted = moto.submitted()[0]
+    assert submitted["arrayProperties"] == {"size": 3} and submitted["shareIdentifier"] == "blue"
+    # Retry and timeout live in the definition: a submission never overrides them.
+    assert "retryStrategy" not in submitted and "timeout" not in submitted
+
+
+def test_unknown_queue_is_an_aws_error_with_its_code(cli, moto: Moto, jobs: Path) -> None:
+    write_job(jobs, "hello", HELLO.replace('"default"', '"missing-queue"'))
+    result = queue(cli, jobs, "hello")
+    assert result.code == 1
+    assert result.err.startswith(
+        "error: hello: looking for a duplicate of hello in missing-queue: AWS ClientException:"
+    )
+    assert "\n" not in result.err.rstrip("\n") and "Traceback" not in result.err
+
+
+def test_failure_after_registering_says_what_was_done(cli, moto: Moto, jobs: Path, monkeypatch) -> None:
+    from moto.batch.responses import BatchResponse
+    from moto.core.exceptions import JsonRESTError
+
+    def refuse(self) -> str:
+        raise JsonRESTError("ServerException", "internal failure")
+
+    monkeypatch.setattr(BatchResponse, "submitjob", refuse)
+    result = queue(cli, jobs, "hello")
+    assert result.code == 1
+    assert "submitting hello to default: AWS ServerException: internal failure" in result.err
+    assert "(already done: registered job definition hello:1)" in result.err
+
+
+def test_no_credentials_is_a_users_mistake(cli, moto: Moto, jobs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = queue(cli, jobs, "hello")
+    assert result.code == 2
+    assert "no AWS credentials found" in result.err
+
+
+def test_unreachable_endpoint_is_a_network_error(cli, jobs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    result = queue(cli, jobs, "hello")
+    assert result.code == 1
+    assert "network: cannot reach AWS" in result.err and "AWS_ENDPOINT_URL" in result.err
+
+
+def test_dry_run_calls_nothing(cli, jobs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No credentials, no region, an endpoint nobody listens on: a dry run still answers.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    result = queue(cli, jobs, "hello", "a", "--dry-run", "--json")
+    assert result.code == 0, result.err
+    job = result.json()["jobs"][0]
+    assert job["outcome"] == "dry-run" and job["jobId"] is None and job["jobDefinition"] == "hello"
+    assert set(job) == {"job", "jobName", "jobId", "outcome", "jobQueue", "jobDefinition", "request", "definition"}

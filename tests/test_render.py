@@ -1,0 +1,510 @@
+"""The requests for AWS Batch: the job definition (from templates) and the submission, as `render --json` shows them."""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import write_job
+
+from compute_on_aws import plan, render
+from compute_on_aws.config import Config
+from compute_on_aws.model import parse_manifest
+
+ACCOUNT = "123456789012"
+EXEC_ROLE = f"arn:aws:iam::{ACCOUNT}:role/exec-from-config"
+JOB_ROLE = f"arn:aws:iam::{ACCOUNT}:role/job-from-config"
+SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db"
+SECRET_VALUE = "s3cr3t-value-123"
+
+
+def project(tmp_path: Path, jobs: dict[str, str], config: str | None = None) -> list[str]:
+    """Writes job folders (and a config file); returns the global options that point the CLI at them."""
+    for name, text in jobs.items():
+        write_job(tmp_path / "jobs", name, text)
+    options = ["--jobs", str(tmp_path / "jobs")]
+    if config is not None:
+        (tmp_path / "config.yaml").write_text(config)
+        options += ["--config", str(tmp_path / "config.yaml")]
+    return options
+
+
+@pytest.fixture
+def run(cli, tmp_path: Path):
+    """The CLI run from the test's own folder, so no compute-on-aws.yaml but the test's is read."""
+
+    def go(*args: str):
+        return cli(*args, cwd=tmp_path)
+
+    return go
+
+
+def rendered(run, options: list[str], name: str, *args: str) -> dict[str, Any]:
+    result = run(*options, "render", "--json", name, *args)
+    assert result.code == 0, result.err
+    [job] = result.json()["jobs"]
+    return job
+
+
+def without_hash(definition: dict[str, Any]) -> dict[str, Any]:
+    stripped = copy.deepcopy(definition)
+    stripped["parameters"].pop(render.HASH_PARAMETER)
+    if not stripped["parameters"]:
+        del stripped["parameters"]
+    return stripped
+
+
+EC2_JOB = f"""{{
+  queue = "q";
+  command = [ "run" "--flag" ];
+  image = "busybox:1.36";
+  vcpus = 4;
+  memory = 8192;
+  gpus = 2;
+  attempts = 5;
+  retryRules = [
+    {{ onExitCode = "137"; action = "retry"; }}
+    {{ onStatusReason = "Host EC2*"; action = "RETRY"; }}
+    {{ onReason = "*"; action = "exit"; }}
+  ];
+  attemptDurationSeconds = 3600;
+  propagateTags = false;
+  env = {{ ZED = "last"; ALPHA = "first"; MIDDLE = "m"; }};
+  secrets.DB_PASSWORD = "{SECRET}";
+  tags = {{ team = "from-job"; owner = "me"; }};
+  jobRoleArn = "arn:aws:iam::{ACCOUNT}:role/job-from-job";
+  schedulingPriority = 0;
+}}"""
+
+EC2_CONFIG = f"""
+tags: {{team: from-config, env: prod}}
+roles: {{job: "{JOB_ROLE}", execution: "{EXEC_ROLE}"}}
+"""
+
+
+def test_ec2_definition(run, tmp_path: Path) -> None:
+    options = project(tmp_path, {"big": EC2_JOB}, EC2_CONFIG)
+    job = rendered(run, options, "big")
+    definition = job["definition"]
+    assert without_hash(definition) == {
+        "jobDefinitionName": "big",
+        "type": "container",
+        "platformCapabilities": ["EC2"],
+        "containerProperties": {
+            "image": "busybox:1.36",
+            "command": ["run", "--flag"],
+            "resourceRequirements": [
+                {"type": "VCPU", "value": "4"},
+                {"type": "MEMORY", "value": "8192"},
+                {"type": "GPU", "value": "2"},
+            ],
+            "environment": [
+                {"name": "ALPHA", "value": "first"},
+                {"name": "MIDDLE", "value": "m"},
+                {"name": "ZED", "value": "last"},
+            ],
+            "secrets": [{"name": "DB_PASSWORD", "valueFrom": SECRET}],
+            # The declaration's job role wins over the config's; the execution role comes from the config.
+            "jobRoleArn": f"arn:aws:iam::{ACCOUNT}:role/job-from-job",
+            "executionRoleArn": EXEC_ROLE,
+        },
+        "retryStrategy": {
+            "attempts": 5,
+            "evaluateOnExit": [
+                {"onExitCode": "137", "action": "RETRY"},
+                {"onStatusReason": "Host EC2*", "action": "RETRY"},
+                {"onReason": "*", "action": "EXIT"},
+            ],
+        },
+        "timeout": {"attemptDurationSeconds": 3600},
+        "schedulingPriority": 0,
+        "propagateTags": False,
+        "tags": {"team": "from-job", "owner": "me", "env": "prod"},
+    }
+    assert len(definition["parameters"][render.HASH_PARAMETER]) >= 16
+    # The hash is of the definition itself: recomputing it from what is printed gives it back.
+    assert render.content_hash(definition) == definition["parameters"][render.HASH_PARAMETER]
+
+
+def test_ec2_without_gpus_or_roles(run, tmp_path: Path) -> None:
+    options = project(tmp_path, {"small": '{ queue = "q"; command = [ "true" ]; image = "busybox:1.36"; }'})
+    definition = rendered(run, options, "small")["definition"]
+    container = definition["containerProperties"]
+    assert container["resourceRequirements"] == [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}]
+    assert "jobRoleArn" not in container and "executionRoleArn" not in container
+    assert definition["propagateTags"] is True
+    assert "schedulingPriority" not in definition
+    assert render.HASH_PARAMETER in definition["parameters"]
+
+
+def test_roles_come_from_the_config_when_not_declared(run, tmp_path: Path) -> None:
+    options = project(tmp_path, {"small": '{ queue = "q"; command = [ "true" ]; image = "busybox:1.36"; }'}, EC2_CONFIG)
+    container = rendered(run, options, "small")["definition"]["containerProperties"]
+    assert container["jobRoleArn"] == JOB_ROLE
+    assert container["executionRoleArn"] == EXEC_ROLE
+
+
+FARGATE_JOB = """{
+  queue = "q";
+  command = [ "true" ];
+  image = "busybox:1.36";
+  platform = "FARGATE";
+  vcpus = 0.25;
+  memory = 512;
+  %s
+}"""
+
+
+@pytest.mark.parametrize(("assign", "expected"), [("true", "ENABLED"), ("false", "DISABLED"), (None, "DISABLED")])
+def test_fargate_definition(run, tmp_path: Path, assign: str | None, expected: str) -> None:
+    config = f'roles: {{execution: "{EXEC_ROLE}"}}\n'
+    if assign is not None:
+        config += f"fargate: {{assign_public_ip: {assign}}}\n"
+    options = project(tmp_path, {"tiny": FARGATE_JOB % ""}, config)
+    definition = rendered(run, options, "tiny")["definition"]
+    assert definition["platformCapabilities"] == ["FARGATE"]
+    container = definition["containerProperties"]
+    assert container["resourceRequirements"] == [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}]
+    assert container["executionRoleArn"] == EXEC_ROLE
+    assert container["networkConfiguration"] == {"assignPublicIp": expected}
+    assert "jobRoleArn" not in container
+
+
+def test_fargate_execution_role_from_the_declaration_wins(run, tmp_path: Path) -> None:
+    declared = f"arn:aws:iam::{ACCOUNT}:role/exec-from-job"
+    options = project(
+        tmp_path,
+        {"tiny": FARGATE_JOB % f'executionRoleArn = "{declared}"; jobRoleArn = "{JOB_ROLE}";'},
+        f'roles: {{execution: "{EXEC_ROLE}"}}\n',
+    )
+    container = rendered(run, options, "tiny")["definition"]["containerProperties"]
+    assert container["executionRoleArn"] == declared
+    assert container["jobRoleArn"] == JOB_ROLE
+
+
+def test_fargate_needs_an_execution_role(run, tmp_path: Path) -> None:
+    options = project(tmp_path, {"tiny": FARGATE_JOB % ""})
+    result = run(*options, "render", "--json", "tiny")
+    assert result.code == 2
+    assert result.out == ""
+    assert "executionRoleArn" in result.err and "tiny" in result.err
+    assert len(result.err.splitlines()) == 1
+
+
+def test_secrets_on_ec2_need_an_execution_role(run, tmp_path: Path) -> None:
+    declaration = f'{{ queue = "q"; command = [ "true" ]; image = "i"; secrets.DB = "{SECRET}"; }}'
+    options = project(tmp_path, {"s": declaration})
+    result = run(*options, "render", "--json", "s")
+    assert result.code == 2
+    assert "executionRoleArn" in result.err
+    # With one in the config, the same job renders.
+    options = project(tmp_path, {}, f'roles: {{execution: "{EXEC_ROLE}"}}\n')
+    assert rendered(run, options, "s")["definition"]["containerProperties"]["executionRoleArn"] == EXEC_ROLE
+
+
+# --- content hash: computed from manifests written here, planned as the CLI plans them
+
+
+def manifest_job(**changes: Any) -> dict[str, Any]:
+    job: dict[str, Any] = {
+        "name": "hashed",
+        "description": "",
+        "queue": "q",
+        "definitionName": "hashed",
+        "platform": "EC2",
+        "vcpus": 1,
+        "memory": 2048,
+        "gpus": 0,
+        "attempts": 3,
+        "retryRules": [{"onStatusReason": "Host EC2*", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}],
+        "attemptDurationSeconds": 3600,
+        "environment": [],
+        "plaintextCredentials": [],
+        "env": {"A": "1", "B": "2"},
+        "secrets": {},
+        "parallel": 1,
+        "tags": {"team": "t", "owner": "o"},
+        "propagateTags": True,
+        "allowDuplicates": False,
+        "includePositionalArgsInName": True,
+        "schedulingPriority": None,
+        "shareIdentifier": None,
+        "jobRoleArn": None,
+        "executionRoleArn": None,
+        "program": {"kind": "command", "command": ["true"]},
+        "image": {"kind": "reference", "reference": "busybox:1.36"},
+    }
+    job.update(changes)
+    return job
+
+
+def planned(
+    job: dict[str, Any], config: Config | None = None, args: tuple[str, ...] = (), environ: dict[str, str] | None = None
+) -> plan.Plan:
+    manifest = parse_manifest({"version": 1, "errors": {}, "jobs": {job["name"]: job}}, source="test")
+    return plan.plan(manifest, config or Config(), job["name"], list(args), environ or {})
+
+
+def definition_hash(job: dict[str, Any], config: Config | None = None) -> str:
+    return planned(job, config).definition["parameters"][render.HASH_PARAMETER]
+
+
+def test_identical_declarations_have_the_same_hash() -> None:
+    assert definition_hash(manifest_job()) == definition_hash(manifest_job())
+
+
+def test_declaration_order_does_not_change_the_hash() -> None:
+    reordered = manifest_job(env={"B": "2", "A": "1"}, tags={"owner": "o", "team": "t"})
+    reordered = dict(reversed(list(reordered.items())))
+    assert definition_hash(reordered) == definition_hash(manifest_job())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"memory": 4096},
+        {"vcpus": 2},
+        {"env": {"A": "1", "B": "3"}},
+        {"env": {"A": "1", "B": "2", "C": "3"}},
+        {"image": {"kind": "reference", "reference": "busybox:1.37"}},
+        {"tags": {"team": "t", "owner": "someone-else"}},
+        {"tags": {"team": "t"}},
+        {"attempts": 4},
+        {"program": {"kind": "command", "command": ["false"]}},
+        {"propagateTags": False},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_a_changed_declaration_changes_the_hash(change: dict[str, Any]) -> None:
+    assert definition_hash(manifest_job(**change)) != definition_hash(manifest_job())
+
+
+def test_a_changed_config_tag_changes_the_hash() -> None:
+    assert definition_hash(manifest_job(), Config(tags={"env": "prod"})) != definition_hash(
+        manifest_job(), Config(tags={"env": "staging"})
+    )
+
+
+def test_content_hash_ignores_key_order_and_its_own_parameter() -> None:
+    definition = planned(manifest_job()).definition
+    expected = definition["parameters"][render.HASH_PARAMETER]
+
+    def reverse(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: reverse(v) for k, v in reversed(list(value.items()))}
+        if isinstance(value, list):
+            return [reverse(v) for v in value]
+        return value
+
+    shuffled = reverse(definition)
+    assert list(shuffled) != list(definition)
+    assert render.content_hash(shuffled) == expected
+    no_parameter = {k: v for k, v in definition.items() if k != "parameters"}
+    assert render.content_hash(no_parameter) == expected
+    other = copy.deepcopy(definition)
+    other["parameters"][render.HASH_PARAMETER] = "0" * 32
+    assert render.content_hash(other) == expected
+    # List order is content: environment order is fixed by sorting, so a swapped list is a different definition.
+    swapped = copy.deepcopy(definition)
+    swapped["containerProperties"]["environment"].reverse()
+    assert render.content_hash(swapped) != expected
+
+
+def test_env_literals_are_sorted_whatever_the_manifest_order() -> None:
+    job = manifest_job(env={"ZED": "z", "ALPHA": "a", "MID": "m"}, secrets={"Z_S": SECRET, "A_S": SECRET})
+    definition = planned(job, Config(execution_role_arn=EXEC_ROLE)).definition
+    assert [v["name"] for v in definition["containerProperties"]["environment"]] == ["ALPHA", "MID", "ZED"]
+    assert definition["containerProperties"]["secrets"] == [
+        {"name": "A_S", "valueFrom": SECRET},
+        {"name": "Z_S", "valueFrom": SECRET},
+    ]
+
+
+# --- the submission
+
+
+def test_no_overrides_without_arguments_or_propagated_variables(run, tmp_path: Path) -> None:
+    options = project(tmp_path, {"plain": '{ queue = "q"; command = [ "echo" "hi" ]; image = "i"; }'})
+    job = rendered(run, options, "plain")
+    assert job["request"] == {"jobName": "plain", "jobQueue": "q", "jobDefinition": "plain"}
+
+
+def test_arguments_are_appended_to_the_command(run, tmp_path: Path) -> None:
+    options = project(tmp_path, {"plain": '{ queue = "q"; command = [ "echo" "hi" ]; image = "i"; }'})
+    job = rendered(run, options, "plain", "2026-11-25", "--since", "s3://b/k")
+    assert job["request"]["containerOverrides"] == {"command": ["echo", "hi", "2026-11-25", "--since", "s3://b/k"]}
+    assert set(job["request"]["containerOverrides"]) == {"command"}
+    # The definition keeps the declared command; only the submission carries the arguments.
+    assert job["definition"]["containerProperties"]["command"] == ["echo", "hi"]
+
+
+PROPAGATING = '{ queue = "q"; command = [ "echo" ]; image = "i"; environment = [ "RUN_LABEL" "CI_COMMIT_SHA" ]; }'
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_propagated_values_are_never_printed(
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    monkeypatch.setenv("RUN_LABEL", SECRET_VALUE)
+    monkeypatch.setenv("CI_COMMIT_SHA", f"sha-{SECRET_VALUE}")
+    options = project(tmp_path, {"prop": PROPAGATING})
+    for command in (["render"], ["queue", "--dry-run"]):
+        result = run(*options, *command, *(["--json"] if as_json else []), "prop", "arg1")
+        assert result.code == 0, result.err
+        assert SECRET_VALUE not in result.out and SECRET_VALUE not in result.err
+        if as_json:
+            [job] = result.json()["jobs"]
+            assert job["request"]["containerOverrides"] == {
+                "command": ["echo", "arg1"],
+                "environment": [
+                    {"name": "CI_COMMIT_SHA", "value": "<redacted>"},
+                    {"name": "RUN_LABEL", "value": "<redacted>"},
+                ],
+            }
+
+
+def test_propagated_values_are_sent() -> None:
+    job = manifest_job(environment=["RUN_LABEL"])
+    request = planned(job, environ={"RUN_LABEL": SECRET_VALUE}).request
+    assert request["containerOverrides"] == {"environment": [{"name": "RUN_LABEL", "value": SECRET_VALUE}]}
+
+
+def test_missing_propagated_variables_are_all_named(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BETA_VAR", SECRET_VALUE)
+    variables = 'environment = [ "ALPHA_VAR" "BETA_VAR" "GAMMA_VAR" ];'
+    options = project(tmp_path, {"prop": f'{{ queue = "q"; command = [ "echo" ]; image = "i"; {variables} }}'})
+    result = run(*options, "render", "--json", "prop")
+    assert result.code == 2
+    assert result.out == ""
+    assert "ALPHA_VAR" in result.err and "GAMMA_VAR" in result.err
+    assert "BETA_VAR" not in result.err and SECRET_VALUE not in result.err
+
+
+def test_array_share_and_priority(run, tmp_path: Path) -> None:
+    options = project(
+        tmp_path,
+        {
+            "array": '{ queue = "q"; command = [ "true" ]; image = "i"; parallel = 4; shareIdentifier = "teamA"; '
+            "schedulingPriority = 42; }",
+            "single": '{ queue = "q"; command = [ "true" ]; image = "i"; parallel = 1; }',
+        },
+    )
+    array = rendered(run, options, "array")
+    assert array["request"]["arrayProperties"] == {"size": 4}
+    assert array["request"]["shareIdentifier"] == "teamA"
+    assert array["definition"]["schedulingPriority"] == 42
+    single = rendered(run, options, "single")
+    assert "arrayProperties" not in single["request"]
+    assert "shareIdentifier" not in single["request"]
+
+
+# --- a project's own templates
+
+
+def own_template(tmp_path: Path, name: str, text: str) -> str:
+    folder = tmp_path / "templates"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+    return "templates: templates\n"
+
+
+def packaged(name: str) -> str:
+    return (resources.files("compute_on_aws") / "templates" / name).read_text()
+
+
+def test_a_projects_own_template_is_used(run, tmp_path: Path) -> None:
+    original = packaged("container-ec2.json.j2")
+    anchor = '"image": {{ image | tojson }},'
+    assert anchor in original
+    text = original.replace(anchor, '"logConfiguration": {"logDriver": "awslogs"},\n    ' + anchor)
+    config = own_template(tmp_path, "container-ec2.json.j2", text) + f'roles: {{execution: "{EXEC_ROLE}"}}\n'
+    options = project(
+        tmp_path,
+        {"ec2": '{ queue = "q"; command = [ "true" ]; image = "i"; }', "fg": FARGATE_JOB % ""},
+        config,
+    )
+    ec2 = rendered(run, options, "ec2")["definition"]
+    assert ec2["containerProperties"]["logConfiguration"] == {"logDriver": "awslogs"}
+    assert ec2["containerProperties"]["image"] == "i"
+    # The project has no Fargate template: the packaged one is used.
+    fargate = rendered(run, options, "fg")["definition"]
+    assert fargate["platformCapabilities"] == ["FARGATE"]
+    assert "logConfiguration" not in fargate["containerProperties"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{ "jobDefinitionName": {{ job.definition_name | tojson }\n}',
+        "{% if job.gpus %}\n{}\n",
+        "{{ job.definition_name | no_such_filter }}",
+    ],
+)
+def test_a_template_with_a_syntax_error(run, tmp_path: Path, text: str) -> None:
+    config = own_template(tmp_path, "container-ec2.json.j2", text)
+    options = project(tmp_path, {"ec2": '{ queue = "q"; command = [ "true" ]; image = "i"; }'}, config)
+    result = run(*options, "render", "--json", "ec2")
+    assert result.code == 2
+    assert result.out == ""
+    assert len(result.err.splitlines()) == 1, result.err
+    assert "container-ec2.json.j2" in result.err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "jobDefinitionName: {{ job.definition_name }}\n",
+        '{"jobDefinitionName": {{ job.definition_name | tojson }},}',
+        "[]",
+        '{"jobDefinitionName": "someone-else"}',
+    ],
+)
+def test_a_template_that_does_not_render_a_definition(run, tmp_path: Path, text: str) -> None:
+    config = own_template(tmp_path, "container-ec2.json.j2", text)
+    options = project(tmp_path, {"ec2": '{ queue = "q"; command = [ "true" ]; image = "i"; }'}, config)
+    result = run(*options, "render", "--json", "ec2")
+    assert result.code == 2
+    assert result.out == ""
+    assert "container-ec2.json.j2" in result.err
+    assert len(result.err.splitlines()) == 1, result.err
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("job.definition_name | tojson", "job.definiton_name | tojson"), ("image | tojson", "image | tojson(1, 2, 3)")],
+)
+def test_a_template_failing_while_rendering_is_a_user_error(run, tmp_path: Path, old: str, new: str) -> None:
+    original = packaged("container-ec2.json.j2")
+    assert old in original
+    config = own_template(tmp_path, "container-ec2.json.j2", original.replace(old, new, 1))
+    options = project(tmp_path, {"ec2": '{ queue = "q"; command = [ "true" ]; image = "i"; }'}, config)
+    result = run(*options, "render", "--json", "ec2")
+    assert result.code == 2
+    assert "container-ec2.json.j2" in result.err
+
+
+def test_a_missing_templates_folder_is_an_error(run, tmp_path: Path) -> None:
+    options = project(
+        tmp_path, {"ec2": '{ queue = "q"; command = [ "true" ]; image = "i"; }'}, "templates: tempaltes\n"
+    )
+    result = run(*options, "render", "--json", "ec2")
+    assert result.code == 2
+    assert "tempaltes" in result.err
+
+
+def test_a_misspelled_field_printed_without_tojson_is_a_user_error(run, tmp_path: Path) -> None:
+    config = own_template(tmp_path, "container-ec2.json.j2", '{"x": "{{ job.no_such_field }}"}')
+    options = project(tmp_path, {"ec2": '{ queue = "q"; command = [ "true" ]; image = "i"; }'}, config)
+    result = run(*options, "render", "--json", "ec2")
+    assert result.code == 2
+    assert "container-ec2.json.j2" in result.err and "no_such_field" in result.err
+
+
+def test_templates_render_any_string_safely(run, tmp_path: Path) -> None:
+    nix_string = r'"quote \" backslash \\ newline \n braces }} {{ {% %} dollar \${x}"'
+    options = project(tmp_path, {"t": f'{{ queue = "q"; command = [ "echo" ]; image = "i"; env.X = {nix_string}; }}'})
+    env = rendered(run, options, "t")["definition"]["containerProperties"]["environment"]
+    assert env == [{"name": "X", "value": 'quote " backslash \\ newline \n braces }} {{ {% %} dollar ${x}'}]
