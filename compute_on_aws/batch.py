@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from compute_on_aws import images
@@ -38,12 +39,20 @@ def ensure_definition(batch: BatchClient, definition: dict[str, Any]) -> tuple[s
     return f"{name}:{registered['revision']}", True
 
 
-def find_active(batch: BatchClient, queue: str, job_name: str, definition_name: str) -> tuple[str, str] | None:
-    """(job id, status) of an active job with exactly this name and definition in the queue, if any.
+@dataclass(frozen=True)
+class ActiveJob:
+    job_id: str
+    status: str
+    created_at: int
+
+
+def find_active(batch: BatchClient, queue: str, job_name: str, definition_name: str) -> list[ActiveJob]:
+    """Active jobs with exactly this name and definition in the queue.
 
     The JOB_NAME filter matches case-insensitively and returns every status, so both are checked here. A job of
     another definition that happens to share the name is not this job's duplicate.
     """
+    found: dict[str, ActiveJob] = {}
     pages = batch.get_paginator("list_jobs").paginate(
         jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [job_name]}]
     )
@@ -56,8 +65,25 @@ def find_active(batch: BatchClient, queue: str, job_name: str, definition_name: 
                 and (arn is None or definition_name_of(arn) == definition_name)
             ):
                 # Array children are listed as <parent id>:<index>; the parent is the job the user knows.
-                return job["jobId"].split(":", 1)[0], job["status"]
-    return None
+                job_id = job["jobId"].split(":", 1)[0]
+                if job_id not in found or job_id == job["jobId"]:
+                    found[job_id] = ActiveJob(job_id, job["status"], job.get("createdAt", 0))
+    return list(found.values())
+
+
+def _settle_race(batch: BatchClient, plan: Plan, definition_name: str, job_id: str) -> ActiveJob | None:
+    """After submitting, the earliest of same-named active jobs wins; returns it when it is not ours (ours is then
+    terminated). Two pipelines queueing the same job at once both see both jobs and agree on the winner. When our own
+    job is not listed yet, nothing is decided: better a rare duplicate than none running.
+    """
+    active = find_active(batch, plan.queue, plan.job_name, definition_name)
+    if not any(j.job_id == job_id for j in active):
+        return None
+    first = min(active, key=lambda j: (j.created_at, j.job_id))
+    if first.job_id == job_id:
+        return None
+    batch.terminate_job(jobId=job_id, reason=f"compute-on-aws: duplicate of {first.job_id}, queued at the same time")
+    return first
 
 
 def queue(aws: Aws, config: Config, plan: Plan) -> Outcome:
@@ -67,13 +93,14 @@ def queue(aws: Aws, config: Config, plan: Plan) -> Outcome:
     if not plan.job.allow_duplicates:
         with calling(f"{plan.job.name}: looking for a duplicate of {plan.job_name} in {plan.queue}"):
             active = find_active(batch, plan.queue, plan.job_name, definition_name)
-        if active is not None:
+        if active:
+            newest = max(active, key=lambda j: j.created_at)
             return Outcome(
                 outcome="duplicate",
-                job_id=active[0],
+                job_id=newest.job_id,
                 request=plan.request,
                 definition_ref=definition_name,
-                existing_status=active[1],
+                existing_status=newest.status,
             )
     pushed = False
     if plan.image_push is not None:
@@ -84,10 +111,24 @@ def queue(aws: Aws, config: Config, plan: Plan) -> Outcome:
     done.append(f"{'registered' if registered else 'reused'} job definition {ref}")
     request = {**plan.request, "jobDefinition": ref}
     with calling(f"{plan.job.name}: submitting {plan.job_name} to {plan.queue}", done):
-        submitted = batch.submit_job(**request)
+        job_id = batch.submit_job(**request)["jobId"]
+    done.append(f"submitted job {job_id}")
+    if not plan.job.allow_duplicates:
+        with calling(f"{plan.job.name}: checking that {plan.job_name} was not queued twice at once", done):
+            winner = _settle_race(batch, plan, definition_name, job_id)
+        if winner is not None:
+            return Outcome(
+                outcome="duplicate",
+                job_id=winner.job_id,
+                request=request,
+                definition_ref=ref,
+                definition_registered=registered,
+                image_pushed=pushed,
+                existing_status=winner.status,
+            )
     return Outcome(
         outcome="submitted",
-        job_id=submitted["jobId"],
+        job_id=job_id,
         request=request,
         definition_ref=ref,
         definition_registered=registered,

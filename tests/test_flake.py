@@ -16,9 +16,14 @@ from pathlib import Path
 import pytest
 from conftest import Moto, flake_args, nix, write_job
 
-SYSTEM = subprocess.run(
-    ["nix", "eval", "--impure", "--raw", "--expr", "builtins.currentSystem"], capture_output=True, text=True, check=True
-).stdout
+SYSTEM = json.loads(
+    subprocess.run(
+        ["nix-instantiate", "--eval", "--json", "--expr", "builtins.currentSystem"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+)
 
 
 @pytest.fixture

@@ -240,3 +240,61 @@ def test_dry_run_calls_nothing(cli, jobs: Path, monkeypatch: pytest.MonkeyPatch)
     job = result.json()["jobs"][0]
     assert job["outcome"] == "dry-run" and job["jobId"] is None and job["jobDefinition"] == "hello"
     assert set(job) == {"job", "jobName", "jobId", "outcome", "jobQueue", "jobDefinition", "request", "definition"}
+
+
+def test_two_pipelines_queueing_at_once_leave_one_job(
+    cli, hold_jobs: Moto, jobs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import time
+
+    from moto.batch.responses import BatchResponse
+
+    competitor: list[str] = []
+    terminated: list[dict] = []
+    submit, terminate = BatchResponse.submitjob, BatchResponse.terminatejob
+
+    def racing_submit(self) -> str:
+        # Another pipeline's SubmitJob lands between our duplicate check and our own SubmitJob.
+        if not competitor:
+            body = json.loads(self.body)
+            _, job_id, _ = self.batch_backend.submit_job(body["jobName"], body["jobDefinition"], body["jobQueue"], {})
+            competitor.append(job_id)
+            time.sleep(0.01)
+        return submit(self)
+
+    def recording_terminate(self) -> str:
+        terminated.append(json.loads(self.body))
+        return terminate(self)
+
+    monkeypatch.setattr(BatchResponse, "submitjob", racing_submit)
+    monkeypatch.setattr(BatchResponse, "terminatejob", recording_terminate)
+    result = queue(cli, jobs, "hello", "day1", "--json")
+    assert result.code == 0, result.err
+    outcome = result.json()["jobs"][0]
+    assert outcome["outcome"] == "duplicate" and outcome["jobId"] == competitor[0]
+    assert len(terminated) == 1 and terminated[0]["jobId"] != competitor[0]
+    assert terminated[0]["reason"] == f"compute-on-aws: duplicate of {competitor[0]}, queued at the same time"
+
+
+def test_the_first_of_two_racing_pipelines_keeps_its_job(cli, hold_jobs: Moto, jobs: Path, monkeypatch) -> None:
+    import json
+    import time
+
+    from moto.batch.responses import BatchResponse
+
+    submit = BatchResponse.submitjob
+    later: list[str] = []
+
+    def submit_then_race(self) -> str:
+        response = submit(self)
+        if not later:  # the other pipeline submits right after us
+            time.sleep(0.01)
+            body = json.loads(self.body)
+            later.append(self.batch_backend.submit_job(body["jobName"], body["jobDefinition"], body["jobQueue"], {})[1])
+        return response
+
+    monkeypatch.setattr(BatchResponse, "submitjob", submit_then_race)
+    result = queue(cli, jobs, "hello", "day1", "--json")
+    outcome = result.json()["jobs"][0]
+    assert outcome["outcome"] == "submitted" and outcome["jobId"] != later[0]
