@@ -68,6 +68,16 @@ def settings(
     ctx.obj = Settings(jobs=jobs, manifest=manifest, config=config, env=env)
 
 
+# --config and --env may also follow the command (`nix run .#queue-job -- NAME --env staging` passes them there).
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="Settings file (overrides the global option).")]
+EnvOption = Annotated[str | None, typer.Option("--env", help="Environment from the config's environments.")]
+
+
+def _overridden(ctx: typer.Context, config: Path | None, env: str | None) -> Settings:
+    s: Settings = ctx.obj
+    return Settings(jobs=s.jobs, manifest=s.manifest, config=config or s.config, env=env or s.env)
+
+
 def _load_manifest(s: Settings) -> Manifest:
     from compute_on_aws import nix
     from compute_on_aws.model import parse_manifest
@@ -157,12 +167,14 @@ def queue_command(
     args: Annotated[list[str] | None, typer.Argument(help="Arguments appended to the job's command.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be sent; call nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
 ) -> None:
     """Queue a job with arguments. Skips it (exit 0) if the same job is already queued or running.
 
-    Example: compute-on-aws queue observes-etl 2026-11-25
+    Example: compute-on-aws queue observes-etl 2026-11-25 --env staging
     """
-    _queue(ctx.obj, name, args or [], dry_run=dry_run, as_json=as_json)
+    _queue(_overridden(ctx, config, env), name, args or [], dry_run=dry_run, as_json=as_json)
 
 
 @app.command("render", context_settings=JOB_ARGS)
@@ -171,12 +183,14 @@ def render_command(
     name: Annotated[str, typer.Argument(help="The job (its folder's name).", show_default=False)],
     args: Annotated[list[str] | None, typer.Argument(help="Arguments appended to the job's command.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the exact requests).")] = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
 ) -> None:
     """Show the job definition and submission for a job, without calling AWS (same as queue --dry-run).
 
     Example: compute-on-aws render observes-etl 2026-11-25 --json
     """
-    _queue(ctx.obj, name, args or [], dry_run=True, as_json=as_json)
+    _queue(_overridden(ctx, config, env), name, args or [], dry_run=True, as_json=as_json)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -130,3 +130,11 @@ def test_help_and_dry_runs_do_not_load_boto3(jobs: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.stderr.strip().splitlines()[-1] == "False"
     assert result.stdout.startswith("dry run: would submit hello to default")
+
+
+def test_config_and_environment_may_follow_the_command(cli, jobs: Path, tmp_path: Path) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text("queue: q\nenvironments:\n  staging:\n    tags: { stage: staging }\n")
+    result = cli("--jobs", str(jobs), "render", "hello", "--config", str(config), "--env", "staging", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["jobs"][0]["definition"]["tags"] == {"stage": "staging"}
