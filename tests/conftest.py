@@ -205,6 +205,27 @@ def project(tmp_path: Path) -> Path:
     return dest
 
 
+def pure_manifest(jobs: Path) -> dict[str, Any]:
+    """The manifest of a jobs folder evaluated without nixpkgs, straight from the Nix library."""
+    result = subprocess.run(
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            str(ROOT / "nix/lib/eval.nix"),
+            "--argstr",
+            "jobsDir",
+            str(jobs),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
 def nix(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(["nix", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, write_job
+from conftest import pure_manifest, write_job
 
 COMMANDS = ["jobs", "queue", "render"]
 
@@ -97,23 +97,8 @@ def test_usage_mistakes_exit_2(cli) -> None:
 
 
 def test_a_manifest_from_nix_is_used_as_is(cli, jobs: Path, tmp_path: Path) -> None:
-    listed = subprocess.run(
-        [
-            "nix-instantiate",
-            "--eval",
-            "--strict",
-            "--json",
-            str(ROOT / "nix/lib/eval.nix"),
-            "--argstr",
-            "jobsDir",
-            str(jobs),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
     path = tmp_path / "manifest.json"
-    path.write_text(listed.stdout)
+    path.write_text(json.dumps(pure_manifest(jobs)))
     result = cli("--manifest", str(path), "--jobs", "/nonexistent", "render", "hello", "--json")
     assert result.code == 0, result.err
     assert json.loads(result.out)["jobs"][0]["definition"]["containerProperties"]["command"] == ["echo", "hi"]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, write_job
+from conftest import ROOT, pure_manifest, write_job
 
 BASE = 'queue = "q"; command = [ "true" ]; image = "busybox:1.36";'
 
@@ -192,23 +190,7 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
         '{ name, ... }: { queue = "q"; command = [ "echo" name ]; image = "i"; '
         'retryRules = [ { onExitCode = "137"; action = "RETRY"; } ]; }',
     )
-    manifest = json.loads(
-        subprocess.run(
-            [
-                "nix-instantiate",
-                "--eval",
-                "--strict",
-                "--json",
-                str(ROOT / "nix/lib/eval.nix"),
-                "--argstr",
-                "jobsDir",
-                str(jobs),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
+    manifest = pure_manifest(jobs)
     assert manifest["version"] == 1 and manifest["errors"] == {}
     minimal = manifest["jobs"]["minimal"]
     assert minimal == {

@@ -3,12 +3,13 @@ registry. nixpkgs cannot be fetched here, so tests/nixpkgs-standin stands in for
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -45,18 +46,35 @@ def manifest(project: Path) -> dict:
     return json.loads(Path(manifest_path).read_text())
 
 
-def run_app(project: Path, app: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`nix run path:PROJECT#APP -- ARGS`.
+@functools.cache
+def nix_run_stays_in_this_root() -> bool:
+    """Whether `nix run` executes programs in this filesystem root.
 
-    Nix 2.8's `nix run` re-enters the mount namespace it started in just before exec, which leaves a chroot (CI and
-    fresh-machine run in one): there it builds the app, then says "unable to execute" its existing program. In that
-    case only, the program it built is executed directly, as `nix run` would have.
+    Nix 2.8's `nix run` re-enters the mount namespace it started in just before exec. In a chroot (CI and
+    fresh-machine run in one) that leaves the chroot: the program runs on the host, or is "unable to execute". A probe
+    app reads a file that exists only here.
     """
-    result = nix("run", *flake_args(project), f"path:{project}#{app}", "--", *args, check=False)
-    refused = re.search(r"error: unable to execute '(/nix/store/[^']+)': No such file or directory", result.stderr)
-    if result.returncode != 0 and refused and Path(refused.group(1)).exists():
-        return subprocess.run([refused.group(1), *args], capture_output=True, text=True, check=False)
-    return result
+    probe = Path(tempfile.mkdtemp(prefix="nix-run-probe-"))
+    (probe / "marker").write_text("here")
+    (probe / "flake.nix").write_text(
+        """{ outputs = { self }: { apps.SYSTEM.default = { type = "app"; program = "${derivation {
+          name = "probe"; system = "SYSTEM"; builder = "/bin/sh";
+          args = [ "-c" "printf '#!/bin/sh\\nexec cat MARKER\\n' > $out; /bin/chmod +x $out" ]; }}"; }; }; }
+""".replace("SYSTEM", SYSTEM).replace("MARKER", str(probe / "marker"))
+    )
+    result = nix("run", f"path:{probe}", check=False)
+    return result.returncode == 0 and result.stdout == "here"
+
+
+def run_app(project: Path, app: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`nix run path:PROJECT#APP -- ARGS`; where `nix run` would leave a chroot, the app's program, built by Nix, is
+    executed directly, as `nix run` does."""
+    target = f"path:{project}#{app}"
+    if nix_run_stays_in_this_root():
+        return nix("run", *flake_args(project), target, "--", *args, check=False)
+    nix("build", "--no-link", *flake_args(project), f"path:{project}#{app}")
+    program = nix("eval", "--raw", *flake_args(project), f"path:{project}#apps.{SYSTEM}.{app}.program").stdout
+    return subprocess.run([program, *args], capture_output=True, text=True, check=False)
 
 
 def test_entrypoint_is_a_strict_shell_script_with_its_inputs(project: Path) -> None:
