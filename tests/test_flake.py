@@ -181,7 +181,7 @@ def test_queue_job_app_builds_pushes_and_submits_one_nix_job(
         f"  registry: {registry}\n"
         "  repository: jobs\n"
         "  tls_verify: false\n"
-        "  login: none\n"
+        "  login: ecr\n"  # a token from moto's ECR, offered to a registry that needs none
         "roles:\n"
         "  execution: arn:aws:iam::123456789012:role/exec\n"
     )
