@@ -13,6 +13,7 @@ DEFAULT_PATH = Path("compute-on-aws.yaml")
 
 # key: (type, description). The reference in README.md is checked against this table by the tests.
 KEYS: dict[str, tuple[type, str]] = {
+    "backend": (str, "where queued jobs run: local (this machine, the default) or aws (AWS Batch)"),
     "region": (str, "AWS region (default: the boto3 chain: AWS_REGION, profile)"),
     "queue": (str, "queue for jobs that declare none"),
     "image": (dict, "where Nix-built images are pushed: registry, repository, tls_verify, login"),
@@ -20,11 +21,21 @@ KEYS: dict[str, tuple[type, str]] = {
     "tags": (dict, "tags added to every job definition"),
     "templates": (str, "folder with your own container-ec2.json.j2 / container-fargate.json.j2"),
     "fargate": (dict, "Fargate settings: assign_public_ip"),
+    "local": (dict, "the local backend: state_dir, max_vcpus, queue_priorities, secrets_from_environment, ..."),
     "environments": (dict, "named overrides of the keys above, chosen with --env"),
 }
 IMAGE_KEYS = {"registry", "repository", "tls_verify", "login"}
 ROLE_KEYS = {"job", "execution"}
 FARGATE_KEYS = {"assign_public_ip"}
+LOCAL_KEYS = {
+    "state_dir",
+    "max_vcpus",
+    "queue_priorities",
+    "secrets_from_environment",
+    "kill_grace_seconds",
+    "autostart_worker",
+}
+BACKENDS = ("local", "aws")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,9 +48,27 @@ class ImageSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LocalSettings:
+    # SQLite database, logs and work folders (default: $XDG_STATE_HOME/compute-on-aws).
+    state_dir: Path | None = None
+    # Like a compute environment's maxvCpus: what running jobs may reserve together (default: this machine's cores).
+    max_vcpus: float | None = None
+    # Queue name -> priority (higher first), as job queues have; unnamed queues have 1.
+    queue_priorities: dict[str, int] = field(default_factory=dict)
+    # Resolve declared secrets from the worker's environment, under the same names (never stored).
+    secrets_from_environment: bool = False
+    # Between SIGTERM and SIGKILL when a job times out or is terminated (ECS's default stop timeout is 30 s).
+    kill_grace_seconds: float = 30
+    # `queue` starts a background worker when none runs; false leaves running jobs to `compute-on-aws worker`.
+    autostart_worker: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     source: str | None = None
     environment: str | None = None
+    backend: str = "local"
+    local: LocalSettings = field(default_factory=LocalSettings)
     region: str | None = None
     queue: str | None = None
     image: ImageSettings = field(default_factory=ImageSettings)
@@ -97,6 +126,35 @@ def _templates_dir(where: str, base_dir: Path, value: Any) -> Path | None:
     return folder
 
 
+def _number(where: str, value: Any, *, minimum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise UserError(f"{where}: expected a number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _local(where: str, base_dir: Path, local: dict[str, Any]) -> LocalSettings:
+    priorities = local.get("queue_priorities", {})
+    if not isinstance(priorities, dict) or not all(
+        isinstance(q, str) and isinstance(p, int) and not isinstance(p, bool) for q, p in priorities.items()
+    ):
+        raise UserError(f"{where}: local.queue_priorities: expected queue names mapped to integer priorities")
+    state_dir = local.get("state_dir")
+    return LocalSettings(
+        state_dir=None if state_dir is None else base_dir / _string(f"{where}: local.state_dir", state_dir),
+        max_vcpus=None
+        if local.get("max_vcpus") is None
+        else _number(f"{where}: local.max_vcpus", local["max_vcpus"], minimum=0.25),
+        queue_priorities=dict(priorities),
+        secrets_from_environment=_bool(
+            f"{where}: local.secrets_from_environment", local.get("secrets_from_environment", False)
+        ),
+        kill_grace_seconds=_number(
+            f"{where}: local.kill_grace_seconds", local.get("kill_grace_seconds", 30), minimum=0
+        ),
+        autostart_worker=_bool(f"{where}: local.autostart_worker", local.get("autostart_worker", True)),
+    )
+
+
 def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | None) -> Config:
     if data is None:
         data = {}
@@ -120,6 +178,10 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     image = _check_section(f"{where}: image", top.get("image", {}), IMAGE_KEYS)
     roles = _check_section(f"{where}: roles", top.get("roles", {}), ROLE_KEYS)
     fargate = _check_section(f"{where}: fargate", top.get("fargate", {}), FARGATE_KEYS)
+    local = _check_section(f"{where}: local", top.get("local", {}), LOCAL_KEYS)
+    backend = top.get("backend", "local")
+    if backend not in BACKENDS:
+        raise UserError(f"{where}: backend: expected local or aws, got {backend!r}")
     tags = top.get("tags", {})
     for k, v in tags.items():
         if not isinstance(k, str) or not isinstance(v, str):
@@ -134,6 +196,8 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     return Config(
         source=source,
         environment=environment,
+        backend=backend,
+        local=_local(where, base_dir, local),
         region=opt(top, "region", "region"),
         queue=opt(top, "queue", "queue"),
         image=ImageSettings(

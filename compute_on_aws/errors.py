@@ -23,3 +23,9 @@ class NixError(ComputeOnAwsError):
 
 class ToolError(ComputeOnAwsError):
     """An external tool (skopeo) failed."""
+
+
+class Interrupted(ComputeOnAwsError):
+    """Ctrl-C or SIGTERM while waiting: the message says what goes on and how to stop it."""
+
+    exit_code = 130

@@ -14,6 +14,7 @@ MAX_OVERRIDES_CHARS = 8192
 MAX_SUBMIT_BYTES = 30 * 1024
 MAX_DEFINITION_BYTES = 24 * 1024
 MAX_TAGS = 50
+MAX_DEPENDENCIES = 20
 
 
 def _json(obj: Any) -> str:
@@ -58,5 +59,7 @@ def check(job_name: str, definition: Mapping[str, Any], request: Mapping[str, An
     for variable in overrides.get("environment", []) if overrides else []:
         if variable["name"].startswith("AWS_BATCH"):
             problems.append(f"variable {variable['name']}: names starting with AWS_BATCH are reserved")
+    if len(request.get("dependsOn", [])) > MAX_DEPENDENCIES:
+        problems.append(f"{len(request['dependsOn'])} dependencies, over AWS's {MAX_DEPENDENCIES} per job")
     if problems:
         raise UserError(f"{job_name}: " + "; ".join(problems))

@@ -39,11 +39,12 @@ def _resources(job: Job) -> str:
     return f"{vcpus}, {job.memory} MiB{gpus}{array}"
 
 
-def queue_line(plan: Plan, outcome: Outcome) -> str:
+def queue_line(plan: Plan, outcome: Outcome, *, backend: str = "aws") -> str:
+    where = f"local queue {plan.queue}" if backend == "local" else plan.queue
     if outcome.outcome == "duplicate":
         return (
             f"duplicate: {plan.job_name} is already {outcome.existing_status} as job {outcome.job_id} "
-            f"in {plan.queue}; not submitted again"
+            f"in {where}; not submitted again"
         )
     if outcome.outcome == "dry-run":
         image = plan.definition["containerProperties"]["image"]
@@ -55,7 +56,7 @@ def queue_line(plan: Plan, outcome: Outcome) -> str:
     if outcome.image_pushed and plan.image_push is not None:
         notes.append(f"pushed {plan.image_push.target}")
     notes.append(f"{'registered' if outcome.definition_registered else 'reused'} {outcome.definition_ref}")
-    return f"submitted {plan.job_name} to {plan.queue} as job {outcome.job_id} ({'; '.join(notes)})"
+    return f"submitted {plan.job_name} to {where} as job {outcome.job_id} ({'; '.join(notes)})"
 
 
 def jobs_table(jobs: list[Job]) -> list[str]:

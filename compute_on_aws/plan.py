@@ -86,6 +86,7 @@ def plan(
     name: str,
     args: Sequence[str],
     environ: Mapping[str, str],
+    depends_on: Sequence[str] = (),
 ) -> Plan:
     job = find_job(manifest, name)
     missing = [v for v in job.environment if v not in environ]
@@ -110,6 +111,7 @@ def plan(
         definition_ref=job.definition_name,
         args=args,
         variables=variables,
+        depends_on=depends_on,
     )
     limits.check(job.name, definition, request)
     return Plan(

@@ -125,6 +125,7 @@ def submit_request(
     definition_ref: str,
     args: Sequence[str],
     variables: Mapping[str, str],
+    depends_on: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The SubmitJob request. Overrides hold only the arguments (appended to the command) and propagated variables."""
     overrides: dict[str, Any] = {}
@@ -137,6 +138,8 @@ def submit_request(
         request["containerOverrides"] = overrides
     if job.parallel > 1:
         request["arrayProperties"] = {"size": job.parallel}
+    if depends_on:
+        request["dependsOn"] = [{"jobId": job_id} for job_id in depends_on]
     if job.share_identifier is not None:
         request["shareIdentifier"] = job.share_identifier
     return request

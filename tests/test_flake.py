@@ -122,7 +122,7 @@ def test_checks_fail_on_an_invalid_declaration(project: Path) -> None:
 
 
 def test_queue_job_app_submits_hello_to_aws(project: Path, moto: Moto, host_python: None) -> None:
-    result = run_app(project, "queue-job", "hello", "--json", "--", "--json", "x y")
+    result = run_app(project, "queue-job", "hello", "--backend", "aws", "--json", "--", "--json", "x y")
     assert result.returncode == 0, result.stderr
     job = json.loads(result.stdout)["jobs"][0]
     assert job["outcome"] == "submitted"
@@ -189,7 +189,7 @@ def test_queue_job_app_builds_pushes_and_submits_one_nix_job(
     monkeypatch.setenv("CI_COMMIT_SHA", "0123abc")
     jobs = manifest(project)["jobs"]
     tag = jobs["observes-etl"]["image"]["tag"]
-    result = run_app(project, "queue-job", "observes-etl", "2026-11-25")
+    result = run_app(project, "queue-job", "observes-etl", "2026-11-25", "--backend", "aws")
     assert result.returncode == 0, result.stderr
     target = f"{registry}/jobs:observes-etl-{tag}"
     assert f"pushed {target}" in result.stdout
@@ -209,7 +209,7 @@ def test_queue_job_app_builds_pushes_and_submits_one_nix_job(
     ).stdout.strip()
     assert not Path(other).exists()
     # Queueing another day finds the image in the registry and pushes nothing.
-    again = run_app(project, "queue-job", "observes-etl", "2026-11-26")
+    again = run_app(project, "queue-job", "observes-etl", "2026-11-26", "--backend", "aws")
     assert again.returncode == 0, again.stderr
     assert "pushed" not in again.stdout and "reused observes-etl:1" in again.stdout
 
@@ -232,7 +232,7 @@ def test_another_flake_declares_its_own_jobs_through_lib(
 }
 """.replace("PROJECT", str(project)).replace("SYSTEM", SYSTEM)
     )
-    result = run_app(consumer, "queue-job", "nightly", "--json")
+    result = run_app(consumer, "queue-job", "nightly", "--json", "--backend", "aws")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["jobs"][0]["jobName"] == "nightly"
     assert moto.submitted()[0]["jobName"] == "nightly"

@@ -20,7 +20,7 @@ def jobs(tmp_path: Path) -> Path:
 
 
 def queue(cli, jobs: Path, *args: str):
-    return cli("--jobs", str(jobs), "queue", *args)
+    return cli("--jobs", str(jobs), "--backend", "aws", "queue", *args)
 
 
 def revisions(moto: Moto, name: str) -> list[int]:

@@ -1,0 +1,210 @@
+"""The local backend, submitting side: the same requests AWS Batch would get, kept in SQLite for a worker to run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from compute_on_aws.config import Config, LocalSettings
+from compute_on_aws.errors import UserError
+from compute_on_aws.local import processes
+from compute_on_aws.local.store import FINAL, Store, default_state_dir, now, transaction
+from compute_on_aws.plan import Outcome, Plan
+from compute_on_aws.render import HASH_PARAMETER
+
+
+def store_for(settings: LocalSettings, state_dir: Path | None = None) -> Store:
+    return Store(state_dir or settings.state_dir or default_state_dir())
+
+
+def max_vcpus(settings: LocalSettings) -> float:
+    return settings.max_vcpus or float(os.cpu_count() or 1)
+
+
+def _ensure_definition(db: sqlite3.Connection, definition: dict[str, Any]) -> tuple[str, bool]:
+    """Revisions as Batch keeps them: reuse one with the same content hash, else add the next."""
+    name, wanted = definition["jobDefinitionName"], definition["parameters"][HASH_PARAMETER]
+    same = db.execute("SELECT MAX(revision) FROM definitions WHERE name = ? AND hash = ?", (name, wanted)).fetchone()[0]
+    if same is not None:
+        return f"{name}:{same}", False
+    last = db.execute("SELECT MAX(revision) FROM definitions WHERE name = ?", (name,)).fetchone()[0] or 0
+    db.execute(
+        "INSERT INTO definitions (name, revision, hash, body) VALUES (?, ?, ?, ?)",
+        (name, last + 1, wanted, json.dumps(definition)),
+    )
+    return f"{name}:{last + 1}", True
+
+
+def _check_secrets(plan: Plan, settings: LocalSettings, environ: Mapping[str, str]) -> None:
+    names = sorted(plan.job.secrets)
+    if not names:
+        return
+    if not settings.secrets_from_environment:
+        raise UserError(
+            f"{plan.job.name}: secrets: {', '.join(names)} come from Secrets Manager/SSM on AWS; the local backend "
+            "reads them from its environment only when compute-on-aws.yaml sets local.secrets_from_environment: true"
+        )
+    missing = [n for n in names if n not in environ]
+    if missing:
+        raise UserError(
+            f"{plan.job.name}: secrets: {', '.join(missing)} not set in this shell, where the local run reads them"
+        )
+
+
+def _job_row(plan: Plan, request: dict[str, Any], settings: LocalSettings) -> dict[str, Any]:
+    container = plan.definition["containerProperties"]
+    overrides = request.get("containerOverrides", {})
+    environment = {e["name"]: e["value"] for e in container.get("environment", [])}
+    environment.update({e["name"]: e["value"] for e in overrides.get("environment", [])})
+    vcpus = next(float(r["value"]) for r in container["resourceRequirements"] if r["type"] == "VCPU")
+    retry = plan.definition.get("retryStrategy", {})
+    return {
+        "job_name": request["jobName"],
+        "job": plan.job.name,
+        "queue": plan.queue,
+        "queue_priority": settings.queue_priorities.get(plan.queue, 1),
+        "definition": request["jobDefinition"],
+        "depends_on": json.dumps([d["jobId"] for d in request.get("dependsOn", [])]),
+        "vcpus": vcpus,
+        "attempts_max": retry.get("attempts", 1),
+        "retry_rules": json.dumps(retry.get("evaluateOnExit", [])),
+        "timeout": plan.definition.get("timeout", {}).get("attemptDurationSeconds"),
+        "command": json.dumps(overrides.get("command", container["command"])),
+        "environment": json.dumps(environment),
+        "secrets": json.dumps({s["name"]: s["valueFrom"] for s in container.get("secrets", [])}),
+        "drv": plan.job.program.drv,
+    }
+
+
+def _insert(db: sqlite3.Connection, row: dict[str, Any]) -> None:
+    columns = ", ".join(row)
+    db.execute(f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))  # noqa: S608
+
+
+def queue(config: Config, plan: Plan, *, state_dir: Path | None = None) -> Outcome:
+    settings = config.local
+    _check_secrets(plan, settings, os.environ)
+    store = store_for(settings, state_dir)
+    db = store.connect()
+    try:
+        with transaction(db):
+            # Checked and inserted in one transaction: two `queue` calls at once cannot both submit.
+            definition_name = plan.definition["jobDefinitionName"]
+            if not plan.job.allow_duplicates:
+                existing = db.execute(
+                    "SELECT job_id, status FROM jobs WHERE queue = ? AND job_name = ? AND parent_id IS NULL "
+                    "AND status IN ('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING') "
+                    "AND substr(definition, 1, length(?)) = ? ORDER BY seq DESC LIMIT 1",
+                    (plan.queue, plan.job_name, f"{definition_name}:", f"{definition_name}:"),
+                ).fetchone()
+                if existing is not None:
+                    return Outcome(
+                        outcome="duplicate",
+                        job_id=existing["job_id"],
+                        request=plan.request,
+                        definition_ref=definition_name,
+                        existing_status=existing["status"],
+                    )
+            ref, registered = _ensure_definition(db, plan.definition)
+            request = {**plan.request, "jobDefinition": ref}
+            for dependency in request.get("dependsOn", []):
+                if db.execute("SELECT 1 FROM jobs WHERE job_id = ?", (dependency["jobId"],)).fetchone() is None:
+                    raise UserError(f"{plan.job.name}: --after {dependency['jobId']}: no such job in {store.root}")
+            job_id = str(uuid.uuid4())
+            row = _job_row(plan, request, settings)
+            size = request.get("arrayProperties", {}).get("size")
+            base = {**row, "status": "SUBMITTED", "created_at": now()}
+            _insert(db, {**base, "job_id": job_id, "array_size": size})
+            for index in range(size or 0):
+                _insert(db, {**base, "job_id": f"{job_id}:{index}", "parent_id": job_id, "array_index": index})
+    finally:
+        db.close()
+    if settings.autostart_worker:
+        ensure_worker(store, settings)
+    return Outcome(
+        outcome="submitted", job_id=job_id, request=request, definition_ref=ref, definition_registered=registered
+    )
+
+
+def live_workers(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    return [w for w in db.execute("SELECT * FROM workers") if processes.alive(w["pid"], w["identity"])]
+
+
+def _worker_command() -> list[str]:
+    """This very program: the script that started us when it is one, else this interpreter with the package."""
+    script = sys.argv[0]
+    if script and Path(script).is_file() and os.access(script, os.X_OK) and not script.endswith(".py"):
+        return [script]
+    return [sys.executable, "-m", "compute_on_aws"]
+
+
+def ensure_worker(store: Store, settings: LocalSettings) -> None:
+    """Starts a detached worker unless one is alive; it stops by itself when nothing is left to run."""
+    db = store.connect()
+    try:
+        if live_workers(db):
+            return
+    finally:
+        db.close()
+    log = (store.root / "worker.log").open("ab")
+    command = [
+        *_worker_command(),
+        "--state-dir",
+        str(store.root),
+        "worker",
+        "--max-vcpus",
+        str(max_vcpus(settings)),
+        "--kill-grace",
+        str(settings.kill_grace_seconds),
+        "--exit-when-idle",
+    ]
+    if settings.secrets_from_environment:
+        command.append("--secrets-from-environment")
+    subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
+    )
+    log.close()
+
+
+def cancel(store: Store, job_ids: list[str], reason: str) -> list[tuple[str, str]]:
+    """Cancels queued jobs and asks workers to terminate running ones; (job id, what was done) for each."""
+    done: list[tuple[str, str]] = []
+    db = store.connect()
+    try:
+        for job_id in job_ids:
+            with transaction(db):
+                row = db.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+                if row is None:
+                    done.append((job_id, "not found"))
+                    continue
+                if row["status"] in FINAL:
+                    done.append((job_id, f"already {row['status']}"))
+                    continue
+                targets = [
+                    job_id,
+                    *(r[0] for r in db.execute("SELECT job_id FROM jobs WHERE parent_id = ?", (job_id,))),
+                ]
+                marks = ",".join("?" * len(targets))
+                queued = db.execute(
+                    f"UPDATE jobs SET status = 'FAILED', status_reason = ?, stopped_at = ? "  # noqa: S608
+                    f"WHERE job_id IN ({marks}) AND status IN ('SUBMITTED', 'PENDING', 'RUNNABLE')",
+                    (reason, now(), *targets),
+                ).rowcount
+                running = db.execute(
+                    f"UPDATE jobs SET terminate_reason = ? WHERE job_id IN ({marks}) "  # noqa: S608
+                    "AND status IN ('STARTING', 'RUNNING')",
+                    (reason, *targets),
+                ).rowcount
+                done.append(
+                    (job_id, "terminating" if running else "cancelled" if queued else f"already {row['status']}")
+                )
+    finally:
+        db.close()
+    return done

@@ -1,0 +1,135 @@
+"""The local backend's durable state: one SQLite database (jobs, attempts, definitions, workers) plus a log per attempt.
+
+Every change of a job's state is one transaction; taking work is `BEGIN IMMEDIATE`, so concurrent workers and `queue`
+calls serialise and a job is never run twice. Secret values are never written here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+FINAL = ("SUCCEEDED", "FAILED")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS definitions (
+    name TEXT NOT NULL, revision INTEGER NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (name, revision)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL UNIQUE,
+    job_name TEXT NOT NULL,
+    job TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    queue_priority INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_reason TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    stopped_at REAL,
+    parent_id TEXT,
+    array_index INTEGER,
+    array_size INTEGER,
+    depends_on TEXT NOT NULL,
+    vcpus REAL NOT NULL,
+    attempts_max INTEGER NOT NULL,
+    retry_rules TEXT NOT NULL,
+    timeout INTEGER,
+    command TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    secrets TEXT NOT NULL,
+    drv TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    exit_code INTEGER,
+    terminate_reason TEXT,
+    worker_id TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, queue_priority, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (queue, job_name);
+CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id);
+CREATE TABLE IF NOT EXISTS attempts (
+    job_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    stopped_at REAL,
+    exit_code INTEGER,
+    status_reason TEXT,
+    reason TEXT,
+    log_path TEXT NOT NULL,
+    pid INTEGER,
+    identity TEXT,
+    PRIMARY KEY (job_id, attempt)
+);
+CREATE TABLE IF NOT EXISTS workers (
+    worker_id TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    identity TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
+"""
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "compute-on-aws"
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where the state lives; each caller opens its own connection (threads and processes never share one)."""
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "state.sqlite"
+
+    def log_path(self, job_id: str, attempt: int) -> Path:
+        return self.root / "logs" / job_id.replace(":", "_") / f"attempt-{attempt}.log"
+
+    def work_dir(self, job_id: str, attempt: int) -> Path:
+        return self.root / "work" / job_id.replace(":", "_") / f"attempt-{attempt}"
+
+    def connect(self) -> sqlite3.Connection:
+        self.root.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.database, timeout=30, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA busy_timeout=30000")
+        connection.executescript(_SCHEMA)
+        return connection
+
+
+@contextmanager
+def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """An IMMEDIATE transaction: the write lock is taken at once, so read-then-write decisions cannot interleave."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def now() -> float:
+    return time.time()
+
+
+def row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(row)
+    for key in ("depends_on", "retry_rules", "command", "environment", "secrets"):
+        if key in data and data[key] is not None:
+            data[key] = json.loads(data[key])
+    return data

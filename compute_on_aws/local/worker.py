@@ -1,0 +1,358 @@
+"""The local worker: moves jobs through Batch's states and runs each attempt as a process group on this machine.
+
+One loop (this thread) promotes jobs (dependencies, array parents), recovers jobs of dead workers and takes RUNNABLE
+jobs within the vCPU capacity; each taken job runs in its own thread (build, process, timeout, terminate, retry).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from compute_on_aws.local import processes, semantics
+from compute_on_aws.local.store import Store, now, row_to_dict, transaction
+
+# What Batch says of a container that exited on its own, and of an attempt whose host went away (the default retry
+# rules retry "Host EC2*", like a reclaimed spot instance).
+EXITED = "Essential container in task exited"
+HOST_GONE = "Host EC2 (local worker) terminated."
+TIMED_OUT = "Job attempt duration exceeded timeout"
+DEPENDENCY_FAILED = "Dependent Job failed"
+# Variables a job sees from the worker's environment: enough to find programs, nothing else leaks in.
+INHERITED = ("PATH", "LANG", "LC_ALL", "TZ")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    max_vcpus: float
+    kill_grace: float = 30.0
+    secrets_from_environment: bool = False
+    exit_when_idle: bool = False
+    idle_seconds: float = 2.0
+    poll_seconds: float = 0.1
+
+
+class Worker:
+    def __init__(self, store: Store, settings: WorkerSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self.worker_id = f"worker-{uuid.uuid4()}"
+        self.stopping = threading.Event()
+        self.threads: dict[str, threading.Thread] = {}
+
+    # -- lifecycle
+
+    def run(self) -> None:
+        db = self.store.connect()
+        pid = os.getpid()
+        with transaction(db):
+            db.execute(
+                "INSERT INTO workers (worker_id, pid, identity, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)",
+                (self.worker_id, pid, processes.identity(pid) or "", now(), now()),
+            )
+        idle_since: float | None = None
+        try:
+            while not self.stopping.is_set():
+                busy = self.tick(db)
+                if busy:
+                    idle_since = None
+                elif self.settings.exit_when_idle:
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since >= self.settings.idle_seconds:
+                        break
+                self.stopping.wait(self.settings.poll_seconds)
+        finally:
+            # Stopping with jobs running: they end like jobs on a host that went away (retried by the default rules).
+            self.stopping.set()
+            for thread in list(self.threads.values()):
+                thread.join()
+            with transaction(db):
+                db.execute("DELETE FROM workers WHERE worker_id = ?", (self.worker_id,))
+            db.close()
+
+    def stop(self, *_: object) -> None:
+        self.stopping.set()
+
+    def tick(self, db: sqlite3.Connection) -> bool:
+        """One round; True while there is anything left to do."""
+        self.threads = {k: t for k, t in self.threads.items() if t.is_alive()}
+        with transaction(db):
+            db.execute("UPDATE workers SET heartbeat_at = ? WHERE worker_id = ?", (now(), self.worker_id))
+            self._recover(db)
+            self._promote(db)
+            claimed = self._claim(db)
+        for job in claimed:
+            thread = threading.Thread(target=self._run_job, args=(job,), name=job["job_id"], daemon=True)
+            self.threads[job["job_id"]] = thread
+            thread.start()
+        active = db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status IN ('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING')"
+        ).fetchone()[0]
+        return bool(active or self.threads)
+
+    # -- scheduling (inside the tick's transaction)
+
+    def _recover(self, db: sqlite3.Connection) -> None:
+        """Jobs a dead worker was running become failed attempts (their orphaned processes are stopped first)."""
+        dead = [
+            w["worker_id"] for w in db.execute("SELECT * FROM workers") if not processes.alive(w["pid"], w["identity"])
+        ]
+        for worker_id in dead:
+            db.execute("DELETE FROM workers WHERE worker_id = ?", (worker_id,))
+        orphans = db.execute(
+            "SELECT j.*, a.pid AS attempt_pid, a.identity AS identity FROM jobs j LEFT JOIN attempts a "
+            "ON a.job_id = j.job_id AND a.attempt = j.attempt "
+            "WHERE j.status IN ('STARTING', 'RUNNING') AND (j.worker_id IS NULL OR j.worker_id NOT IN "
+            "(SELECT worker_id FROM workers))"
+        ).fetchall()
+        for row in orphans:
+            job = row_to_dict(row)
+            pid = job["attempt_pid"]
+            if pid is not None and processes.alive(pid, job["identity"]):
+                processes.stop_group(pid, self.settings.kill_grace)
+            self._finish_attempt(db, job, exit_code=None, status_reason=HOST_GONE, reason=None, retryable=True)
+
+    def _promote(self, db: sqlite3.Connection) -> None:
+        statuses = {r["job_id"]: r["status"] for r in db.execute("SELECT job_id, status FROM jobs")}
+        for row in db.execute(
+            "SELECT job_id, status, depends_on FROM jobs WHERE status IN ('SUBMITTED', 'PENDING') "
+            "AND NOT (array_size IS NOT NULL AND parent_id IS NULL)"
+        ).fetchall():
+            depends = json.loads(row["depends_on"])
+            state = semantics.dependency_state(statuses.get(d) for d in depends) if depends else "RUNNABLE"
+            if state == "FAILED":
+                db.execute(
+                    "UPDATE jobs SET status = 'FAILED', status_reason = ?, stopped_at = ? WHERE job_id = ?",
+                    (DEPENDENCY_FAILED, now(), row["job_id"]),
+                )
+            elif state != row["status"]:
+                db.execute("UPDATE jobs SET status = ? WHERE job_id = ?", (state, row["job_id"]))
+        for parent in db.execute(
+            "SELECT job_id, status, started_at FROM jobs WHERE array_size IS NOT NULL AND parent_id IS NULL "
+            "AND status NOT IN ('SUCCEEDED', 'FAILED')"
+        ).fetchall():
+            children = db.execute(
+                "SELECT status, started_at FROM jobs WHERE parent_id = ?", (parent["job_id"],)
+            ).fetchall()
+            status = semantics.parent_status(c["status"] for c in children)
+            started = min((c["started_at"] for c in children if c["started_at"]), default=None)
+            stopped = now() if status in ("SUCCEEDED", "FAILED") else None
+            db.execute(
+                "UPDATE jobs SET status = ?, started_at = ?, stopped_at = ? WHERE job_id = ?",
+                (status, started, stopped, parent["job_id"]),
+            )
+
+    def _claim(self, db: sqlite3.Connection) -> list[dict[str, Any]]:
+        """RUNNABLE jobs by queue priority then submission order, as long as their vCPUs fit in what is free."""
+        if self.stopping.is_set():
+            return []
+        used = db.execute(
+            "SELECT COALESCE(SUM(vcpus), 0) FROM jobs WHERE status IN ('STARTING', 'RUNNING')"
+        ).fetchone()[0]
+        free = self.settings.max_vcpus - used
+        claimed = []
+        for row in db.execute(
+            "SELECT * FROM jobs WHERE status = 'RUNNABLE' ORDER BY queue_priority DESC, seq"
+        ).fetchall():
+            job = row_to_dict(row)
+            if job["vcpus"] > self.settings.max_vcpus:
+                reason = (
+                    f"MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - the job needs {job['vcpus']:g} vCPUs; "
+                    f"the local capacity (max_vcpus) is {self.settings.max_vcpus:g}"
+                )
+                if job["status_reason"] != reason:
+                    db.execute("UPDATE jobs SET status_reason = ? WHERE job_id = ?", (reason, job["job_id"]))
+                continue
+            if job["vcpus"] > free + 1e-9:
+                continue
+            free -= job["vcpus"]
+            job["attempt"] += 1
+            db.execute(
+                "UPDATE jobs SET status = 'STARTING', worker_id = ?, attempt = ?, status_reason = NULL, "
+                "started_at = COALESCE(started_at, ?) WHERE job_id = ? AND status = 'RUNNABLE'",
+                (self.worker_id, job["attempt"], now(), job["job_id"]),
+            )
+            db.execute(
+                "INSERT INTO attempts (job_id, attempt, started_at, log_path) VALUES (?, ?, ?, ?)",
+                (job["job_id"], job["attempt"], now(), str(self.store.log_path(job["job_id"], job["attempt"]))),
+            )
+            claimed.append(job)
+        return claimed
+
+    # -- one attempt (in its own thread, with its own connection)
+
+    def _run_job(self, job: dict[str, Any]) -> None:
+        db = self.store.connect()
+        try:
+            try:
+                outcome = self._attempt(db, job)
+            except Exception as e:  # a bug here must not leave the job STARTING forever
+                outcome = {**self._failed(f"InternalError: the local worker failed: {e!r}"), "retryable": False}
+            with transaction(db):
+                self._finish_attempt(db, job, **outcome)
+        finally:
+            db.close()
+
+    def _attempt(self, db: sqlite3.Connection, job: dict[str, Any]) -> dict[str, Any]:
+        log_path = self.store.log_path(job["job_id"], job["attempt"])
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        work = self.store.work_dir(job["job_id"], job["attempt"])
+        work.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            try:
+                return self._execute(db, job, log, work)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+
+    def _environment(self, job: dict[str, Any], work: Any) -> dict[str, str] | str:
+        """The job's variables, as Batch sets them; a string says which secret is missing."""
+        env = {k: os.environ[k] for k in INHERITED if k in os.environ}
+        env.update({"HOME": str(work), "TMPDIR": str(work)})
+        env.update(job["environment"])
+        for name in sorted(job["secrets"]):
+            if not self.settings.secrets_from_environment or name not in os.environ:
+                return f"ResourceInitializationError: secret {name} is not set in the local worker's environment"
+            env[name] = os.environ[name]
+        env.update(
+            {
+                "AWS_BATCH_JOB_ID": job["job_id"],
+                "AWS_BATCH_JOB_ATTEMPT": str(job["attempt"]),
+                "AWS_BATCH_JQ_NAME": job["queue"],
+                "AWS_BATCH_CE_NAME": "local",
+            }
+        )
+        if job["array_index"] is not None:
+            env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job["array_index"])
+        return env
+
+    def _execute(self, db: sqlite3.Connection, job: dict[str, Any], log: Any, work: Any) -> dict[str, Any]:
+        if job["drv"]:
+            # The entrypoint's closure is what the image would hold: build it (a no-op when already built).
+            built = subprocess.run(["nix-store", "--realise", job["drv"]], capture_output=True, check=False)
+            log.write(built.stderr)
+            if built.returncode != 0:
+                lines = [ln for ln in built.stderr.decode(errors="replace").splitlines() if ln.strip()]
+                last = lines[-1].strip() if lines else f"nix-store exited with {built.returncode}"
+                return self._failed(f"CannotPullContainerError: building the entrypoint failed: {last}")
+        env = self._environment(job, work)
+        if isinstance(env, str):
+            return self._failed(env)
+        try:
+            process = subprocess.Popen(
+                job["command"],
+                cwd=work,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as e:
+            return self._failed(f"CannotStartContainerError: {job['command'][0]}: {e.strerror}")
+        with transaction(db):
+            db.execute(
+                "UPDATE attempts SET pid = ?, identity = ? WHERE job_id = ? AND attempt = ?",
+                (process.pid, processes.identity(process.pid), job["job_id"], job["attempt"]),
+            )
+            db.execute("UPDATE jobs SET status = 'RUNNING' WHERE job_id = ?", (job["job_id"],))
+        return self._watch(db, job, process)
+
+    def _watch(self, db: sqlite3.Connection, job: dict[str, Any], process: subprocess.Popen[bytes]) -> dict[str, Any]:
+        deadline = time.monotonic() + job["timeout"] if job["timeout"] else None
+        next_check = 0.0
+        while process.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                processes.stop_group(process.pid, self.settings.kill_grace, process.poll)
+                return {
+                    "exit_code": semantics.exit_code_of(process.wait()),
+                    "status_reason": TIMED_OUT,
+                    "reason": None,
+                    "retryable": False,
+                }
+            if self.stopping.is_set():
+                processes.stop_group(process.pid, self.settings.kill_grace, process.poll)
+                return {"exit_code": None, "status_reason": HOST_GONE, "reason": None, "retryable": True}
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + 0.2
+                asked = db.execute("SELECT terminate_reason FROM jobs WHERE job_id = ?", (job["job_id"],)).fetchone()[0]
+                if asked:
+                    processes.stop_group(process.pid, self.settings.kill_grace, process.poll)
+                    return {
+                        "exit_code": semantics.exit_code_of(process.wait()),
+                        "status_reason": asked,
+                        "reason": None,
+                        "retryable": False,
+                    }
+            time.sleep(0.05)
+        return {
+            "exit_code": semantics.exit_code_of(process.returncode),
+            "status_reason": EXITED,
+            "reason": None,
+            "retryable": True,
+        }
+
+    @staticmethod
+    def _failed(status_reason: str) -> dict[str, Any]:
+        return {"exit_code": None, "status_reason": status_reason, "reason": None, "retryable": True}
+
+    def _finish_attempt(
+        self,
+        db: sqlite3.Connection,
+        job: dict[str, Any],
+        *,
+        exit_code: int | None,
+        status_reason: str,
+        reason: str | None,
+        retryable: bool,
+    ) -> None:
+        """Records the attempt's end and decides: SUCCEEDED, RUNNABLE again (a retry), or FAILED."""
+        stopped = now()
+        db.execute(
+            "UPDATE attempts SET stopped_at = ?, exit_code = ?, status_reason = ? WHERE job_id = ? AND attempt = ?",
+            (stopped, exit_code, status_reason, job["job_id"], job["attempt"]),
+        )
+        terminate = db.execute("SELECT terminate_reason FROM jobs WHERE job_id = ?", (job["job_id"],)).fetchone()[0]
+        if exit_code == 0 and status_reason == EXITED:
+            status = "SUCCEEDED"
+        elif (
+            retryable
+            and not terminate
+            and job["attempt"] < job["attempts_max"]
+            and semantics.retry_action(
+                job["retry_rules"], exit_code=exit_code, status_reason=status_reason, reason=reason
+            )
+            == "RETRY"
+        ):
+            status = "RUNNABLE"
+        else:
+            status = "FAILED"
+        final = status in ("SUCCEEDED", "FAILED")
+        db.execute(
+            "UPDATE jobs SET status = ?, status_reason = ?, exit_code = ?, worker_id = NULL, stopped_at = ? "
+            "WHERE job_id = ?",
+            (
+                status,
+                status_reason if status != "RUNNABLE" else None,
+                exit_code,
+                stopped if final else None,
+                job["job_id"],
+            ),
+        )
+
+
+def run_worker(store: Store, settings: WorkerSettings) -> None:
+    worker = Worker(store, settings)
+    signal.signal(signal.SIGTERM, worker.stop)
+    try:
+        worker.run()
+    except KeyboardInterrupt:
+        worker.stop()
