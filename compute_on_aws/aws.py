@@ -100,7 +100,7 @@ def calling(what: str, done: list[str] | None = None) -> Iterator[None]:
         code = error_code(e) or "Unknown"
         message = e.response.get("Error", {}).get("Message", "")
         advice = _ADVICE.get(code)
-        raise AwsError(f"{what}: AWS {code}: {message}{f' ({advice})' if advice else ''}{already}") from None
+        raise AwsError(f"{what}: AWS {code}: {message}{f' ({advice})' if advice else ''}{already}", code) from None
     except botocore.exceptions.NoCredentialsError:
         raise UserError(
             f"{what}: no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from compute_on_aws import images
+from compute_on_aws import images, views
 from compute_on_aws.aws import Aws, calling
 from compute_on_aws.config import Config
+from compute_on_aws.errors import AwsError
+from compute_on_aws.model import Job
 from compute_on_aws.plan import Outcome, Plan
 from compute_on_aws.render import HASH_PARAMETER
+from compute_on_aws.views import JobView
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
 
 # A job in one of these states is still going to run (or running): submitting the same name again is a duplicate.
 ACTIVE_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids
 
 
 def definition_name_of(arn: str) -> str:
@@ -134,3 +139,86 @@ def queue(aws: Aws, config: Config, plan: Plan) -> Outcome:
         definition_registered=registered,
         image_pushed=pushed,
     )
+
+
+def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+class AwsControl:
+    """Watching and controlling jobs on AWS Batch: DescribeJobs in batches of 100, cancel vs terminate, logs."""
+
+    def __init__(self, aws: Aws) -> None:
+        self.aws = aws
+
+    def describe(self, job_ids: Sequence[str]) -> dict[str, JobView]:
+        batch = self.aws.batch()
+        found: dict[str, JobView] = {}
+        for chunk in _chunks(job_ids, DESCRIBE_BATCH):
+            with calling("describing jobs"):
+                for job in batch.describe_jobs(jobs=chunk)["jobs"]:
+                    found[job["jobId"]] = views.from_batch(dict(job))
+        return found
+
+    def cancel(self, job_ids: Sequence[str], reason: str) -> list[tuple[str, str]]:
+        """CancelJob for queued jobs, TerminateJob for started ones (Batch ignores CancelJob once a job starts)."""
+        batch = self.aws.batch()
+        known = self.describe(job_ids)
+        done = []
+        for job_id in job_ids:
+            view = known.get(job_id)
+            if view is None:
+                done.append((job_id, "not found"))
+            elif view.final:
+                done.append((job_id, f"already {view.status}"))
+            elif view.status in views.QUEUED:
+                with calling(f"cancelling {job_id}"):
+                    batch.cancel_job(jobId=job_id, reason=reason)
+                done.append((job_id, f"cancelled (was {view.status})"))
+            else:
+                with calling(f"terminating {job_id}"):
+                    batch.terminate_job(jobId=job_id, reason=reason)
+                done.append((job_id, f"terminating (was {view.status})"))
+        return done
+
+    def list_jobs(self, queue: str, job: Job, status: str | None) -> list[JobView]:
+        """This declared job's jobs in a queue, newest first: its name or `name_...`, made from its definition."""
+        batch = self.aws.batch()
+        found = []
+        with calling(f"listing {job.name} in {queue}"):
+            pages = batch.get_paginator("list_jobs").paginate(
+                jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [f"{job.name}*"]}]
+            )
+            for page in pages:
+                for summary in page["jobSummaryList"]:
+                    name, arn = summary["jobName"], summary.get("jobDefinition")
+                    if ":" in summary["jobId"] or not (name == job.name or name.startswith(f"{job.name}_")):
+                        continue
+                    if arn is not None and definition_name_of(arn) != job.definition_name:
+                        continue
+                    if status is None or summary.get("status") == status:
+                        found.append(views.from_batch({**summary, "jobQueue": queue}))
+        return found
+
+    def log_lines(self, view: JobView, attempt: int | None, token: str | None) -> tuple[list[str], str | None]:
+        """New lines of the job's log stream since `token`; none yet when the stream does not exist yet."""
+        stream = view.log_stream if attempt is None else view.attempts[attempt - 1].log_stream
+        if stream is None:
+            return [], token
+        logs = self.aws.logs()
+        lines: list[str] = []
+        while True:
+            args: dict[str, Any] = {"logGroupName": view.log_group, "logStreamName": stream, "startFromHead": True}
+            if token is not None:
+                args["nextToken"] = token
+            try:
+                with calling(f"reading the log of {view.job_id} ({view.log_group} {stream})"):
+                    page = logs.get_log_events(**args)
+            except AwsError as e:
+                if e.code == "ResourceNotFoundException":
+                    return lines, token
+                raise
+            lines += [event["message"] for event in page["events"]]
+            if page["nextForwardToken"] == token or not page["events"]:
+                return lines, page["nextForwardToken"]
+            token = page["nextForwardToken"]

@@ -16,6 +16,14 @@ class UserError(ComputeOnAwsError):
 class AwsError(ComputeOnAwsError):
     """AWS or the network said no; the message holds AWS's error code and what to do."""
 
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def throttled(self) -> bool:
+        return self.code in ("TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded")
+
 
 class NixError(ComputeOnAwsError):
     """A Nix build failed (evaluation mistakes in declarations are UserErrors)."""

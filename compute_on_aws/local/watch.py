@@ -1,95 +1,94 @@
-"""Following a local job: its state changes, and the lines its attempts write, until it ends."""
+"""The local backend's answers to status, list, logs and cancel: the same JobViews the AWS backend gives."""
 
 from __future__ import annotations
 
 import sqlite3
-import sys
-import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
 
-from compute_on_aws.local.store import FINAL, Store, row_to_dict
-
-
-def describe(db: sqlite3.Connection, job_id: str) -> dict[str, Any] | None:
-    row = db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-    return None if row is None else row_to_dict(row)
+from compute_on_aws.local.store import Store
+from compute_on_aws.model import Job
+from compute_on_aws.views import Attempt, JobView
 
 
-class LogFollower:
-    """Prints what the attempts of a job (and of its array children) add to their logs, in the order they ran."""
+def view_of(db: sqlite3.Connection, row: sqlite3.Row) -> JobView:
+    """A local job as the same JobView the AWS backend gives."""
+    attempts = tuple(
+        Attempt(
+            exit_code=a["exit_code"],
+            status_reason=a["status_reason"],
+            log_stream=a["log_path"],
+            started_at=a["started_at"],
+            stopped_at=a["stopped_at"],
+        )
+        for a in db.execute("SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt", (row["job_id"],))
+    )
+    counts: dict[str, int] = {}
+    if row["array_size"] is not None and row["parent_id"] is None:
+        for child in db.execute(
+            "SELECT status, COUNT(*) FROM jobs WHERE parent_id = ? GROUP BY status", (row["job_id"],)
+        ):
+            counts[child[0]] = child[1]
+    return JobView(
+        job_id=row["job_id"],
+        job_name=row["job_name"],
+        status=row["status"],
+        status_reason=row["status_reason"],
+        queue=row["queue"],
+        definition=row["definition"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        stopped_at=row["stopped_at"],
+        exit_code=row["exit_code"],
+        attempts=attempts,
+        array_size=row["array_size"] if row["parent_id"] is None else None,
+        array_counts=counts,
+        log_stream=attempts[-1].log_stream if attempts else None,
+    )
 
-    def __init__(self, db: sqlite3.Connection, job_id: str, out: TextIO) -> None:
-        self.db, self.job_id, self.out = db, job_id, out
-        self.offsets: dict[str, int] = {}
 
-    def pump(self, final: bool = False) -> None:
-        rows = self.db.execute(
-            "SELECT a.job_id, a.attempt, a.log_path, j.array_index FROM attempts a JOIN jobs j ON j.job_id = a.job_id "
-            "WHERE a.job_id = ? OR j.parent_id = ? ORDER BY a.started_at, a.job_id",
-            (self.job_id, self.job_id),
-        ).fetchall()
-        for row in rows:
-            path = Path(row["log_path"])
-            if not path.exists():
-                continue
-            offset = self.offsets.get(row["log_path"], 0)
-            with path.open("rb") as f:
-                f.seek(offset)
-                data = f.read()
-            # Only whole lines: a line still being written is printed once it ends (or when the job ends).
-            cut = len(data) if final else data.rfind(b"\n") + 1
-            if final and data and not data.endswith(b"\n"):
-                data += b"\n"
-            if cut:
-                self._print(data[: len(data) if final else cut], row["array_index"])
-                self.offsets[row["log_path"]] = offset + cut
+class LocalControl:
+    """Watching and controlling jobs of the local backend, answering as AwsControl does."""
 
-    def _print(self, data: bytes, index: int | None) -> None:
-        text = data.decode(errors="replace")
-        if index is not None:
-            text = "".join(f"[{index}] {line}" for line in text.splitlines(keepends=True))
-        self.out.write(text)
-        self.out.flush()
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
+    def describe(self, job_ids: Sequence[str]) -> dict[str, JobView]:
+        db = self.store.connect()
+        try:
+            rows = [db.execute("SELECT * FROM jobs WHERE job_id = ?", (j,)).fetchone() for j in job_ids]
+            return {row["job_id"]: view_of(db, row) for row in rows if row is not None}
+        finally:
+            db.close()
 
-def wait(
-    store: Store,
-    job_id: str,
-    *,
-    follow: bool,
-    keep_worker: Callable[[], None] | None = None,
-    interval: float = 0.2,
-    err: TextIO | None = None,
-) -> dict[str, Any]:
-    """Waits until the job is SUCCEEDED or FAILED, telling each state change on stderr; returns the job.
+    def list_jobs(self, queue: str, job: Job, status: str | None) -> list[JobView]:
+        db = self.store.connect()
+        try:
+            rows = db.execute(
+                "SELECT * FROM jobs WHERE queue = ? AND job = ? AND parent_id IS NULL AND (? IS NULL OR status = ?) "
+                "ORDER BY seq DESC",
+                (queue, job.name, status, status),
+            ).fetchall()
+            return [view_of(db, row) for row in rows]
+        finally:
+            db.close()
 
-    `keep_worker` is called every few seconds: a worker that died (or exited early) is replaced while we wait.
-    """
-    err = err or sys.stderr
-    db = store.connect()
-    follower = LogFollower(db, job_id, sys.stdout) if follow else None
-    last = None
-    next_worker_check = time.monotonic() + 2
-    try:
-        while True:
-            if keep_worker is not None and time.monotonic() >= next_worker_check:
-                keep_worker()
-                next_worker_check = time.monotonic() + 2
-            job = describe(db, job_id)
-            if job is None:
-                raise LookupError(job_id)
-            if job["status"] != last:
-                last = job["status"]
-                reason = f" ({job['status_reason']})" if job["status_reason"] and last not in ("SUCCEEDED",) else ""
-                print(f"{job['job_name']} {job_id}: {last}{reason}", file=err, flush=True)
-            if follower is not None:
-                follower.pump()
-            if job["status"] in FINAL:
-                if follower is not None:
-                    follower.pump(final=True)
-                return job
-            time.sleep(interval)
-    finally:
-        db.close()
+    def cancel(self, job_ids: Sequence[str], reason: str) -> list[tuple[str, str]]:
+        from compute_on_aws.local.backend import cancel
+
+        return cancel(self.store, list(job_ids), reason)
+
+    def log_lines(self, view: JobView, attempt: int | None, token: str | None) -> tuple[list[str], str | None]:
+        """New whole lines of the attempt's log file since `token` (a byte offset)."""
+        path = view.log_stream if attempt is None else view.attempts[attempt - 1].log_stream
+        if path is None or not Path(path).exists():
+            return [], token
+        offset = int(token or 0)
+        with Path(path).open("rb") as f:
+            f.seek(offset)
+            data = f.read()
+        cut = data.rfind(b"\n") + 1
+        if view.final:
+            cut = len(data)
+        lines = data[:cut].decode(errors="replace").splitlines()
+        return lines, str(offset + cut)

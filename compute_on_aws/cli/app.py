@@ -1,0 +1,144 @@
+"""The `compute-on-aws` application: global options, shared helpers and the entry point. Exit codes: 0 done (a
+skipped duplicate included), 1 AWS/network/Nix/tool failure or a job that failed, 2 a user's mistake, 124 timed out,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from compute_on_aws.errors import ComputeOnAwsError, UserError
+
+if TYPE_CHECKING:
+    from compute_on_aws.config import Config
+    from compute_on_aws.model import Manifest
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Queue batch jobs declared in Nix on AWS Batch.",
+)
+
+# After the job's name, options this command does not know are the job's arguments; `--` passes everything after it.
+JOB_ARGS = {"ignore_unknown_options": True}
+
+
+@dataclass(frozen=True)
+class Settings:
+    jobs: Path
+    manifest: Path | None
+    config: Path | None
+    env: str | None
+    backend: str | None = None
+    state_dir: Path | None = None
+
+
+@app.callback()
+def settings(
+    ctx: typer.Context,
+    jobs: Annotated[
+        Path, typer.Option("--jobs", help="Folder of job declarations.", envvar="COMPUTE_ON_AWS_JOBS")
+    ] = Path("jobs"),
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest", help="An evaluated manifest (JSON) instead of --jobs.", envvar="COMPUTE_ON_AWS_MANIFEST"
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Settings file [default: ./compute-on-aws.yaml if present].",
+            envvar="COMPUTE_ON_AWS_CONFIG",
+        ),
+    ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option("--env", help="Environment from the config's environments.", envvar="COMPUTE_ON_AWS_ENV"),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="local or aws [default: the config's backend, else local].",
+            envvar="COMPUTE_ON_AWS_BACKEND",
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            help="The local backend's state [default: $XDG_STATE_HOME/compute-on-aws].",
+            envvar="COMPUTE_ON_AWS_STATE_DIR",
+        ),
+    ] = None,
+) -> None:
+    """Queue batch jobs declared in Nix (jobs/<name>/default.nix) on AWS Batch, or run them on this machine."""
+    ctx.obj = Settings(jobs=jobs, manifest=manifest, config=config, env=env, backend=backend, state_dir=state_dir)
+
+
+# --config and --env may also follow the command (`nix run .#queue-job -- NAME --env staging` passes them there).
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="Settings file (overrides the global option).")]
+EnvOption = Annotated[str | None, typer.Option("--env", help="Environment from the config's environments.")]
+BackendOption = Annotated[str | None, typer.Option("--backend", help="local or aws (overrides the config).")]
+
+
+def _overridden(ctx: typer.Context, config: Path | None, env: str | None, backend: str | None = None) -> Settings:
+    s: Settings = ctx.obj
+    return replace(s, config=config or s.config, env=env or s.env, backend=backend or s.backend)
+
+
+def _backend(s: Settings, config: Config) -> str:
+    backend = s.backend or config.backend
+    if backend not in ("local", "aws"):
+        raise UserError(f"--backend: expected local or aws, got {backend!r}")
+    return backend
+
+
+def _load_manifest(s: Settings) -> Manifest:
+    from compute_on_aws import nix
+    from compute_on_aws.model import parse_manifest
+
+    if s.manifest is None:
+        return parse_manifest(nix.evaluate_jobs(s.jobs), source=str(s.jobs))
+    try:
+        data = json.loads(s.manifest.read_text())
+    except OSError as e:
+        raise UserError(f"manifest {s.manifest}: cannot read it ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"manifest {s.manifest}: not JSON (line {e.lineno}: {e.msg})") from None
+    return parse_manifest(data, source=str(s.manifest))
+
+
+def _load_config(s: Settings) -> Config:
+    from compute_on_aws.config import load_config
+
+    return load_config(s.config, environment=s.env)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def main() -> None:
+    # Standalone mode: typer prints usage errors (exit 2) and help itself; our errors become one line here.
+    try:
+        app(prog_name="compute-on-aws")
+    except ComputeOnAwsError as e:
+        _fail(str(e), e.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)

@@ -1,0 +1,208 @@
+"""Commands that declare and queue: jobs, queue, render, worker."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from compute_on_aws.cli.app import (
+    JOB_ARGS,
+    BackendOption,
+    ConfigOption,
+    EnvOption,
+    Settings,
+    _backend,
+    _load_config,
+    _load_manifest,
+    _overridden,
+    _print_json,
+    app,
+)
+from compute_on_aws.errors import UserError
+
+
+@app.command("jobs")
+def jobs_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List declared jobs, and every invalid declaration (exit 2 if any).
+
+    Example: compute-on-aws jobs --json
+    """
+    from compute_on_aws import output
+
+    manifest = _load_manifest(ctx.obj)
+    jobs = list(manifest.jobs.values())
+    errors = [problem for problems in manifest.errors.values() for problem in problems]
+    if as_json:
+        _print_json({"jobs": [output.job_summary(job) for job in jobs], "errors": errors})
+    else:
+        for line in output.jobs_table(jobs):
+            print(line.rstrip())
+    for problem in errors:
+        print(f"error: {problem}", file=sys.stderr)
+    if errors:
+        raise typer.Exit(2)
+
+
+def _queue(
+    s: Settings,
+    name: str,
+    args: list[str],
+    *,
+    dry_run: bool,
+    as_json: bool,
+    wait: bool = False,
+    follow: bool = False,
+    after: list[str] | None = None,
+    timeout: float | None = None,
+    cancel_on_interrupt: bool = False,
+) -> None:
+    from compute_on_aws import output
+    from compute_on_aws.plan import Outcome, plan
+
+    manifest = _load_manifest(s)
+    config = _load_config(s)
+    backend = _backend(s, config)
+    planned = plan(manifest, config, name, args, os.environ, depends_on=after or [])
+    if dry_run:
+        outcome = Outcome(
+            outcome="dry-run", job_id=None, request=planned.request, definition_ref=planned.job.definition_name
+        )
+        if not planned.resolved:
+            print(
+                f"note: {name}: entrypoint and image are built by Nix, and this evaluation had no nixpkgs: "
+                "they show as <built by nix> (nix run .#compute-on-aws -- render ... shows them)",
+                file=sys.stderr,
+            )
+    elif not planned.resolved:
+        raise UserError(
+            f"{name}: its entrypoint is built by Nix: queue it through the flake (nix run .#queue-job -- {name})"
+        )
+    elif backend == "local":
+        from compute_on_aws.local import backend as local
+
+        outcome = local.queue(config, planned, state_dir=s.state_dir)
+    else:
+        from compute_on_aws import batch
+        from compute_on_aws.aws import Aws
+
+        outcome = batch.queue(Aws(config.region), config, planned)
+    if as_json:
+        _print_json({"jobs": [output.queue_result(planned, outcome)]})
+    else:
+        print(output.queue_line(planned, outcome, backend=backend))
+    if (wait or follow) and outcome.job_id is not None:
+        from compute_on_aws.cli.watching import control_for, wait_jobs
+
+        keep_alive = None
+        if backend == "local" and config.local.autostart_worker:
+            from compute_on_aws.local import backend as local
+
+            store = local.store_for(config.local, s.state_dir)
+            keep_alive = lambda: local.ensure_worker(store, config.local)  # noqa: E731
+        code = wait_jobs(
+            control_for(s, config),
+            [outcome.job_id],
+            follow=follow,
+            timeout=timeout,
+            cancel_on_interrupt=cancel_on_interrupt,
+            keep_alive=keep_alive,
+        )
+        raise typer.Exit(code)
+
+
+@app.command("queue", context_settings=JOB_ARGS)
+def queue_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The job (its folder's name).", show_default=False)],
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments appended to the job's command.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be sent; call nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the job; exit 0 if it succeeded, 1 if not.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", help="Wait, and print the job's output as it comes.")] = False,
+    after: Annotated[
+        list[str] | None, typer.Option("--after", help="Run after this job succeeded (a job id; repeatable).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="With --wait: give up waiting after this many seconds (124).")
+    ] = None,
+    cancel_on_interrupt: Annotated[
+        bool, typer.Option("--cancel-on-interrupt", help="With --wait: on Ctrl-C or SIGTERM, cancel the job.")
+    ] = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+    backend: BackendOption = None,
+) -> None:
+    """Queue a job with arguments. Skips it (exit 0) if the same job is already queued or running.
+
+    Example: compute-on-aws queue observes-etl 2026-11-25 --env staging
+    """
+    _queue(
+        _overridden(ctx, config, env, backend),
+        name,
+        args or [],
+        dry_run=dry_run,
+        as_json=as_json,
+        wait=wait,
+        follow=follow,
+        after=after,
+        timeout=timeout,
+        cancel_on_interrupt=cancel_on_interrupt,
+    )
+
+
+@app.command("render", context_settings=JOB_ARGS)
+def render_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The job (its folder's name).", show_default=False)],
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments appended to the job's command.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the exact requests).")] = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+) -> None:
+    """Show the job definition and submission for a job, without calling AWS (same as queue --dry-run).
+
+    Example: compute-on-aws render observes-etl 2026-11-25 --json
+    """
+    _queue(_overridden(ctx, config, env), name, args or [], dry_run=True, as_json=as_json)
+
+
+@app.command("worker")
+def worker_command(
+    ctx: typer.Context,
+    max_vcpus: Annotated[
+        float | None, typer.Option("--max-vcpus", help="vCPUs running jobs may use [default: config, else cores].")
+    ] = None,
+    kill_grace: Annotated[
+        float | None, typer.Option("--kill-grace", help="Seconds between SIGTERM and SIGKILL [default: 30].")
+    ] = None,
+    secrets_from_environment: Annotated[
+        bool, typer.Option("--secrets-from-environment", help="Give jobs their secrets from this environment.")
+    ] = False,
+    exit_when_idle: Annotated[bool, typer.Option("--exit-when-idle", help="Stop when nothing is left to run.")] = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+) -> None:
+    """Run locally queued jobs in the foreground (queue starts one in the background when none runs).
+
+    Example: compute-on-aws worker --max-vcpus 4
+    """
+    from compute_on_aws.local import backend as local
+    from compute_on_aws.local.worker import WorkerSettings, run_worker
+
+    s = _overridden(ctx, config, env)
+    settings = _load_config(s).local
+    run_worker(
+        local.store_for(settings, s.state_dir),
+        WorkerSettings(
+            max_vcpus=max_vcpus or local.max_vcpus(settings),
+            kill_grace=settings.kill_grace_seconds if kill_grace is None else kill_grace,
+            secrets_from_environment=secrets_from_environment or settings.secrets_from_environment,
+            exit_when_idle=exit_when_idle,
+        ),
+    )

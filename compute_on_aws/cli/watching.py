@@ -1,0 +1,310 @@
+"""Commands that watch and control queued jobs, on either backend: status, wait, logs, cancel, list."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from compute_on_aws.cli.app import (
+    BackendOption,
+    ConfigOption,
+    EnvOption,
+    Settings,
+    _backend,
+    _load_config,
+    _load_manifest,
+    _overridden,
+    _print_json,
+    app,
+)
+from compute_on_aws.errors import Interrupted, UserError
+
+if TYPE_CHECKING:
+    from compute_on_aws.batch import AwsControl
+    from compute_on_aws.config import Config
+    from compute_on_aws.local.watch import LocalControl
+    from compute_on_aws.views import JobView
+
+    Control = AwsControl | LocalControl
+
+TIMED_OUT = 124
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def control_for(s: Settings, config: Config) -> Control:
+    if _backend(s, config) == "local":
+        from compute_on_aws.local.backend import store_for
+        from compute_on_aws.local.watch import LocalControl
+
+        return LocalControl(store_for(config.local, s.state_dir))
+    from compute_on_aws.aws import Aws
+    from compute_on_aws.batch import AwsControl
+
+    return AwsControl(Aws(config.region))
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a cancelled CI pipeline) is handled like Ctrl-C while waiting."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def wait_jobs(
+    control: Control,
+    job_ids: Sequence[str],
+    *,
+    follow: bool = False,
+    timeout: float | None = None,
+    cancel_on_interrupt: bool = False,
+    keep_alive: Callable[[], None] | None = None,
+) -> int:
+    """Waits for the jobs, showing progress on stderr (and their output on stdout with `follow`); the exit code."""
+    from compute_on_aws import display
+    from compute_on_aws.following import Follower
+    from compute_on_aws.local.watch import LocalControl
+    from compute_on_aws.waiting import Backoff, wait_for
+
+    local = isinstance(control, LocalControl)
+    # Polling AWS costs API calls (50/s per account, shared): back off; locally it costs a SQLite read.
+    backoff = Backoff(first=0.2, factor=1.0, cap=0.2) if local else Backoff(cap=5.0 if follow else 30.0)
+    printer = display.ChangePrinter(sys.stderr) if follow else display.progress(sys.stderr)
+    follower = Follower(control, sys.stdout) if follow else None
+    last_alive = 0.0
+
+    def update(views: list[JobView]) -> None:
+        nonlocal last_alive
+        printer(views)
+        if follower is not None:
+            follower(views)
+        if keep_alive is not None and time.monotonic() - last_alive > 2:
+            last_alive = time.monotonic()
+            keep_alive()
+
+    try:
+        with _sigterm_interrupts():
+            result = wait_for(control.describe, job_ids, on_update=update, timeout=timeout, backoff=backoff)
+    except KeyboardInterrupt:
+        ids = " ".join(job_ids)
+        if cancel_on_interrupt:
+            for job_id, what in control.cancel(job_ids, "compute-on-aws: interrupted while waiting"):
+                print(f"{job_id}: {what}", file=sys.stderr)
+            raise Interrupted("interrupted: cancelled the jobs it was waiting for") from None
+        raise Interrupted(f"stopped waiting; the jobs go on (stop them with: compute-on-aws cancel {ids})") from None
+    if result.timed_out:
+        for view in result.unfinished:
+            print(f"still {view.status}: {view.job_name} {view.job_id}", file=sys.stderr)
+        print(f"timed out after {timeout:g} s", file=sys.stderr)
+        return TIMED_OUT
+    for view in result.failed:
+        reason = view.status_reason or "no reason given"
+        exit_code = f", exit code {view.exit_code}" if view.exit_code is not None else ""
+        print(f"failed: {view.job_name} {view.job_id}: {reason}{exit_code}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+@app.command("wait")
+def wait_command(
+    ctx: typer.Context,
+    job_ids: Annotated[list[str], typer.Argument(help="Job ids.", show_default=False)],
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Give up after this many seconds (exit 124).")
+    ] = None,
+    cancel_on_interrupt: Annotated[
+        bool, typer.Option("--cancel-on-interrupt", help="On Ctrl-C or SIGTERM, cancel/terminate the jobs.")
+    ] = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+    backend: BackendOption = None,
+) -> None:
+    """Wait for jobs: exit 0 if all succeeded, 1 if any failed, 124 on timeout.
+
+    Example: compute-on-aws wait 6f1c0b2e-... --timeout 3600
+    """
+    s = _overridden(ctx, config, env, backend)
+    control = control_for(s, _load_config(s))
+    raise typer.Exit(wait_jobs(control, job_ids, timeout=timeout, cancel_on_interrupt=cancel_on_interrupt))
+
+
+def _when(seconds: float | None) -> str:
+    return "-" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(seconds))
+
+
+def status_lines(view: JobView) -> list[str]:
+    from compute_on_aws.display import array_progress
+
+    lines = [f"{view.job_name} {view.job_id}: {view.status}"]
+    if view.status_reason:
+        lines.append(f"  reason: {view.status_reason}")
+    if view.hint:
+        lines.append(f"  hint: {view.hint}")
+    lines.append(f"  queue {view.queue or '-'}, definition {view.definition or '-'}")
+    lines.append(
+        f"  created {_when(view.created_at)}, started {_when(view.started_at)}, stopped {_when(view.stopped_at)}"
+    )
+    if view.array_size:
+        counts = ", ".join(f"{n} {state}" for state, n in view.array_counts.items())
+        lines.append(f"  array: {array_progress(view)} ({counts})")
+    for number, attempt in enumerate(view.attempts, 1):
+        exit_code = "-" if attempt.exit_code is None else attempt.exit_code
+        lines.append(f"  attempt {number}: exit {exit_code}, {attempt.status_reason or 'no reason'}")
+    if view.log_stream:
+        where = f"{view.log_group} {view.log_stream}" if view.log_group else view.log_stream
+        lines.append(f"  log: {where} (compute-on-aws logs {view.job_id})")
+    return lines
+
+
+def _declared_jobs(s: Settings, name: str | None) -> list[Any]:
+    from compute_on_aws.plan import find_job
+
+    manifest = _load_manifest(s)
+    return [find_job(manifest, name)] if name else list(manifest.jobs.values())
+
+
+def _listed(s: Settings, config: Config, job: str | None, queue: str | None, status: str | None) -> list[JobView]:
+    control = control_for(s, config)
+    found: dict[str, JobView] = {}
+    for declared in _declared_jobs(s, job):
+        where = queue or declared.queue or config.queue
+        if where is None:
+            raise UserError(f"{declared.name}: no queue declared or configured: pass --queue")
+        for view in control.list_jobs(where, declared, status):
+            found[view.job_id] = view
+    return sorted(found.values(), key=lambda v: v.created_at or 0, reverse=True)
+
+
+@app.command("status")
+def status_command(
+    ctx: typer.Context,
+    job_ids: Annotated[list[str] | None, typer.Argument(help="Job ids.", show_default=False)] = None,
+    job: Annotated[str | None, typer.Option("--job", help="The latest jobs of this declared job.")] = None,
+    queue: Annotated[str | None, typer.Option("--queue", help="Queue to look in (with --job).")] = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+    backend: BackendOption = None,
+) -> None:
+    """Show jobs: state, reason (with a hint when stuck), attempts, array progress, times, log.
+
+    Example: compute-on-aws status --job observes-etl
+    """
+    s = _overridden(ctx, config, env, backend)
+    config_ = _load_config(s)
+    if not job_ids and job is None:
+        raise UserError("status: give job ids, or --job NAME")
+    control = control_for(s, config_)
+    ids = list(job_ids or [])
+    if job is not None:
+        ids += [v.job_id for v in _listed(s, config_, job, queue, None)[:20]]
+    found = control.describe(ids)
+    missing = [j for j in ids if j not in found]
+    shown = [found[j] for j in ids if j in found]
+    if as_json:
+        _print_json({"jobs": [v.to_json() for v in shown], "missing": missing})
+    else:
+        for view in shown:
+            print("\n".join(status_lines(view)))
+        for job_id in missing:
+            print(f"{job_id}: not found", file=sys.stderr)
+    if missing:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    queue: Annotated[str | None, typer.Option("--queue", help="Queue [default: each job's own].")] = None,
+    job: Annotated[str | None, typer.Option("--job", help="Only this declared job.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only jobs in this state.")] = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+    backend: BackendOption = None,
+) -> None:
+    """List this project's jobs in their queues, newest first.
+
+    Example: compute-on-aws list --status RUNNING
+    """
+    from compute_on_aws.views import STATES
+
+    if status is not None and status.upper() not in STATES:
+        raise UserError(f"--status: expected one of {', '.join(STATES)}, got {status!r}")
+    s = _overridden(ctx, config, env, backend)
+    views = _listed(s, _load_config(s), job, queue, status.upper() if status else None)
+    if as_json:
+        _print_json({"jobs": [v.to_json() for v in views]})
+        return
+    rows = [("CREATED", "STATUS", "JOB ID", "QUEUE", "NAME")]
+    rows += [(_when(v.created_at), v.status, v.job_id, v.queue or "-", v.job_name) for v in views]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=False)) + "  " + row[4])
+
+
+@app.command("logs")
+def logs_command(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="Job id.", show_default=False)],
+    follow: Annotated[bool, typer.Option("--follow", help="Keep printing until the job stops.")] = False,
+    attempt: Annotated[int | None, typer.Option("--attempt", help="Attempt number [default: the latest].")] = None,
+    index: Annotated[int | None, typer.Option("--index", help="Array child index.")] = None,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+    backend: BackendOption = None,
+) -> None:
+    """Print a job's log (CloudWatch, or the local log file); --follow streams it until the job stops.
+
+    Example: compute-on-aws logs 6f1c0b2e-... --follow
+    """
+    s = _overridden(ctx, config, env, backend)
+    control = control_for(s, _load_config(s))
+    target = job_id if index is None else f"{job_id}:{index}"
+    view = control.describe([target]).get(target)
+    if view is None:
+        raise UserError(f"no job {target}")
+    if view.array_size:
+        raise UserError(f"{job_id} is an array job of {view.array_size}: pass --index 0..{view.array_size - 1}")
+    if attempt is not None and not 1 <= attempt <= len(view.attempts):
+        raise UserError(f"--attempt {attempt}: {target} has {len(view.attempts)} attempt(s)")
+    if follow and attempt is None:
+        raise typer.Exit(wait_jobs(control, [target], follow=True))
+    lines, _ = control.log_lines(view, attempt, None)
+    if not lines and view.log_stream is None:
+        print(f"{target} is {view.status}: no log yet", file=sys.stderr)
+    for line in lines:
+        print(line)
+
+
+@app.command("cancel")
+def cancel_command(
+    ctx: typer.Context,
+    job_ids: Annotated[list[str], typer.Argument(help="Job ids.", show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", help="Why; recorded as the status reason.")] = "Cancelled by user",
+    config: ConfigOption = None,
+    env: EnvOption = None,
+    backend: BackendOption = None,
+) -> None:
+    """Cancel queued jobs and terminate running ones, saying which it did to each (exit 1 if one is unknown).
+
+    Example: compute-on-aws cancel 6f1c0b2e-... --reason "wrong day"
+    """
+    s = _overridden(ctx, config, env, backend)
+    results = control_for(s, _load_config(s)).cancel(job_ids, reason)
+    for job_id, what in results:
+        print(f"{job_id}: {what}")
+    if any(what == "not found" for _, what in results):
+        raise typer.Exit(1)

@@ -1,0 +1,73 @@
+"""Showing jobs while they run: a live table on a terminal, one line per change elsewhere (CI logs)."""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+from compute_on_aws.views import JobView
+
+_BAR = 20
+
+
+def array_progress(view: JobView) -> str:
+    """`[##x>......] 3/10 done` for an array job: # succeeded, x failed, > running."""
+    if not view.array_size:
+        return ""
+    counts, size = view.array_counts, view.array_size
+    done, failed = counts.get("SUCCEEDED", 0), counts.get("FAILED", 0)
+    running = counts.get("RUNNING", 0) + counts.get("STARTING", 0)
+    cells = [round(n * _BAR / size) for n in (done, failed, running)]
+    bar = "#" * cells[0] + "x" * cells[1] + ">" * cells[2]
+    return f"[{bar[:_BAR].ljust(_BAR, '.')}] {done + failed}/{size} done" + (f", {failed} failed" if failed else "")
+
+
+def describe_line(view: JobView) -> str:
+    reason = f" ({view.status_reason})" if view.status_reason and view.status != "SUCCEEDED" else ""
+    exit_code = f" exit {view.exit_code}" if view.status == "FAILED" and view.exit_code is not None else ""
+    array = f" {array_progress(view)}" if view.array_size else ""
+    return f"{view.job_name} {view.job_id}: {view.status}{exit_code}{reason}{array}"
+
+
+class ChangePrinter:
+    """One line each time a job's state (or an array's progress) changes."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.last: dict[str, str] = {}
+
+    def __call__(self, views: list[JobView]) -> None:
+        for view in views:
+            line = describe_line(view)
+            if self.last.get(view.job_id) != line:
+                self.last[view.job_id] = line
+                print(line, file=self.out, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class LiveTable:
+    """A table of the jobs redrawn in place, with the time waited."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.drawn = 0
+        self.started = time.monotonic()
+
+    def __call__(self, views: list[JobView]) -> None:
+        waited = int(time.monotonic() - self.started)
+        lines = [f"waiting for {len(views)} job{'s' if len(views) != 1 else ''} ({waited // 60}m{waited % 60:02d}s)"]
+        lines += [describe_line(v) for v in views]
+        if self.drawn:
+            self.out.write(f"\x1b[{self.drawn}F")
+        self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
+        self.out.flush()
+        self.drawn = len(lines)
+
+    def close(self) -> None:
+        pass
+
+
+def progress(out: TextIO) -> ChangePrinter | LiveTable:
+    return LiveTable(out) if out.isatty() else ChangePrinter(out)

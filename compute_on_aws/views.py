@@ -1,0 +1,136 @@
+"""What a user sees of a job on either backend: state, reasons (with hints for stuck ones), attempts, arrays."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FINAL = ("SUCCEEDED", "FAILED")
+QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
+STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+DEFAULT_LOG_GROUP = "/aws/batch/job"
+
+# Why a RUNNABLE job does not start (Batch's statusReason prefixes) and what to do about it.
+_HINTS = (
+    (
+        "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+        "the compute environment's maxvCpus is below what the job needs: raise maxvCpus or lower vcpus",
+    ),
+    (
+        "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+        "no instance type of the compute environment fits the job's vcpus/memory/gpus: lower them or allow "
+        "larger instance types",
+    ),
+    (
+        "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS",
+        "the compute environment's service role lacks permissions: check its IAM policy",
+    ),
+    (
+        "MISCONFIGURATION:EC2_INSTANCE_PROFILE",
+        "the compute environment's instance profile is missing or invalid: check its instanceRole",
+    ),
+    (
+        "MISCONFIGURATION",
+        "the job will not start until the compute environment or the job definition is fixed; cancel it meanwhile",
+    ),
+    (
+        "CAPACITY:INSUFFICIENT_INSTANCES_AVAILABLE",
+        "EC2 has no capacity for the allowed instance types right now: it starts when capacity returns; allowing "
+        "more instance types or subnets helps",
+    ),
+    ("CAPACITY", "waiting for capacity: it starts when the compute environment can place it"),
+)
+
+
+def hint(status: str, reason: str | None) -> str | None:
+    if status != "RUNNABLE" or not reason:
+        return None
+    return next((advice for prefix, advice in _HINTS if reason.startswith(prefix)), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attempt:
+    exit_code: int | None = None
+    status_reason: str | None = None
+    log_stream: str | None = None
+    started_at: float | None = None
+    stopped_at: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobView:
+    job_id: str
+    job_name: str
+    status: str
+    status_reason: str | None = None
+    queue: str | None = None
+    definition: str | None = None
+    # Seconds since the epoch.
+    created_at: float | None = None
+    started_at: float | None = None
+    stopped_at: float | None = None
+    exit_code: int | None = None
+    attempts: tuple[Attempt, ...] = ()
+    # Array jobs: their size and how many children are in each state.
+    array_size: int | None = None
+    array_counts: dict[str, int] = field(default_factory=dict)
+    log_group: str | None = None
+    # The latest attempt's log stream (AWS) or log file (local).
+    log_stream: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    @property
+    def hint(self) -> str | None:
+        return hint(self.status, self.status_reason)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hint"] = self.hint
+        return data
+
+
+def _seconds(ms: Any) -> float | None:
+    return ms / 1000 if isinstance(ms, int | float) and ms > 0 else None
+
+
+def from_batch(job: dict[str, Any]) -> JobView:
+    """A DescribeJobs entry as a JobView."""
+    container = job.get("container", {})
+    log_config = container.get("logConfiguration", {})
+    group = DEFAULT_LOG_GROUP
+    if log_config.get("logDriver") == "awslogs":
+        group = log_config.get("options", {}).get("awslogs-group", DEFAULT_LOG_GROUP)
+    attempts = tuple(
+        Attempt(
+            exit_code=a.get("container", {}).get("exitCode"),
+            status_reason=a.get("statusReason") or a.get("container", {}).get("reason"),
+            log_stream=a.get("container", {}).get("logStreamName"),
+            started_at=_seconds(a.get("startedAt")),
+            stopped_at=_seconds(a.get("stoppedAt")),
+        )
+        for a in job.get("attempts", [])
+    )
+    array = job.get("arrayProperties", {})
+    size = array.get("size") if "statusSummary" in array else None
+    queue = job.get("jobQueue")
+    return JobView(
+        job_id=job["jobId"],
+        job_name=job["jobName"],
+        status=job["status"],
+        status_reason=job.get("statusReason"),
+        queue=queue.rsplit("/", 1)[-1] if queue else None,
+        definition=job.get("jobDefinition", "").rsplit("/", 1)[-1] or None,
+        created_at=_seconds(job.get("createdAt")),
+        started_at=_seconds(job.get("startedAt")),
+        stopped_at=_seconds(job.get("stoppedAt")),
+        exit_code=container.get("exitCode"),
+        attempts=attempts,
+        array_size=size,
+        array_counts={k: v for k, v in array.get("statusSummary", {}).items() if v} if size else {},
+        log_group=group,
+        log_stream=container.get("logStreamName")
+        or next((a.log_stream for a in reversed(attempts) if a.log_stream), None),
+    )
