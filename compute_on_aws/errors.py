@@ -37,3 +37,11 @@ class Interrupted(ComputeOnAwsError):
     """Ctrl-C or SIGTERM while waiting: the message says what goes on and how to stop it."""
 
     exit_code = 130
+
+
+class Signalled(BaseException):
+    """Ctrl-C or SIGTERM arrived (raised by the CLI's signal handlers).
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` swallows it; not a KeyboardInterrupt, which
+    typer would turn into a silent exit 130 before our one line is printed.
+    """

@@ -64,20 +64,25 @@ def find_job(manifest: Manifest, name: str) -> Job:
     raise UserError(f"no job named {name!r} in {manifest.source} ({hint})")
 
 
-def image_uri(job: Job, config: Config) -> tuple[str, ImagePush | None]:
-    """The image the definition names; for a Nix-built image, also what to push where."""
+def image_uri(job: Job, config: Config, *, pushed: bool = True) -> tuple[str, ImagePush | None]:
+    """The image the definition names; for a Nix-built image, also what to push where.
+
+    `pushed` is false for the local backend, which runs the entrypoint itself: no registry is needed (without one the
+    image keeps its own name and tag) and nothing is pushed.
+    """
     if job.image.kind == "reference":
         assert job.image.reference is not None
         return job.image.reference, None
     registry, repository = config.image.registry, config.image.repository
     if registry is None or repository is None:
+        if not pushed:
+            return f"{job.image.name}:{job.image.tag or UNRESOLVED}", None
         raise UserError(
             f"{job.name}: image: Nix builds this job's image, so compute-on-aws.yaml needs image.registry and "
             'image.repository (where to push it); or declare image = "<reference>" in the job'
         )
-    tag = f"{job.name}-{job.image.tag or UNRESOLVED}"
-    uri = f"{registry}/{repository}:{tag}"
-    return uri, (ImagePush(drv=job.image.drv, target=uri) if job.image.drv else None)
+    uri = f"{registry}/{repository}:{job.name}-{job.image.tag or UNRESOLVED}"
+    return uri, (ImagePush(drv=job.image.drv, target=uri) if job.image.drv and pushed else None)
 
 
 def plan(
@@ -87,6 +92,8 @@ def plan(
     args: Sequence[str],
     environ: Mapping[str, str],
     depends_on: Sequence[str] = (),
+    *,
+    pushed_image: bool = True,
 ) -> Plan:
     job = find_job(manifest, name)
     missing = [v for v in job.environment if v not in environ]
@@ -99,7 +106,7 @@ def plan(
     queue = job.queue or config.queue
     if queue is None:
         raise UserError(f"{job.name}: queue: not declared, and compute-on-aws.yaml sets no default queue")
-    image, push = image_uri(job, config)
+    image, push = image_uri(job, config, pushed=pushed_image)
     command = job.program.command or (UNRESOLVED,)
     definition = render.definition_request(job, config, image=image, command=command)
     job_name = naming.job_name(job.name, tuple(args), include_args=job.include_positional_args_in_name)

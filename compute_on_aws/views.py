@@ -115,21 +115,26 @@ def from_batch(job: dict[str, Any]) -> JobView:
     )
     array = job.get("arrayProperties", {})
     size = array.get("size") if "statusSummary" in array else None
+    counts = {k: v for k, v in array.get("statusSummary", {}).items() if v} if size else {}
+    status = job["status"]
+    if size and status not in FINAL and counts.get("SUCCEEDED", 0) + counts.get("FAILED", 0) == size:
+        # Every child ended: the parent's own status follows with a delay (and moto never moves it on a failure).
+        status = "FAILED" if counts.get("FAILED") else "SUCCEEDED"
     queue = job.get("jobQueue")
     return JobView(
         job_id=job["jobId"],
         job_name=job["jobName"],
-        status=job["status"],
+        status=status,
         status_reason=job.get("statusReason"),
         queue=queue.rsplit("/", 1)[-1] if queue else None,
         definition=job.get("jobDefinition", "").rsplit("/", 1)[-1] or None,
         created_at=_seconds(job.get("createdAt")),
         started_at=_seconds(job.get("startedAt")),
         stopped_at=_seconds(job.get("stoppedAt")),
-        exit_code=container.get("exitCode"),
+        exit_code=container.get("exitCode", attempts[-1].exit_code if attempts else None),
         attempts=attempts,
         array_size=size,
-        array_counts={k: v for k, v in array.get("statusSummary", {}).items() if v} if size else {},
+        array_counts=counts,
         log_group=group,
         log_stream=container.get("logStreamName")
         or next((a.log_stream for a in reversed(attempts) if a.log_stream), None),

@@ -71,7 +71,7 @@ def wait_for(
         except AwsError as e:
             if not e.throttled:
                 raise
-            sleep(backoff.cap * 0.5)  # throttled beyond botocore's retries: a longer pause, then go on
+            sleep(2 * next(delays))  # throttled beyond botocore's own retries: pause longer, then go on
             continue
         missing = [j for j in job_ids if j not in views]
         if missing:

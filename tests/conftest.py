@@ -10,7 +10,8 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,85 @@ def nix(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.C
 def flake_args(project: Path) -> list[str]:
     """Evaluate the copied flake with the offline nixpkgs stand-in (tests/nixpkgs-standin)."""
     return ["--no-write-lock-file", "--override-input", "nixpkgs", f"path:{STANDIN}"]
+
+
+@dataclass
+class Script:
+    """What a moto job does (moto cannot run containers here): the states it passes through (seconds in each),
+    the log lines it writes while RUNNING, how its attempts end, and whether it stays put until stopped."""
+
+    path: list[tuple[str, float]] = field(
+        default_factory=lambda: [("PENDING", 0.05), ("RUNNABLE", 0.05), ("STARTING", 0.05), ("RUNNING", 0.3)]
+    )
+    lines: list[str] = field(default_factory=list)
+    # Exit codes of successive attempts (the last one decides); per array index when given as a dict.
+    exit_codes: list[int] | dict[int, list[int]] = field(default_factory=lambda: [0])
+    status_reason: str | None = None  # shown while in the last state of `path` (e.g. a stuck RUNNABLE)
+    hold: bool = False  # stay in the last state of `path` until cancelled or terminated
+
+
+@pytest.fixture
+def scripted(hold_jobs: Moto, monkeypatch: pytest.MonkeyPatch) -> dict[str, Script]:
+    """Jobs in moto follow the Script registered under their name: RUNNING with CloudWatch lines, exit codes..."""
+    import threading
+    import time as _time
+
+    from moto.batch.models import Job
+    from moto.core.utils import unix_time_millis
+
+    scripts: dict[str, Script] = {}
+    lock = threading.Lock()
+
+    def write(job: Any, line: str) -> None:
+        with lock:
+            job.log_stream_name = job._stream_name
+            job._log_backend.ensure_log_group("/aws/batch/job")
+            if job.log_stream_name not in job._log_backend.groups["/aws/batch/job"].streams:
+                job._log_backend.ensure_log_stream("/aws/batch/job", job.log_stream_name)
+            job._log_backend.put_log_events(
+                "/aws/batch/job", job.log_stream_name, [{"timestamp": int(unix_time_millis()), "message": line}]
+            )
+
+    def pause(job: Any, seconds: float) -> bool:
+        end = _time.monotonic() + seconds
+        while _time.monotonic() < end:
+            if job.stop:
+                return False
+            _time.sleep(0.01)
+        return not job.stop
+
+    def run(job: Any) -> None:
+        script = scripts.get(job.job_name, Script())
+        index = job.array_properties.get("index")
+        codes = script.exit_codes[index] if isinstance(script.exit_codes, dict) else script.exit_codes
+        for number, code in enumerate(codes, 1):
+            for state, seconds in script.path:
+                job._status = state
+                if state == "RUNNING":
+                    job.job_started_at = datetime.now()
+                    job._stream_name = f"{job.job_definition.name}/default/{job.job_id.replace(':', '-')}-{number}"
+                    job.log_stream_name = job._stream_name
+                    job._start_attempt()
+                    for line in script.lines:
+                        write(job, line)
+                        if not pause(job, 0.02):
+                            break
+                if (state, seconds) == script.path[-1] and script.status_reason:
+                    job.job_stopped_reason = script.status_reason
+                held = script.hold and (state, seconds) == script.path[-1]
+                while held and not job.stop:
+                    _time.sleep(0.01)
+                if not pause(job, seconds) or job.stop:
+                    job.exit_code = 143 if job._status == "RUNNING" else None
+                    job._mark_stopped(success=False)
+                    return
+            job.exit_code = code
+            if job.latest_attempt is not None:
+                job.latest_attempt["container"]["exitCode"] = code
+                job.latest_attempt["statusReason"] = "Essential container in task exited"
+                job.latest_attempt["container"]["logStreamName"] = job.log_stream_name
+        job.job_stopped_reason = "Essential container in task exited"  # as AWS says of an exited container
+        job._mark_stopped(success=codes[-1] == 0)
+
+    monkeypatch.setattr(Job, "run", run)
+    return scripts

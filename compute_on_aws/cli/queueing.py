@@ -68,7 +68,7 @@ def _queue(
     manifest = _load_manifest(s)
     config = _load_config(s)
     backend = _backend(s, config)
-    planned = plan(manifest, config, name, args, os.environ, depends_on=after or [])
+    planned = plan(manifest, config, name, args, os.environ, depends_on=after or [], pushed_image=backend == "aws")
     if dry_run:
         outcome = Outcome(
             outcome="dry-run", job_id=None, request=planned.request, definition_ref=planned.job.definition_name
@@ -94,8 +94,9 @@ def _queue(
         outcome = batch.queue(Aws(config.region), config, planned)
     if as_json:
         _print_json({"jobs": [output.queue_result(planned, outcome)]})
+        sys.stdout.flush()
     else:
-        print(output.queue_line(planned, outcome, backend=backend))
+        print(output.queue_line(planned, outcome, backend=backend), flush=True)
     if (wait or follow) and outcome.job_id is not None:
         from compute_on_aws.cli.watching import control_for, wait_jobs
 

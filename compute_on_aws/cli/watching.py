@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from compute_on_aws import display
 from compute_on_aws.cli.app import (
     BackendOption,
     ConfigOption,
@@ -24,12 +22,14 @@ from compute_on_aws.cli.app import (
     _print_json,
     app,
 )
-from compute_on_aws.errors import Interrupted, UserError
+from compute_on_aws.errors import Interrupted, Signalled, UserError
+from compute_on_aws.following import Follower
+from compute_on_aws.local.watch import LocalControl
+from compute_on_aws.waiting import Backoff, wait_for
 
 if TYPE_CHECKING:
     from compute_on_aws.batch import AwsControl
     from compute_on_aws.config import Config
-    from compute_on_aws.local.watch import LocalControl
     from compute_on_aws.views import JobView
 
     Control = AwsControl | LocalControl
@@ -41,27 +41,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def control_for(s: Settings, config: Config) -> Control:
     if _backend(s, config) == "local":
         from compute_on_aws.local.backend import store_for
-        from compute_on_aws.local.watch import LocalControl
 
         return LocalControl(store_for(config.local, s.state_dir))
     from compute_on_aws.aws import Aws
     from compute_on_aws.batch import AwsControl
 
     return AwsControl(Aws(config.region))
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (a cancelled CI pipeline) is handled like Ctrl-C while waiting."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def wait_jobs(
@@ -74,11 +59,6 @@ def wait_jobs(
     keep_alive: Callable[[], None] | None = None,
 ) -> int:
     """Waits for the jobs, showing progress on stderr (and their output on stdout with `follow`); the exit code."""
-    from compute_on_aws import display
-    from compute_on_aws.following import Follower
-    from compute_on_aws.local.watch import LocalControl
-    from compute_on_aws.waiting import Backoff, wait_for
-
     local = isinstance(control, LocalControl)
     # Polling AWS costs API calls (50/s per account, shared): back off; locally it costs a SQLite read.
     backoff = Backoff(first=0.2, factor=1.0, cap=0.2) if local else Backoff(cap=5.0 if follow else 30.0)
@@ -96,9 +76,8 @@ def wait_jobs(
             keep_alive()
 
     try:
-        with _sigterm_interrupts():
-            result = wait_for(control.describe, job_ids, on_update=update, timeout=timeout, backoff=backoff)
-    except KeyboardInterrupt:
+        result = wait_for(control.describe, job_ids, on_update=update, timeout=timeout, backoff=backoff)
+    except (Signalled, KeyboardInterrupt):  # Ctrl-C or SIGTERM (see main)
         ids = " ".join(job_ids)
         if cancel_on_interrupt:
             for job_id, what in control.cancel(job_ids, "compute-on-aws: interrupted while waiting"):

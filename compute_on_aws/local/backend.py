@@ -121,7 +121,7 @@ def queue(config: Config, plan: Plan, *, state_dir: Path | None = None) -> Outco
             row = _job_row(plan, request, settings)
             size = request.get("arrayProperties", {}).get("size")
             base = {**row, "status": "SUBMITTED", "created_at": now()}
-            _insert(db, {**base, "job_id": job_id, "array_size": size})
+            _insert(db, {**base, "job_id": job_id, "array_size": size, "is_parent": 1 if size else 0})
             for index in range(size or 0):
                 _insert(db, {**base, "job_id": f"{job_id}:{index}", "parent_id": job_id, "array_index": index})
     finally:

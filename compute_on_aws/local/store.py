@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     started_at REAL,
     stopped_at REAL,
     parent_id TEXT,
+    -- An array parent only sums up its children: it is never run, nor counted for capacity.
+    is_parent INTEGER NOT NULL DEFAULT 0,
     array_index INTEGER,
     array_size INTEGER,
     depends_on TEXT NOT NULL,

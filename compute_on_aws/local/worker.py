@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from compute_on_aws.local import processes, semantics
@@ -94,8 +95,11 @@ class Worker:
             thread = threading.Thread(target=self._run_job, args=(job,), name=job["job_id"], daemon=True)
             self.threads[job["job_id"]] = thread
             thread.start()
+        # A job needing more vCPUs than this worker has waits for another worker: it does not keep this one busy.
         active = db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE status IN ('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING')"
+            "SELECT COUNT(*) FROM jobs WHERE status IN ('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING') "
+            "AND is_parent = 0 AND NOT (status = 'RUNNABLE' AND vcpus > ?)",
+            (self.settings.max_vcpus,),
         ).fetchone()[0]
         return bool(active or self.threads)
 
@@ -111,8 +115,8 @@ class Worker:
         orphans = db.execute(
             "SELECT j.*, a.pid AS attempt_pid, a.identity AS identity FROM jobs j LEFT JOIN attempts a "
             "ON a.job_id = j.job_id AND a.attempt = j.attempt "
-            "WHERE j.status IN ('STARTING', 'RUNNING') AND (j.worker_id IS NULL OR j.worker_id NOT IN "
-            "(SELECT worker_id FROM workers))"
+            "WHERE j.status IN ('STARTING', 'RUNNING') AND j.is_parent = 0 "
+            "AND (j.worker_id IS NULL OR j.worker_id NOT IN (SELECT worker_id FROM workers))"
         ).fetchall()
         for row in orphans:
             job = row_to_dict(row)
@@ -124,8 +128,7 @@ class Worker:
     def _promote(self, db: sqlite3.Connection) -> None:
         statuses = {r["job_id"]: r["status"] for r in db.execute("SELECT job_id, status FROM jobs")}
         for row in db.execute(
-            "SELECT job_id, status, depends_on FROM jobs WHERE status IN ('SUBMITTED', 'PENDING') "
-            "AND NOT (array_size IS NOT NULL AND parent_id IS NULL)"
+            "SELECT job_id, status, depends_on FROM jobs WHERE status IN ('SUBMITTED', 'PENDING') AND is_parent = 0"
         ).fetchall():
             depends = json.loads(row["depends_on"])
             state = semantics.dependency_state(statuses.get(d) for d in depends) if depends else "RUNNABLE"
@@ -137,8 +140,7 @@ class Worker:
             elif state != row["status"]:
                 db.execute("UPDATE jobs SET status = ? WHERE job_id = ?", (state, row["job_id"]))
         for parent in db.execute(
-            "SELECT job_id, status, started_at FROM jobs WHERE array_size IS NOT NULL AND parent_id IS NULL "
-            "AND status NOT IN ('SUCCEEDED', 'FAILED')"
+            "SELECT job_id, status, started_at FROM jobs WHERE is_parent = 1 AND status NOT IN ('SUCCEEDED', 'FAILED')"
         ).fetchall():
             children = db.execute(
                 "SELECT status, started_at FROM jobs WHERE parent_id = ?", (parent["job_id"],)
@@ -161,7 +163,7 @@ class Worker:
         free = self.settings.max_vcpus - used
         claimed = []
         for row in db.execute(
-            "SELECT * FROM jobs WHERE status = 'RUNNABLE' ORDER BY queue_priority DESC, seq"
+            "SELECT * FROM jobs WHERE status = 'RUNNABLE' AND is_parent = 0 ORDER BY queue_priority DESC, seq"
         ).fetchall():
             job = row_to_dict(row)
             if job["vcpus"] > self.settings.max_vcpus:
@@ -212,6 +214,10 @@ class Worker:
                 return self._execute(db, job, log, work)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
+                self._gc_root(job).unlink(missing_ok=True)
+
+    def _gc_root(self, job: dict[str, Any]) -> Path:
+        return self.store.root / "gcroots" / str(job["job_id"]).replace(":", "_")
 
     def _environment(self, job: dict[str, Any], work: Any) -> dict[str, str] | str:
         """The job's variables, as Batch sets them; a string says which secret is missing."""
@@ -237,8 +243,14 @@ class Worker:
     def _execute(self, db: sqlite3.Connection, job: dict[str, Any], log: Any, work: Any) -> dict[str, Any]:
         if job["drv"]:
             # The entrypoint's closure is what the image would hold: build it (a no-op when already built).
-            built = subprocess.run(["nix-store", "--realise", job["drv"]], capture_output=True, check=False)
+            # A GC root keeps the entrypoint while the job runs (and stops Nix warning about it in the job's log).
+            root = self._gc_root(job)
+            root.parent.mkdir(parents=True, exist_ok=True)
+            built = subprocess.run(
+                ["nix-store", "--realise", job["drv"], "--add-root", str(root)], capture_output=True, check=False
+            )
             log.write(built.stderr)
+            log.flush()  # the build's output comes before the job's, which writes to the same file directly
             if built.returncode != 0:
                 lines = [ln for ln in built.stderr.decode(errors="replace").splitlines() if ln.strip()]
                 last = lines[-1].strip() if lines else f"nix-store exited with {built.returncode}"
@@ -350,9 +362,9 @@ class Worker:
 
 
 def run_worker(store: Store, settings: WorkerSettings) -> None:
+    """Runs until idle (with exit_when_idle) or until SIGINT/SIGTERM, which stop it gracefully: running attempts are
+    stopped and count as a lost host (retried by the default rules)."""
     worker = Worker(store, settings)
     signal.signal(signal.SIGTERM, worker.stop)
-    try:
-        worker.run()
-    except KeyboardInterrupt:
-        worker.stop()
+    signal.signal(signal.SIGINT, worker.stop)
+    worker.run()
