@@ -236,3 +236,13 @@ def test_another_flake_declares_its_own_jobs_through_lib(
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["jobs"][0]["jobName"] == "nightly"
     assert moto.submitted()[0]["jobName"] == "nightly"
+
+
+def test_queue_job_app_runs_a_job_locally(project: Path, tmp_path: Path, host_python: None) -> None:
+    write_job(project / "jobs", "greet", '{ pkgs, ... }: { queue = "q"; entrypoint.text = "echo built and ran $1"; }')
+    state = tmp_path / "state"
+    result = run_app(
+        project, "queue-job", "greet", "world", "--backend", "local", "--state-dir", str(state), "--follow"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "built and ran world"

@@ -151,3 +151,43 @@ def test_wait_on_a_terminal_redraws_a_live_table(tmp_path: Path) -> None:
     assert process.returncode == 0
     assert "waiting for 1 job" in text and "\x1b[2K" in text and "\x1b[" in text.split("waiting for 1 job", 1)[1]
     assert f"nap {job_id}: SUCCEEDED" in text
+
+
+def test_a_describe_jobs_entry_as_a_view() -> None:
+    from compute_on_aws.views import from_batch
+
+    entry = {
+        "jobId": "j1",
+        "jobName": "etl_day1",
+        "status": "RUNNABLE",
+        "statusReason": "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - no instance fits",
+        "jobQueue": "arn:aws:batch:us-east-1:123456789012:job-queue/etl-small",
+        "jobDefinition": "arn:aws:batch:us-east-1:123456789012:job-definition/etl:3",
+        "createdAt": 1_700_000_000_000,
+        "container": {
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/team/etl"}},
+        },
+        "attempts": [{"container": {"exitCode": 137, "logStreamName": "etl/default/a1"}, "statusReason": "Host EC2"}],
+    }
+    view = from_batch(entry)
+    assert (view.queue, view.definition, view.log_group, view.log_stream) == (
+        "etl-small",
+        "etl:3",
+        "/team/etl",
+        "etl/default/a1",
+    )
+    assert view.exit_code == 137 and view.created_at == 1_700_000_000
+    assert view.hint is not None and view.hint.startswith("no instance type of the compute environment fits")
+
+
+def test_an_array_whose_children_all_ended_is_final() -> None:
+    from compute_on_aws.views import from_batch
+
+    entry = {
+        "jobId": "p",
+        "jobName": "fan",
+        "status": "PENDING",
+        "arrayProperties": {"size": 3, "statusSummary": {"SUCCEEDED": 2, "FAILED": 1, "RUNNING": 0}},
+    }
+    view = from_batch(entry)
+    assert view.status == "FAILED" and view.final and view.array_counts == {"SUCCEEDED": 2, "FAILED": 1}

@@ -92,11 +92,24 @@ def settings(
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Settings file (overrides the global option).")]
 EnvOption = Annotated[str | None, typer.Option("--env", help="Environment from the config's environments.")]
 BackendOption = Annotated[str | None, typer.Option("--backend", help="local or aws (overrides the config).")]
+StateDirOption = Annotated[Path | None, typer.Option("--state-dir", help="The local backend's state folder.")]
 
 
-def _overridden(ctx: typer.Context, config: Path | None, env: str | None, backend: str | None = None) -> Settings:
+def _overridden(
+    ctx: typer.Context,
+    config: Path | None,
+    env: str | None,
+    backend: str | None = None,
+    state_dir: Path | None = None,
+) -> Settings:
     s: Settings = ctx.obj
-    return replace(s, config=config or s.config, env=env or s.env, backend=backend or s.backend)
+    return replace(
+        s,
+        config=config or s.config,
+        env=env or s.env,
+        backend=backend or s.backend,
+        state_dir=state_dir or s.state_dir,
+    )
 
 
 def _backend(s: Settings, config: Config) -> str:

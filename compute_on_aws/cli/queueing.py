@@ -14,6 +14,7 @@ from compute_on_aws.cli.app import (
     ConfigOption,
     EnvOption,
     Settings,
+    StateDirOption,
     _backend,
     _load_config,
     _load_manifest,
@@ -138,13 +139,14 @@ def queue_command(
     config: ConfigOption = None,
     env: EnvOption = None,
     backend: BackendOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Queue a job with arguments. Skips it (exit 0) if the same job is already queued or running.
 
     Example: compute-on-aws queue observes-etl 2026-11-25 --env staging
     """
     _queue(
-        _overridden(ctx, config, env, backend),
+        _overridden(ctx, config, env, backend, state_dir),
         name,
         args or [],
         dry_run=dry_run,
@@ -188,6 +190,7 @@ def worker_command(
     exit_when_idle: Annotated[bool, typer.Option("--exit-when-idle", help="Stop when nothing is left to run.")] = False,
     config: ConfigOption = None,
     env: EnvOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Run locally queued jobs in the foreground (queue starts one in the background when none runs).
 
@@ -196,7 +199,7 @@ def worker_command(
     from compute_on_aws.local import backend as local
     from compute_on_aws.local.worker import WorkerSettings, run_worker
 
-    s = _overridden(ctx, config, env)
+    s = _overridden(ctx, config, env, state_dir=state_dir)
     settings = _load_config(s).local
     run_worker(
         local.store_for(settings, s.state_dir),

@@ -15,6 +15,7 @@ from compute_on_aws.cli.app import (
     ConfigOption,
     EnvOption,
     Settings,
+    StateDirOption,
     _backend,
     _load_config,
     _load_manifest,
@@ -109,12 +110,13 @@ def wait_command(
     config: ConfigOption = None,
     env: EnvOption = None,
     backend: BackendOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Wait for jobs: exit 0 if all succeeded, 1 if any failed, 124 on timeout.
 
     Example: compute-on-aws wait 6f1c0b2e-... --timeout 3600
     """
-    s = _overridden(ctx, config, env, backend)
+    s = _overridden(ctx, config, env, backend, state_dir)
     control = control_for(s, _load_config(s))
     raise typer.Exit(wait_jobs(control, job_ids, timeout=timeout, cancel_on_interrupt=cancel_on_interrupt))
 
@@ -176,12 +178,13 @@ def status_command(
     config: ConfigOption = None,
     env: EnvOption = None,
     backend: BackendOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Show jobs: state, reason (with a hint when stuck), attempts, array progress, times, log.
 
     Example: compute-on-aws status --job observes-etl
     """
-    s = _overridden(ctx, config, env, backend)
+    s = _overridden(ctx, config, env, backend, state_dir)
     config_ = _load_config(s)
     if not job_ids and job is None:
         raise UserError("status: give job ids, or --job NAME")
@@ -213,6 +216,7 @@ def list_command(
     config: ConfigOption = None,
     env: EnvOption = None,
     backend: BackendOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """List this project's jobs in their queues, newest first.
 
@@ -222,7 +226,7 @@ def list_command(
 
     if status is not None and status.upper() not in STATES:
         raise UserError(f"--status: expected one of {', '.join(STATES)}, got {status!r}")
-    s = _overridden(ctx, config, env, backend)
+    s = _overridden(ctx, config, env, backend, state_dir)
     views = _listed(s, _load_config(s), job, queue, status.upper() if status else None)
     if as_json:
         _print_json({"jobs": [v.to_json() for v in views]})
@@ -244,12 +248,13 @@ def logs_command(
     config: ConfigOption = None,
     env: EnvOption = None,
     backend: BackendOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Print a job's log (CloudWatch, or the local log file); --follow streams it until the job stops.
 
     Example: compute-on-aws logs 6f1c0b2e-... --follow
     """
-    s = _overridden(ctx, config, env, backend)
+    s = _overridden(ctx, config, env, backend, state_dir)
     control = control_for(s, _load_config(s))
     target = job_id if index is None else f"{job_id}:{index}"
     view = control.describe([target]).get(target)
@@ -276,12 +281,13 @@ def cancel_command(
     config: ConfigOption = None,
     env: EnvOption = None,
     backend: BackendOption = None,
+    state_dir: StateDirOption = None,
 ) -> None:
     """Cancel queued jobs and terminate running ones, saying which it did to each (exit 1 if one is unknown).
 
     Example: compute-on-aws cancel 6f1c0b2e-... --reason "wrong day"
     """
-    s = _overridden(ctx, config, env, backend)
+    s = _overridden(ctx, config, env, backend, state_dir)
     results = control_for(s, _load_config(s)).cancel(job_ids, reason)
     for job_id, what in results:
         print(f"{job_id}: {what}")
