@@ -43,9 +43,6 @@ class ChangePrinter:
                 self.last[view.job_id] = line
                 print(line, file=self.out, flush=True)
 
-    def close(self) -> None:
-        pass
-
 
 class LiveTable:
     """A table of the jobs redrawn in place, with the time waited."""
@@ -64,9 +61,6 @@ class LiveTable:
         self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
         self.out.flush()
         self.drawn = len(lines)
-
-    def close(self) -> None:
-        pass
 
 
 def progress(out: TextIO) -> ChangePrinter | LiveTable:

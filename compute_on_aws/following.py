@@ -25,7 +25,8 @@ class Follower:
         for view in views:
             previous = self.streams.get(view.job_id)
             if previous is not None and previous != view.log_stream:
-                self._print(dataclasses.replace(view, log_stream=previous, status="SUCCEEDED"))
+                # The previous attempt's log is complete: marked final, its last line is printed even unterminated.
+                self._print(dataclasses.replace(view, log_stream=previous, status="FAILED"))
             if view.log_stream is not None:
                 self.streams[view.job_id] = view.log_stream
                 self._print(view)

@@ -33,6 +33,16 @@ INHERITED = ("PATH", "LANG", "LC_ALL", "TZ")
 
 
 @dataclass(frozen=True)
+class AttemptEnd:
+    """How an attempt ended: its exit code (None when no process ran), Batch's status reason, and whether the retry
+    rules may retry it (timeouts and terminations never are)."""
+
+    exit_code: int | None
+    status_reason: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
     max_vcpus: float
     kill_grace: float = 30.0
@@ -123,7 +133,7 @@ class Worker:
             pid = job["attempt_pid"]
             if pid is not None and processes.alive(pid, job["identity"]):
                 processes.stop_group(pid, self.settings.kill_grace)
-            self._finish_attempt(db, job, exit_code=None, status_reason=HOST_GONE, reason=None, retryable=True)
+            self._finish_attempt(db, job, AttemptEnd(None, HOST_GONE))
 
     def _promote(self, db: sqlite3.Connection) -> None:
         statuses = {r["job_id"]: r["status"] for r in db.execute("SELECT job_id, status FROM jobs")}
@@ -198,13 +208,13 @@ class Worker:
             try:
                 outcome = self._attempt(db, job)
             except Exception as e:  # a bug here must not leave the job STARTING forever
-                outcome = {**self._failed(f"InternalError: the local worker failed: {e!r}"), "retryable": False}
+                outcome = AttemptEnd(None, f"InternalError: the local worker failed: {e!r}", retryable=False)
             with transaction(db):
-                self._finish_attempt(db, job, **outcome)
+                self._finish_attempt(db, job, outcome)
         finally:
             db.close()
 
-    def _attempt(self, db: sqlite3.Connection, job: dict[str, Any]) -> dict[str, Any]:
+    def _attempt(self, db: sqlite3.Connection, job: dict[str, Any]) -> AttemptEnd:
         log_path = self.store.log_path(job["job_id"], job["attempt"])
         log_path.parent.mkdir(parents=True, exist_ok=True)
         work = self.store.work_dir(job["job_id"], job["attempt"])
@@ -240,7 +250,7 @@ class Worker:
             env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job["array_index"])
         return env
 
-    def _execute(self, db: sqlite3.Connection, job: dict[str, Any], log: Any, work: Any) -> dict[str, Any]:
+    def _execute(self, db: sqlite3.Connection, job: dict[str, Any], log: Any, work: Any) -> AttemptEnd:
         if job["drv"]:
             # The entrypoint's closure is what the image would hold: build it (a no-op when already built).
             # A GC root keeps the entrypoint while the job runs (and stops Nix warning about it in the job's log).
@@ -254,10 +264,10 @@ class Worker:
             if built.returncode != 0:
                 lines = [ln for ln in built.stderr.decode(errors="replace").splitlines() if ln.strip()]
                 last = lines[-1].strip() if lines else f"nix-store exited with {built.returncode}"
-                return self._failed(f"CannotPullContainerError: building the entrypoint failed: {last}")
+                return AttemptEnd(None, f"CannotPullContainerError: building the entrypoint failed: {last}")
         env = self._environment(job, work)
         if isinstance(env, str):
-            return self._failed(env)
+            return AttemptEnd(None, env)
         try:
             process = subprocess.Popen(
                 job["command"],
@@ -269,7 +279,7 @@ class Worker:
                 start_new_session=True,
             )
         except OSError as e:
-            return self._failed(f"CannotStartContainerError: {job['command'][0]}: {e.strerror}")
+            return AttemptEnd(None, f"CannotStartContainerError: {job['command'][0]}: {e.strerror}")
         with transaction(db):
             db.execute(
                 "UPDATE attempts SET pid = ?, identity = ? WHERE job_id = ? AND attempt = ?",
@@ -278,55 +288,33 @@ class Worker:
             db.execute("UPDATE jobs SET status = 'RUNNING' WHERE job_id = ?", (job["job_id"],))
         return self._watch(db, job, process)
 
-    def _watch(self, db: sqlite3.Connection, job: dict[str, Any], process: subprocess.Popen[bytes]) -> dict[str, Any]:
+    def _watch(self, db: sqlite3.Connection, job: dict[str, Any], process: subprocess.Popen[bytes]) -> AttemptEnd:
+        """Until the process exits, or a timeout, a terminate request or this worker stopping ends it."""
         deadline = time.monotonic() + job["timeout"] if job["timeout"] else None
         next_check = 0.0
-        while process.poll() is None:
+        stop: AttemptEnd | None = None
+        while stop is None and process.poll() is None:
             if deadline is not None and time.monotonic() >= deadline:
-                processes.stop_group(process.pid, self.settings.kill_grace, process.poll)
-                return {
-                    "exit_code": semantics.exit_code_of(process.wait()),
-                    "status_reason": TIMED_OUT,
-                    "reason": None,
-                    "retryable": False,
-                }
-            if self.stopping.is_set():
-                processes.stop_group(process.pid, self.settings.kill_grace, process.poll)
-                return {"exit_code": None, "status_reason": HOST_GONE, "reason": None, "retryable": True}
-            if time.monotonic() >= next_check:
+                stop = AttemptEnd(None, TIMED_OUT, retryable=False)
+            elif self.stopping.is_set():
+                stop = AttemptEnd(None, HOST_GONE)
+            elif time.monotonic() >= next_check:
                 next_check = time.monotonic() + 0.2
                 asked = db.execute("SELECT terminate_reason FROM jobs WHERE job_id = ?", (job["job_id"],)).fetchone()[0]
                 if asked:
-                    processes.stop_group(process.pid, self.settings.kill_grace, process.poll)
-                    return {
-                        "exit_code": semantics.exit_code_of(process.wait()),
-                        "status_reason": asked,
-                        "reason": None,
-                        "retryable": False,
-                    }
-            time.sleep(0.05)
-        return {
-            "exit_code": semantics.exit_code_of(process.returncode),
-            "status_reason": EXITED,
-            "reason": None,
-            "retryable": True,
-        }
+                    stop = AttemptEnd(None, asked, retryable=False)
+            if stop is None:
+                time.sleep(0.05)
+        if stop is None:
+            return AttemptEnd(semantics.exit_code_of(process.returncode), EXITED)
+        processes.stop_group(process.pid, self.settings.kill_grace, process.poll)
+        # A stopped host reports no exit code; a timed-out or terminated container reports how it was killed.
+        code = None if stop.status_reason == HOST_GONE else semantics.exit_code_of(process.wait())
+        return AttemptEnd(code, stop.status_reason, stop.retryable)
 
-    @staticmethod
-    def _failed(status_reason: str) -> dict[str, Any]:
-        return {"exit_code": None, "status_reason": status_reason, "reason": None, "retryable": True}
-
-    def _finish_attempt(
-        self,
-        db: sqlite3.Connection,
-        job: dict[str, Any],
-        *,
-        exit_code: int | None,
-        status_reason: str,
-        reason: str | None,
-        retryable: bool,
-    ) -> None:
+    def _finish_attempt(self, db: sqlite3.Connection, job: dict[str, Any], end: AttemptEnd) -> None:
         """Records the attempt's end and decides: SUCCEEDED, RUNNABLE again (a retry), or FAILED."""
+        exit_code, status_reason = end.exit_code, end.status_reason
         stopped = now()
         db.execute(
             "UPDATE attempts SET stopped_at = ?, exit_code = ?, status_reason = ? WHERE job_id = ? AND attempt = ?",
@@ -336,11 +324,11 @@ class Worker:
         if exit_code == 0 and status_reason == EXITED:
             status = "SUCCEEDED"
         elif (
-            retryable
+            end.retryable
             and not terminate
             and job["attempt"] < job["attempts_max"]
             and semantics.retry_action(
-                job["retry_rules"], exit_code=exit_code, status_reason=status_reason, reason=reason
+                job["retry_rules"], exit_code=exit_code, status_reason=status_reason, reason=None
             )
             == "RETRY"
         ):
