@@ -282,3 +282,14 @@ def test_sigterm_while_waiting(jobs: Path, scripted, moto: Moto, calls, cancel: 
         assert err.strip().splitlines()[-1] == (
             f"error: stopped waiting; the jobs go on (stop them with: compute-on-aws cancel {job_id})"
         )
+
+
+@pytest.mark.parametrize("state", ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"])
+def test_status_in_each_active_state(aws, scripted, moto: Moto, state: str) -> None:
+    scripted[f"etl_{state.lower()}"] = Script(path=[(state, 0.01)], hold=True)
+    job_id = submit(aws, "etl", state.lower())
+    until(lambda: status_of(moto, job_id) == state)
+    view = aws("status", job_id, "--json").json()["jobs"][0]
+    assert view["status"] == state and view["stopped_at"] is None
+    assert (view["started_at"] is not None) == (state == "RUNNING")
+    assert aws("status", job_id).out.splitlines()[0] == f"etl_{state.lower()} {job_id}: {state}"
