@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import pure_manifest, write_job
 
-COMMANDS = ["jobs", "queue", "render"]
+from compute_on_aws.cli import app
+
+COMMANDS = [command.name for command in app.registered_commands]
 
 
 @pytest.fixture
