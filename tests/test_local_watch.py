@@ -79,3 +79,18 @@ def test_status_by_declared_job(local) -> None:
     local("wait", first, second)
     shown = local("status", "--job", "failing", "--json").json()["jobs"]
     assert [j["job_id"] for j in shown] == [second, first]
+
+
+def test_an_unusable_state_folder_is_one_line(cli, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.sqlite").write_text("not a database")
+    result = cli("--state-dir", str(state), "--backend", "local", "status", "x")
+    assert result.code == 2
+    assert result.err == f"error: state folder {state}: state.sqlite is unusable: file is not a database\n"
+
+
+@pytest.mark.parametrize(("option", "value"), [("--max-vcpus", "0"), ("--kill-grace", "-1")])
+def test_worker_refuses_impossible_settings(cli, tmp_path: Path, option: str, value: str) -> None:
+    result = cli("--state-dir", str(tmp_path / "s"), "worker", option, value, "--exit-when-idle")
+    assert result.code == 2 and result.err.startswith(f"error: {option}: expected a number")

@@ -6,6 +6,7 @@ skipped duplicate included), 1 AWS/network/Nix/tool failure or a job that failed
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from dataclasses import dataclass, replace
@@ -165,3 +166,9 @@ def main() -> None:
         _fail(str(e), e.exit_code)
     except (Signalled, KeyboardInterrupt):
         _fail("interrupted", 130)
+    except Exception as e:  # a bug: still one line, with the way to the traceback
+        if os.environ.get("COMPUTE_ON_AWS_DEBUG"):
+            raise
+        _fail(
+            f"internal error: {type(e).__name__}: {e} (COMPUTE_ON_AWS_DEBUG=1 shows the traceback; please report it)", 1
+        )

@@ -99,21 +99,15 @@ def _queue(
     else:
         print(output.queue_line(planned, outcome, backend=backend), flush=True)
     if (wait or follow) and outcome.job_id is not None:
-        from compute_on_aws.cli.watching import control_for, wait_jobs
+        from compute_on_aws.cli.watching import control_for, keep_alive_for, wait_jobs
 
-        keep_alive = None
-        if backend == "local" and config.local.autostart_worker:
-            from compute_on_aws.local import backend as local
-
-            store = local.store_for(config.local, s.state_dir)
-            keep_alive = lambda: local.ensure_worker(store, config.local)  # noqa: E731
         code = wait_jobs(
             control_for(s, config),
             [outcome.job_id],
             follow=follow,
             timeout=timeout,
             cancel_on_interrupt=cancel_on_interrupt,
-            keep_alive=keep_alive,
+            keep_alive=keep_alive_for(s, config),
         )
         raise typer.Exit(code)
 
@@ -199,6 +193,10 @@ def worker_command(
     from compute_on_aws.local import backend as local
     from compute_on_aws.local.worker import WorkerSettings, run_worker
 
+    if max_vcpus is not None and max_vcpus <= 0:
+        raise UserError(f"--max-vcpus: expected a number > 0, got {max_vcpus:g}")
+    if kill_grace is not None and kill_grace < 0:
+        raise UserError(f"--kill-grace: expected a number >= 0, got {kill_grace:g}")
     s = _overridden(ctx, config, env, state_dir=state_dir)
     settings = _load_config(s).local
     run_worker(

@@ -97,6 +97,16 @@ def wait_jobs(
     return 1 if result.failed else 0
 
 
+def keep_alive_for(s: Settings, config: Config) -> Callable[[], None] | None:
+    """While waiting on the local backend, a worker that died (or never started) is replaced."""
+    if _backend(s, config) != "local" or not config.local.autostart_worker:
+        return None
+    from compute_on_aws.local import backend as local
+
+    store = local.store_for(config.local, s.state_dir)
+    return lambda: local.ensure_worker(store, config.local)
+
+
 @app.command("wait")
 def wait_command(
     ctx: typer.Context,
@@ -117,8 +127,15 @@ def wait_command(
     Example: compute-on-aws wait 6f1c0b2e-... --timeout 3600
     """
     s = _overridden(ctx, config, env, backend, state_dir)
-    control = control_for(s, _load_config(s))
-    raise typer.Exit(wait_jobs(control, job_ids, timeout=timeout, cancel_on_interrupt=cancel_on_interrupt))
+    config_ = _load_config(s)
+    code = wait_jobs(
+        control_for(s, config_),
+        job_ids,
+        timeout=timeout,
+        cancel_on_interrupt=cancel_on_interrupt,
+        keep_alive=keep_alive_for(s, config_),
+    )
+    raise typer.Exit(code)
 
 
 def _when(seconds: float | None) -> str:
@@ -255,7 +272,8 @@ def logs_command(
     Example: compute-on-aws logs 6f1c0b2e-... --follow
     """
     s = _overridden(ctx, config, env, backend, state_dir)
-    control = control_for(s, _load_config(s))
+    config_ = _load_config(s)
+    control = control_for(s, config_)
     target = job_id if index is None else f"{job_id}:{index}"
     view = control.describe([target]).get(target)
     if view is None:
@@ -265,7 +283,7 @@ def logs_command(
     if attempt is not None and not 1 <= attempt <= len(view.attempts):
         raise UserError(f"--attempt {attempt}: {target} has {len(view.attempts)} attempt(s)")
     if follow and attempt is None:
-        raise typer.Exit(wait_jobs(control, [target], follow=True))
+        raise typer.Exit(wait_jobs(control, [target], follow=True, keep_alive=keep_alive_for(s, config_)))
     lines, _ = control.log_lines(view, attempt, None)
     if not lines and view.log_stream is None:
         print(f"{target} is {view.status}: no log yet", file=sys.stderr)

@@ -61,3 +61,11 @@ def stop_group(pgid: int, grace: float, reap: Callable[[], object] | None = None
         return
     if reap is not None:
         reap()
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL to a process group left behind by a dead worker."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return

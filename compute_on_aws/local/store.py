@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compute_on_aws.errors import UserError
+
 ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 FINAL = ("SUCCEEDED", "FAILED")
+SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS definitions (
@@ -104,12 +107,20 @@ class Store:
         return self.root / "work" / job_id.replace(":", "_") / f"attempt-{attempt}"
 
     def connect(self) -> sqlite3.Connection:
-        self.root.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.database, timeout=30, isolation_level=None)
-        connection.row_factory = sqlite3.Row
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA busy_timeout=30000")
-        connection.executescript(_SCHEMA)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.database, timeout=30, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA busy_timeout=30000")
+            if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                # Once per state folder, not on every connection (pollers connect several times a second).
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.executescript(_SCHEMA)
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except OSError as e:
+            raise UserError(f"state folder {self.root}: {e.strerror} (set --state-dir or local.state_dir)") from None
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"state folder {self.root}: {self.database.name} is unusable: {e}") from None
         return connection
 
 

@@ -56,8 +56,13 @@ class LocalControl:
     def describe(self, job_ids: Sequence[str]) -> dict[str, JobView]:
         db = self.store.connect()
         try:
-            rows = [db.execute("SELECT * FROM jobs WHERE job_id = ?", (j,)).fetchone() for j in job_ids]
-            return {row["job_id"]: view_of(db, row) for row in rows if row is not None}
+            found: dict[str, JobView] = {}
+            for start in range(0, len(job_ids), 500):  # SQLite's limit on bound parameters is far above this
+                chunk = list(job_ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                for row in db.execute(f"SELECT * FROM jobs WHERE job_id IN ({marks})", chunk):  # noqa: S608
+                    found[row["job_id"]] = view_of(db, row)
+            return found
         finally:
             db.close()
 

@@ -132,14 +132,25 @@ class Worker:
             job = row_to_dict(row)
             pid = job["attempt_pid"]
             if pid is not None and processes.alive(pid, job["identity"]):
-                processes.stop_group(pid, self.settings.kill_grace)
+                # At once, not after a grace period: this runs inside the scheduling transaction, and the retry
+                # taken below must not overlap the orphan.
+                processes.kill_group(pid)
             self._finish_attempt(db, job, AttemptEnd(None, HOST_GONE))
 
     def _promote(self, db: sqlite3.Connection) -> None:
-        statuses = {r["job_id"]: r["status"] for r in db.execute("SELECT job_id, status FROM jobs")}
-        for row in db.execute(
+        waiting = db.execute(
             "SELECT job_id, status, depends_on FROM jobs WHERE status IN ('SUBMITTED', 'PENDING') AND is_parent = 0"
-        ).fetchall():
+        ).fetchall()
+        # The statuses of just the jobs waited on, in one query (the table keeps every job ever queued).
+        wanted = sorted({d for row in waiting for d in json.loads(row["depends_on"])})
+        statuses = {
+            r["job_id"]: r["status"]
+            for r in db.execute(
+                f"SELECT job_id, status FROM jobs WHERE job_id IN ({','.join('?' * len(wanted))})",  # noqa: S608
+                wanted,
+            )
+        }
+        for row in waiting:
             depends = json.loads(row["depends_on"])
             state = semantics.dependency_state(statuses.get(d) for d in depends) if depends else "RUNNABLE"
             if state == "FAILED":
@@ -168,7 +179,7 @@ class Worker:
         if self.stopping.is_set():
             return []
         used = db.execute(
-            "SELECT COALESCE(SUM(vcpus), 0) FROM jobs WHERE status IN ('STARTING', 'RUNNING')"
+            "SELECT COALESCE(SUM(vcpus), 0) FROM jobs WHERE status IN ('STARTING', 'RUNNING') AND is_parent = 0"
         ).fetchone()[0]
         free = self.settings.max_vcpus - used
         claimed = []
