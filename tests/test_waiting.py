@@ -6,6 +6,7 @@ import io
 import os
 import pty
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -14,8 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import pure_manifest, write_job
 
-from compute_on_aws import display
-from compute_on_aws.errors import AwsError, UserError
+from compute_on_aws import display, interrupts
+from compute_on_aws.errors import AwsError, Signalled, UserError
 from compute_on_aws.views import JobView
 from compute_on_aws.waiting import Backoff, wait_for
 
@@ -191,3 +192,31 @@ def test_an_array_whose_children_all_ended_is_final() -> None:
     }
     view = from_batch(entry)
     assert view.status == "FAILED" and view.final and view.array_counts == {"SUCCEEDED": 2, "FAILED": 1}
+
+
+@pytest.fixture
+def installed_interrupts(monkeypatch: pytest.MonkeyPatch):
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(interrupts, "_received", None)
+    interrupts.install()
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def test_a_sigterm_whose_exception_a_library_lost_still_ends_the_wait(installed_interrupts) -> None:
+    asked: list[list[str]] = []
+
+    def describe(ids):
+        asked.append(list(ids))
+        if len(asked) > 1:
+            raise AssertionError("polled again after SIGTERM")
+        try:  # a library swallowing the handler's exception, as CPython 3.11.2 did inside botocore
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except BaseException:
+            pass
+        return {i: view(i, "RUNNING") for i in ids}
+
+    with pytest.raises(Signalled):
+        wait_for(describe, ["a"], on_update=lambda v: None, sleep=interrupts.sleep)

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from compute_on_aws import interrupts
 from compute_on_aws.errors import ComputeOnAwsError, Signalled, UserError
 
 if TYPE_CHECKING:
@@ -150,15 +149,10 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise Signalled(signum)
-
-
 def main() -> None:
     # Ctrl-C and SIGTERM (a cancelled CI pipeline, a stopped container) end in one line and exit 130, or in the
     # waiting commands' own handling (--cancel-on-interrupt).
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupts.install()
     # Standalone mode: typer prints usage errors (exit 2) and help itself; our errors become one line here.
     try:
         app(prog_name="compute-on-aws")

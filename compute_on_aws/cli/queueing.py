@@ -69,6 +69,7 @@ def _queue(
     manifest = _load_manifest(s)
     config = _load_config(s)
     backend = _backend(s, config)
+    aws = None
     planned = plan(manifest, config, name, args, os.environ, depends_on=after or [], pushed_image=backend == "aws")
     if dry_run:
         outcome = Outcome(
@@ -92,7 +93,8 @@ def _queue(
         from compute_on_aws import batch
         from compute_on_aws.aws import Aws
 
-        outcome = batch.queue(Aws(config.region), config, planned)
+        aws = Aws(config.region)
+        outcome = batch.queue(aws, config, planned)
     if as_json:
         _print_json({"jobs": [output.queue_result(planned, outcome)]})
         sys.stdout.flush()
@@ -102,7 +104,7 @@ def _queue(
         from compute_on_aws.cli.watching import control_for, keep_alive_for, wait_jobs
 
         code = wait_jobs(
-            control_for(s, config),
+            control_for(s, config, aws),
             [outcome.job_id],
             follow=follow,
             timeout=timeout,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from compute_on_aws import display
+from compute_on_aws import display, interrupts
 from compute_on_aws.cli.app import (
     BackendOption,
     ConfigOption,
@@ -29,6 +29,7 @@ from compute_on_aws.local.watch import LocalControl
 from compute_on_aws.waiting import Backoff, wait_for
 
 if TYPE_CHECKING:
+    from compute_on_aws.aws import Aws
     from compute_on_aws.batch import AwsControl
     from compute_on_aws.config import Config
     from compute_on_aws.views import JobView
@@ -39,7 +40,8 @@ TIMED_OUT = 124
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def control_for(s: Settings, config: Config) -> Control:
+def control_for(s: Settings, config: Config, aws: Aws | None = None) -> Control:
+    """The backend's watching side; `aws` is the session `queue` already opened, so one process has one."""
     if _backend(s, config) == "local":
         from compute_on_aws.local.backend import store_for
 
@@ -47,7 +49,7 @@ def control_for(s: Settings, config: Config) -> Control:
     from compute_on_aws.aws import Aws
     from compute_on_aws.batch import AwsControl
 
-    return AwsControl(Aws(config.region))
+    return AwsControl(aws or Aws(config.region))
 
 
 def wait_jobs(
@@ -77,7 +79,9 @@ def wait_jobs(
             keep_alive()
 
     try:
-        result = wait_for(control.describe, job_ids, on_update=update, timeout=timeout, backoff=backoff)
+        result = wait_for(
+            control.describe, job_ids, on_update=update, timeout=timeout, backoff=backoff, sleep=interrupts.sleep
+        )
     except (Signalled, KeyboardInterrupt):  # Ctrl-C or SIGTERM (see main)
         ids = " ".join(job_ids)
         if cancel_on_interrupt:
