@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from compute_on_aws.errors import UserError
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +53,8 @@ class Job:
     attempt_duration_seconds: int | None
     environment: tuple[str, ...]
     plaintext_credentials: tuple[str, ...]
+    # Jobs that must succeed first; queueing this job queues them too.
+    after: tuple[str, ...]
     env: dict[str, str]
     secrets: dict[str, str]
     parallel: int
@@ -184,6 +186,7 @@ def _job(r: _Reader, name: str, data: Any) -> Job:
         attempt_duration_seconds=r.optional(data, "attemptDurationSeconds", int, where),
         environment=r.strings(data, "environment", where),
         plaintext_credentials=r.strings(data, "plaintextCredentials", where),
+        after=r.strings(data, "after", where),
         env=r.mapping(data, "env", where),
         secrets=r.mapping(data, "secrets", where),
         parallel=r.get(data, "parallel", int, where),

@@ -60,7 +60,7 @@ def queue_line(plan: Plan, outcome: Outcome, *, backend: str = "aws") -> str:
 
 
 def jobs_table(jobs: list[Job]) -> list[str]:
-    rows = [("JOB", "QUEUE", "VCPUS", "MEMORY", "ARRAY", "PROGRAM", "DESCRIPTION")]
+    rows = [("JOB", "QUEUE", "VCPUS", "MEMORY", "ARRAY", "PROGRAM", "AFTER", "DESCRIPTION")]
     for job in jobs:
         rows.append(
             (
@@ -70,6 +70,7 @@ def jobs_table(jobs: list[Job]) -> list[str]:
                 str(job.memory),
                 str(job.parallel) if job.parallel > 1 else "-",
                 job.program.kind,
+                ",".join(job.after) or "-",
                 job.description,
             )
         )
@@ -90,5 +91,6 @@ def job_summary(job: Job) -> dict[str, Any]:
         "gpus": job.gpus,
         "parallel": job.parallel,
         "program": job.program.kind,
+        "after": list(job.after),
         "definitionName": job.definition_name,
     }

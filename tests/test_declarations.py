@@ -111,6 +111,19 @@ INVALID = [
     ("bool-str", 'allowDuplicates = "yes";', 'bool-str: allowDuplicates: must be true or false, got "yes"'),
     ("command-empty", "command = [ ];", "command-empty: command: must be a non-empty list of strings, got a list"),
     ("description-int", "description = 1;", "description-int: description: must be a string, got 1"),
+    (
+        "after-str",
+        'after = "fine";',
+        'after-str: after: must be a list of job names (folders of the jobs folder), got "fine"',
+    ),
+    ("after-unknown", 'after = [ "fine" "nope" ];', 'after-unknown: after: no job named "nope" in the jobs folder'),
+    ("after-self", 'after = [ "after-self" ];', "after-self: after: a job cannot run after itself"),
+    ("after-dup", 'after = [ "fine" "fine" ];', 'after-dup: after: lists "fine" more than once'),
+    (
+        "after-21",
+        'after = builtins.genList (i: "j${toString i}") 21;',
+        "after-21: after: lists 21 jobs; AWS allows 20 dependencies per job",
+    ),
 ]
 
 
@@ -131,6 +144,22 @@ def test_every_invalid_declaration_is_reported_at_once(cli, tmp_path: Path) -> N
         mine = [e for e in data["errors"] if e.startswith(f"{name}: ")]
         assert any(e.startswith(expected) for e in mine), f"{name}: expected {expected!r}, got {mine}"
         assert f"error: {mine[0]}" in result.err
+
+
+def test_after_cycles_are_reported_on_each_job_of_the_cycle(cli, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "extract", f'{{ {BASE} after = [ "publish" ]; }}')
+    write_job(jobs, "load", f'{{ {BASE} after = [ "extract" ]; }}')
+    write_job(jobs, "publish", f'{{ {BASE} after = [ "load" ]; }}')
+    write_job(jobs, "report", f'{{ {BASE} after = [ "publish" ]; }}')  # after a cycle, not in one
+    result, data = evaluate(cli, jobs)
+    assert result.code == 2
+    assert data["errors"] == [
+        "extract: after: publish runs (directly or not) after extract, a cycle",
+        "load: after: extract runs (directly or not) after load, a cycle",
+        "publish: after: load runs (directly or not) after publish, a cycle",
+    ]
+    assert [j["name"] for j in data["jobs"]] == ["report"]
 
 
 def test_program_rules(cli, tmp_path: Path) -> None:
@@ -191,7 +220,7 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
         'retryRules = [ { onExitCode = "137"; action = "RETRY"; } ]; }',
     )
     manifest = pure_manifest(jobs)
-    assert manifest["version"] == 1 and manifest["errors"] == {}
+    assert manifest["version"] == 2 and manifest["errors"] == {}
     minimal = manifest["jobs"]["minimal"]
     assert minimal == {
         "name": "minimal",
@@ -207,6 +236,7 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
         "attemptDurationSeconds": 86400,
         "environment": [],
         "plaintextCredentials": [],
+        "after": [],
         "env": {},
         "secrets": {},
         "parallel": 1,

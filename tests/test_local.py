@@ -383,6 +383,24 @@ def test_a_job_whose_dependency_failed_fails_without_running(local: Local) -> No
     assert not (local.out / "second").exists()
 
 
+def test_a_declared_chain_runs_in_order_and_queue_wait_waits_for_all_of_it(local: Local) -> None:
+    local.job("extract", 'sleep 1; echo "$0" > "$OUT/extract"; date +%s.%N > "$OUT/extract-end"')  # sh -c: args from $0
+    local.job("load", 'date +%s.%N > "$OUT/load-start"; exit 3', attrs='after = [ "extract" ];')
+    local.job("report", 'echo ran > "$OUT/report"', attrs='after = [ "load" ];')
+    local.write_manifest()
+    local.start_worker()
+    result = local.run("queue", "report", "day1", "--wait", "--json")
+    assert result.code == 1, result.err  # load failed: the chain did not succeed
+    ids = {j["job"]: j["jobId"] for j in result.json()["jobs"]}
+    assert list(ids) == ["extract", "load", "report"]
+    rows = {name: local.status(job_id) for name, job_id in ids.items()}
+    assert [rows[n]["status"] for n in ids] == ["SUCCEEDED", "FAILED", "FAILED"]
+    assert rows["report"]["status_reason"] == "Dependent Job failed" and not (local.out / "report").exists()
+    assert float(local.marker("load-start")) >= float(local.marker("extract-end"))
+    assert local.marker("extract") == "day1\n"  # the arguments go to every job of the chain
+    assert "failed: load_day1" in result.err and "failed: report_day1" in result.err
+
+
 def test_after_an_unknown_job_is_a_users_mistake(local: Local) -> None:
     local.job("second", "true")
     local.write_manifest()

@@ -298,3 +298,94 @@ def test_the_first_of_two_racing_pipelines_keeps_its_job(cli, hold_jobs: Moto, j
     result = queue(cli, jobs, "hello", "day1", "--json")
     outcome = result.json()["jobs"][0]
     assert outcome["outcome"] == "submitted" and outcome["jobId"] != later[0]
+
+
+EXTRACT = '{ queue = "default"; command = [ "extract" ]; image = "busybox:1.36"; memory = 512; }'
+LOAD = (
+    '{ queue = "default"; command = [ "load" ]; image = "busybox:1.36"; memory = 512; after = [ "extract" ]; '
+    'environment = [ "RUN_DATE" ]; }'
+)
+REPORT = (
+    '{ queue = "default"; command = [ "report" ]; image = "busybox:1.36"; memory = 512; after = [ "load" "extract" ]; }'
+)
+
+
+@pytest.fixture
+def pipeline(jobs: Path) -> Path:
+    write_job(jobs, "extract", EXTRACT)
+    write_job(jobs, "load", LOAD)
+    write_job(jobs, "report", REPORT)
+    return jobs
+
+
+def test_queueing_a_job_queues_what_it_runs_after_first(
+    cli, moto: Moto, pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUN_DATE", "2026-11-25")
+    result = queue(cli, pipeline, "report", "day1", "--json")
+    assert result.code == 0, result.err
+    jobs = result.json()["jobs"]
+    ids = {j["job"]: j["jobId"] for j in jobs}
+    assert [j["job"] for j in jobs] == ["extract", "load", "report"]  # each once, prerequisites first
+    assert [r["jobName"] for r in moto.submitted()] == ["extract_day1", "load_day1", "report_day1"]
+    depends = {r["jobName"]: r.get("dependsOn") for r in moto.submitted()}
+    assert depends == {
+        "extract_day1": None,
+        "load_day1": [{"jobId": ids["extract"]}],
+        "report_day1": [{"jobId": ids["load"]}, {"jobId": ids["extract"]}],
+    }
+    described = moto.client("batch").describe_jobs(jobs=[ids["report"]])["jobs"][0]
+    assert sorted(d["jobId"] for d in described["dependsOn"]) == sorted([ids["load"], ids["extract"]])
+
+
+def test_a_prerequisite_already_active_is_waited_for_not_queued_again(
+    cli, hold_jobs: Moto, pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUN_DATE", "2026-11-25")
+    first = queue(cli, pipeline, "extract", "day1", "--json")
+    extract_id = first.json()["jobs"][0]["jobId"]
+    hold_jobs.set_status(extract_id, "RUNNING")
+    result = queue(cli, pipeline, "load", "day1", "--json", "--after", "0f0f0f0f-1111-2222-3333-444444444444")
+    assert result.code == 0, result.err
+    outcomes = [(j["job"], j["outcome"], j["jobId"]) for j in result.json()["jobs"]]
+    assert outcomes[0] == ("extract", "duplicate", extract_id)
+    assert outcomes[1][:2] == ("load", "submitted")
+    # --after adds to the dependencies of the job named on the command line only.
+    assert moto_last_depends(hold_jobs) == [{"jobId": extract_id}, {"jobId": "0f0f0f0f-1111-2222-3333-444444444444"}]
+    assert [r["jobName"] for r in hold_jobs.submitted()] == ["extract_day1", "load_day1"]
+
+
+def moto_last_depends(moto: Moto):
+    return moto.submitted()[-1]["dependsOn"]
+
+
+def test_a_missing_variable_anywhere_in_the_chain_queues_nothing(cli, moto: Moto, pipeline: Path) -> None:
+    result = queue(cli, pipeline, "report")
+    assert result.code == 2
+    assert result.err.startswith("error: load: environment: RUN_DATE is not set in this shell")
+    assert moto.registered() == [] and moto.submitted() == []
+
+
+def test_a_chain_that_fails_half_way_says_what_stays_queued(
+    cli, moto: Moto, pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUN_DATE", "2026-11-25")
+    write_job(pipeline, "load", LOAD.replace('"default"', '"missing-queue"'))
+    result = queue(cli, pipeline, "load")
+    assert result.code == 1
+    extract_id = moto.client("batch").list_jobs(jobQueue="default")["jobSummaryList"][0]["jobId"]
+    note, error = result.err.splitlines()
+    assert note == (
+        f"note: queued before this failed: extract {extract_id} (they stay queued; cancel them with: "
+        f"compute-on-aws cancel {extract_id})"
+    )
+    assert error.startswith("error: load: looking for a duplicate of load in missing-queue: AWS ClientException:")
+
+
+def test_dry_run_of_a_chain_shows_where_ids_go(cli, pipeline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUN_DATE", "2026-11-25")
+    result = queue(cli, pipeline, "load", "--dry-run", "--json")
+    assert result.code == 0, result.err
+    requests = [j["request"] for j in result.json()["jobs"]]
+    assert [r["jobName"] for r in requests] == ["extract", "load"]
+    assert requests[1]["dependsOn"] == [{"jobId": "<job id of extract>"}]

@@ -223,6 +223,7 @@ def manifest_job(**changes: Any) -> dict[str, Any]:
         "attemptDurationSeconds": 3600,
         "environment": [],
         "plaintextCredentials": [],
+        "after": [],
         "env": {"A": "1", "B": "2"},
         "secrets": {},
         "parallel": 1,
@@ -244,7 +245,7 @@ def manifest_job(**changes: Any) -> dict[str, Any]:
 def planned(
     job: dict[str, Any], config: Config | None = None, args: tuple[str, ...] = (), environ: dict[str, str] | None = None
 ) -> plan.Plan:
-    manifest = parse_manifest({"version": 1, "errors": {}, "jobs": {job["name"]: job}}, source="test")
+    manifest = parse_manifest({"version": 2, "errors": {}, "jobs": {job["name"]: job}}, source="test")
     return plan.plan(manifest, config or Config(), job["name"], list(args), environ or {})
 
 

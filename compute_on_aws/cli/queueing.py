@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,7 +22,10 @@ from compute_on_aws.cli.app import (
     _print_json,
     app,
 )
-from compute_on_aws.errors import UserError
+from compute_on_aws.errors import ComputeOnAwsError, UserError
+
+if TYPE_CHECKING:
+    from compute_on_aws.plan import Outcome, Plan
 
 
 @app.command("jobs")
@@ -63,55 +66,97 @@ def _queue(
     timeout: float | None = None,
     cancel_on_interrupt: bool = False,
 ) -> None:
+    """Queues the job and, first, the jobs it runs after (its `after`), each depending on the ones it names."""
     from compute_on_aws import output
-    from compute_on_aws.plan import Outcome, plan
+    from compute_on_aws.plan import Outcome, chain, pending_id, plan
 
     manifest = _load_manifest(s)
     config = _load_config(s)
     backend = _backend(s, config)
-    aws = None
-    planned = plan(manifest, config, name, args, os.environ, depends_on=after or [], pushed_image=backend == "aws")
-    if dry_run:
-        outcome = Outcome(
-            outcome="dry-run", job_id=None, request=planned.request, definition_ref=planned.job.definition_name
-        )
-        if not planned.resolved:
-            print(
-                f"note: {name}: entrypoint and image are built by Nix, and this evaluation had no nixpkgs: "
-                "they show as <built by nix> (nix run .#compute-on-aws -- render ... shows them)",
-                file=sys.stderr,
-            )
-    elif not planned.resolved:
-        raise UserError(
-            f"{name}: its entrypoint is built by Nix: queue it through the flake (nix run .#queue-job -- {name})"
-        )
-    elif backend == "local":
-        from compute_on_aws.local import backend as local
+    jobs = chain(manifest, name)
 
-        outcome = local.queue(config, planned, state_dir=s.state_dir)
-    else:
-        from compute_on_aws import batch
+    def planned(job_name: str, ids: dict[str, str]) -> Plan:
+        job = manifest.jobs[job_name]
+        depends_on = [ids.get(d, pending_id(d)) for d in job.after] + (list(after or []) if job_name == name else [])
+        return plan(manifest, config, job_name, args, os.environ, depends_on=depends_on, pushed_image=backend == "aws")
+
+    # Every job is planned before any is queued: a missing variable or a limit in the last one stops them all.
+    plans = [planned(job.name, {}) for job in jobs]
+    unresolved = [p.job.name for p in plans if not p.resolved]
+    if unresolved and not dry_run:
+        raise UserError(
+            f"{unresolved[0]}: its entrypoint is built by Nix: queue it through the flake "
+            f"(nix run .#queue-job -- {name})"
+        )
+    if unresolved:
+        print(
+            f"note: {', '.join(unresolved)}: entrypoint and image are built by Nix, and this evaluation had no "
+            "nixpkgs: they show as <built by nix> (nix run .#compute-on-aws -- render ... shows them)",
+            file=sys.stderr,
+        )
+
+    aws = None
+    if not dry_run and backend == "aws":
         from compute_on_aws.aws import Aws
 
         aws = Aws(config.region)
-        outcome = batch.queue(aws, config, planned)
+    ids: dict[str, str] = {}
+    results: list[tuple[Plan, Outcome]] = []
+    for job in jobs:
+        try:
+            current = planned(job.name, ids)
+            if dry_run:
+                outcome = Outcome(
+                    outcome="dry-run",
+                    job_id=None,
+                    request=current.request,
+                    definition_ref=current.job.definition_name,
+                )
+            elif aws is None:
+                from compute_on_aws.local import backend as local
+
+                outcome = local.queue(config, current, state_dir=s.state_dir)
+            else:
+                from compute_on_aws import batch
+
+                outcome = batch.queue(aws, config, current)
+        except ComputeOnAwsError:
+            _report_queued_before(results)
+            raise
+        if outcome.job_id is not None:
+            ids[job.name] = outcome.job_id
+        results.append((current, outcome))
+        if not as_json:
+            print(output.queue_line(current, outcome, backend=backend), flush=True)
     if as_json:
-        _print_json({"jobs": [output.queue_result(planned, outcome)]})
+        _print_json({"jobs": [output.queue_result(p, o) for p, o in results]})
         sys.stdout.flush()
-    else:
-        print(output.queue_line(planned, outcome, backend=backend), flush=True)
-    if (wait or follow) and outcome.job_id is not None:
+    job_ids = [o.job_id for _, o in results if o.job_id is not None]
+    if (wait or follow) and job_ids:
         from compute_on_aws.cli.watching import control_for, keep_alive_for, wait_jobs
 
         code = wait_jobs(
             control_for(s, config, aws),
-            [outcome.job_id],
+            job_ids,
             follow=follow,
             timeout=timeout,
             cancel_on_interrupt=cancel_on_interrupt,
             keep_alive=keep_alive_for(s, config),
         )
         raise typer.Exit(code)
+
+
+def _report_queued_before(results: list[tuple[Plan, Outcome]]) -> None:
+    """When a later job of a chain fails to queue, the ones before it stay queued: say which."""
+    queued = [(p.job_name, o.job_id) for p, o in results if o.outcome == "submitted" and o.job_id]
+    if queued:
+        listed = ", ".join(f"{job_name} {job_id}" for job_name, job_id in queued)
+        ids = " ".join(job_id for _, job_id in queued)
+        print(
+            f"note: queued before this failed: {listed} (they stay queued; cancel them with: "
+            f"compute-on-aws cancel {ids})",
+            file=sys.stderr,
+        )
 
 
 @app.command("queue", context_settings=JOB_ARGS)

@@ -120,6 +120,21 @@ let
     in
     when (dups != [ ]) [ "lists ${show (builtins.head dups)} more than once" ];
 
+  jobNames =
+    v:
+    if !isList v then
+      expect "a list of job names (folders of the jobs folder)" v
+    else
+      concatMap (
+        x:
+        if !isString x then
+          [ "must hold job names (strings), got ${show x}" ]
+        else
+          when (!matches namePattern x) [ "${show x} is not a job name" ]
+      ) v
+      ++ uniqueNames v
+      ++ when (length v > 20) [ "lists ${toString (length v)} jobs; AWS allows 20 dependencies per job" ];
+
   variableNames =
     v:
     if !isList v then
@@ -349,6 +364,11 @@ in
     environment = {
       default = [ ];
       check = variableNames;
+    };
+    # Jobs (folder names) that must succeed first: queueing this job queues them too, before it.
+    after = {
+      default = [ ];
+      check = jobNames;
     };
     plaintextCredentials = {
       default = [ ];

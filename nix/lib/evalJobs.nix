@@ -252,7 +252,36 @@ let
       };
     };
 
-  evaluated = builtins.attrValues (mapAttrs evalJob (import ./discoverJobs.nix jobsDir));
+  discovered = import ./discoverJobs.nix jobsDir;
+  alone = mapAttrs evalJob discovered;
+
+  # `after` across jobs: every name is a job here, and following it never leads back. Jobs whose own attributes are
+  # invalid add no edges (their problems are reported already).
+  afterOf = name: if alone.${name}.problems == [ ] then alone.${name}.job.after else [ ];
+  runsAfter =
+    start:
+    map (x: x.key) (
+      builtins.genericClosure {
+        startSet = [ { key = start; } ];
+        operator = x: map (d: { key = d; }) (filter (d: discovered ? ${d}) (afterOf x.key));
+      }
+    );
+  graphProblems =
+    name: e:
+    let
+      after = e.job.after;
+    in
+    map (d: "${name}: after: no job named ${show d} in the jobs folder") (filter (d: !(discovered ? ${d})) after)
+    ++ when (elem name after) [ "${name}: after: a job cannot run after itself" ]
+    ++ map (d: "${name}: after: ${d} runs (directly or not) after ${name}, a cycle") (
+      filter (d: d != name && discovered ? ${d} && elem name (runsAfter d)) after
+    );
+
+  evaluated = builtins.attrValues (
+    mapAttrs (
+      name: e: if e.problems != [ ] then e else e // { problems = graphProblems name e; }
+    ) alone
+  );
 in
 {
   jobs = listToAttrs (

@@ -77,7 +77,7 @@ let
     };
 in
 {
-  version = 1;
+  version = 2;
   jobs = mapAttrs manifestJob evaluated.jobs;
   inherit (evaluated) errors;
 }
