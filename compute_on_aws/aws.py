@@ -55,12 +55,15 @@ class Aws:
                 user_agent_extra=f"compute-on-aws/{__version__}",
             )
             try:
-                self._clients[service] = self._session.client(service, config=config)  # type: ignore[call-overload]
+                client = self._session.client(service, config=config)  # type: ignore[call-overload]
             except botocore.exceptions.NoRegionError:
                 raise UserError(
                     "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), a region in your profile, "
                     "or region in compute-on-aws.yaml"
                 ) from None
+            if service == "batch":
+                client.meta.events.register("needs-retry.batch.SubmitJob", _retry_submit_only_if_unsent)
+            self._clients[service] = client
         return self._clients[service]
 
     def batch(self) -> BatchClient:
@@ -74,6 +77,20 @@ class Aws:
     def logs(self) -> CloudWatchLogsClient:
         client: CloudWatchLogsClient = self._client("logs")
         return client
+
+
+def _retry_submit_only_if_unsent(response: Any = None, caught_exception: Any = None, **_: Any) -> bool | None:
+    """botocore's retry decision for SubmitJob, which has no idempotency token: a retry after a lost answer or a 5xx
+    could queue the job twice. None leaves the decision to the standard policy (throttled, or never connected: nothing
+    was created); False forbids the retry, and batch.submit_once finds out what AWS did."""
+    import botocore.exceptions
+
+    if caught_exception is not None:
+        unsent = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
+        return None if isinstance(caught_exception, unsent) else False
+    if response is not None and response[0].status_code >= 500:
+        return False
+    return None
 
 
 def error_code(error: BaseException) -> str | None:

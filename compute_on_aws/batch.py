@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,10 @@ if TYPE_CHECKING:
 # A job in one of these states is still going to run (or running): submitting the same name again is a duplicate.
 ACTIVE_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids
+# A unique value per SubmitJob request, to recognise the job it created when its answer was lost.
+SUBMISSION_PARAMETER = "computeOnAwsSubmission"
+SUBMIT_ATTEMPTS = 3
+LOOKUP_DELAYS = (1.0, 2.0, 4.0)  # seconds before each search for a job whose submission went unanswered
 
 
 def definition_name_of(arn: str) -> str:
@@ -76,6 +82,50 @@ def find_active(batch: BatchClient, queue: str, job_name: str, definition_name: 
     return list(found.values())
 
 
+def submit_once(batch: BatchClient, request: dict[str, Any]) -> str:
+    """SubmitJob, without the second job a blind retry makes after a lost answer (SubmitJob takes no client token).
+
+    The request carries a unique SUBMISSION_PARAMETER. When a failure leaves it unknown whether AWS created the job
+    (no answer, a 5xx: botocore is kept from retrying those, see aws.py), the queue is searched for the job holding it
+    before submitting again.
+    """
+    for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+        try:
+            return batch.submit_job(**request)["jobId"]
+        except Exception as e:
+            if attempt == SUBMIT_ATTEMPTS or not _outcome_unknown(e):
+                raise
+            found = _find_submission(batch, request)
+            if found is not None:
+                return found
+    raise AssertionError("unreachable")
+
+
+def _outcome_unknown(error: Exception) -> bool:
+    import botocore.exceptions
+
+    if isinstance(error, botocore.exceptions.ClientError):
+        return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
+    unsent = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
+    return isinstance(error, botocore.exceptions.ConnectionError) and not isinstance(error, unsent)
+
+
+def _find_submission(batch: BatchClient, request: dict[str, Any]) -> str | None:
+    """The id of the job this very request created, if any: newest same-named jobs, checked for its marker."""
+    marker = request["parameters"][SUBMISSION_PARAMETER]
+    for delay in LOOKUP_DELAYS:  # ListJobs may lag behind a job just created
+        time.sleep(delay)
+        summaries = batch.list_jobs(
+            jobQueue=request["jobQueue"], filters=[{"name": "JOB_NAME", "values": [request["jobName"]]}]
+        )["jobSummaryList"]
+        newest = [j["jobId"] for j in summaries if j["jobName"] == request["jobName"] and ":" not in j["jobId"]]
+        if newest:
+            for job in batch.describe_jobs(jobs=newest[:DESCRIBE_BATCH])["jobs"]:
+                if job.get("parameters", {}).get(SUBMISSION_PARAMETER) == marker:
+                    return job["jobId"]
+    return None
+
+
 def _settle_race(batch: BatchClient, plan: Plan, definition_name: str, job_id: str) -> ActiveJob | None:
     """After submitting, the earliest of same-named active jobs wins; returns it when it is not ours (ours is then
     terminated). Two pipelines queueing the same job at once both see both jobs and agree on the winner. When our own
@@ -114,9 +164,9 @@ def queue(aws: Aws, config: Config, plan: Plan) -> Outcome:
     with calling(f"{plan.job.name}: registering job definition {definition_name}", done):
         ref, registered = ensure_definition(batch, plan.definition)
     done.append(f"{'registered' if registered else 'reused'} job definition {ref}")
-    request = {**plan.request, "jobDefinition": ref}
+    request = {**plan.request, "jobDefinition": ref, "parameters": {SUBMISSION_PARAMETER: uuid.uuid4().hex}}
     with calling(f"{plan.job.name}: submitting {plan.job_name} to {plan.queue}", done):
-        job_id = batch.submit_job(**request)["jobId"]
+        job_id = submit_once(batch, request)
     done.append(f"submitted job {job_id}")
     if not plan.job.allow_duplicates:
         with calling(f"{plan.job.name}: checking that {plan.job_name} was not queued twice at once", done):

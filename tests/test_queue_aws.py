@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 from pathlib import Path
 
@@ -38,11 +40,16 @@ def test_queue_registers_once_and_submits_exactly_the_rendered_request(cli, moto
     result = second.json()["jobs"][0]
     assert result["outcome"] == "submitted" and result["jobDefinition"] == "hello:1"
     assert moto.submitted()[-1] == result["request"]
+    markers = [
+        r["parameters"].pop("computeOnAwsSubmission") for r in (first.json()["jobs"][0]["request"], result["request"])
+    ]
+    assert all(re.fullmatch("[0-9a-f]{32}", m) for m in markers) and markers[0] != markers[1]
     assert result["request"] == {
         "jobName": "hello_b",
         "jobQueue": "default",
         "jobDefinition": "hello:1",
         "containerOverrides": {"command": ["echo", "hello", "b"]},
+        "parameters": {},
     }
     described = moto.client("batch").describe_jobs(jobs=[result["jobId"]])["jobs"][0]
     assert described["jobName"] == "hello_b"
@@ -197,7 +204,65 @@ def test_unknown_queue_is_an_aws_error_with_its_code(cli, moto: Moto, jobs: Path
     assert "\n" not in result.err.rstrip("\n") and "Traceback" not in result.err
 
 
-def test_failure_after_registering_says_what_was_done(cli, moto: Moto, jobs: Path, monkeypatch) -> None:
+@pytest.fixture
+def quick_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    from compute_on_aws import batch
+
+    monkeypatch.setattr(batch, "LOOKUP_DELAYS", (0.05, 0.2))
+
+
+def _failing_submit(moto: Moto, monkeypatch: pytest.MonkeyPatch, status: int, code: str, *, create: bool) -> None:
+    """The first SubmitJob fails with `status`, after creating the job (its answer lost) or without."""
+    from moto.batch.responses import BatchResponse
+    from moto.core.exceptions import JsonRESTError
+
+    recorded_and_real = BatchResponse.submitjob  # the moto fixture's recording wrapper
+    failed: list[bool] = []
+
+    def submit(self):
+        if failed:
+            return recorded_and_real(self)
+        failed.append(True)
+        if create:
+            recorded_and_real(self)
+        else:
+            moto.received["SubmitJob"].append(json.loads(self.body))
+        error = JsonRESTError(code, "failed")
+        error.code = status
+        raise error
+
+    monkeypatch.setattr(BatchResponse, "submitjob", submit)
+
+
+def jobs_in(moto: Moto) -> list[str]:
+    return [
+        j["jobId"] for j in moto.client("batch").list_jobs(jobQueue="default", jobStatus="SUCCEEDED")["jobSummaryList"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "create", "requests"),
+    [
+        # The job was created and its answer lost: found by its marker, not submitted again.
+        (500, "ServerException", True, 1),
+        # Nothing was created: after looking, the same request (same marker) is sent again.
+        (500, "ServerException", False, 2),
+        # Throttled: nothing was created, and botocore retries as usual.
+        (429, "TooManyRequestsException", False, 2),
+    ],
+)
+def test_a_failed_submission_leaves_exactly_one_job(
+    cli, moto: Moto, jobs: Path, monkeypatch: pytest.MonkeyPatch, quick_lookup, status, code, create, requests
+) -> None:
+    _failing_submit(moto, monkeypatch, status, code, create=create)
+    result = queue(cli, jobs, "hello", "--json")
+    assert result.code == 0, result.err
+    sent = moto.submitted()
+    assert len(sent) == requests and all(r == sent[0] for r in sent)
+    assert jobs_in(moto) == [result.json()["jobs"][0]["jobId"]]
+
+
+def test_failure_after_registering_says_what_was_done(cli, moto: Moto, jobs: Path, monkeypatch, quick_lookup) -> None:
     from moto.batch.responses import BatchResponse
     from moto.core.exceptions import JsonRESTError
 
