@@ -28,6 +28,14 @@ class Program:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Dependency:
+    """A job that must succeed first; with N_TO_N (two arrays of one size), child i waits for its child i only."""
+
+    job: str
+    type: Literal["N_TO_N"] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Image:
     """A given image reference, or an image Nix builds (tag and drv unknown without nixpkgs)."""
 
@@ -54,7 +62,9 @@ class Job:
     environment: tuple[str, ...]
     plaintext_credentials: tuple[str, ...]
     # Jobs that must succeed first; queueing this job queues them too.
-    after: tuple[str, ...]
+    after: tuple[Dependency, ...]
+    # Array children run one at a time, in index order (SEQUENTIAL).
+    sequential: bool
     env: dict[str, str]
     secrets: dict[str, str]
     parallel: int
@@ -151,6 +161,12 @@ def _image(r: _Reader, data: dict[str, Any], where: str) -> Image:
     raise r.fail(f"{where}.kind", f"unknown image kind {kind!r}")
 
 
+def _dependency(r: _Reader, data: Any, where: str) -> Dependency:
+    if not isinstance(data, dict) or not isinstance(data.get("job"), str) or data.get("type") not in (None, "N_TO_N"):
+        raise r.fail(where, 'expected {"job": <name>, "type": null or "N_TO_N"}')
+    return Dependency(job=data["job"], type=data.get("type"))
+
+
 def _retry_rule(r: _Reader, data: Any, where: str) -> RetryRule:
     if not isinstance(data, dict) or data.get("action") not in ("RETRY", "EXIT"):
         raise r.fail(where, "expected a rule with action RETRY or EXIT")
@@ -186,7 +202,8 @@ def _job(r: _Reader, name: str, data: Any) -> Job:
         attempt_duration_seconds=r.optional(data, "attemptDurationSeconds", int, where),
         environment=r.strings(data, "environment", where),
         plaintext_credentials=r.strings(data, "plaintextCredentials", where),
-        after=r.strings(data, "after", where),
+        after=tuple(_dependency(r, d, f"{where}.after[{i}]") for i, d in enumerate(r.get(data, "after", list, where))),
+        sequential=r.get(data, "sequential", bool, where),
         env=r.mapping(data, "env", where),
         secrets=r.mapping(data, "secrets", where),
         parallel=r.get(data, "parallel", int, where),

@@ -70,7 +70,7 @@ def jobs_table(jobs: list[Job]) -> list[str]:
                 str(job.memory),
                 str(job.parallel) if job.parallel > 1 else "-",
                 job.program.kind,
-                ",".join(job.after) or "-",
+                ",".join(d.job + (f"({d.type})" if d.type else "") for d in job.after) or "-",
                 job.description,
             )
         )
@@ -91,6 +91,7 @@ def job_summary(job: Job) -> dict[str, Any]:
         "gpus": job.gpus,
         "parallel": job.parallel,
         "program": job.program.kind,
-        "after": list(job.after),
+        "after": [{"job": d.job, "type": d.type} for d in job.after],
+        "sequential": job.sequential,
         "definitionName": job.definition_name,
     }

@@ -78,7 +78,7 @@ def chain(manifest: Manifest, name: str) -> list[Job]:
         visiting.append(current)
         job = find_job(manifest, current)
         for prerequisite in job.after:
-            visit(prerequisite)
+            visit(prerequisite.job)
         visiting.pop()
         order.append(job)
 
@@ -118,7 +118,7 @@ def plan(
     name: str,
     args: Sequence[str],
     environ: Mapping[str, str],
-    depends_on: Sequence[str] = (),
+    depends_on: Sequence[tuple[str, str | None]] = (),
     *,
     pushed_image: bool = True,
 ) -> Plan:

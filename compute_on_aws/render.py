@@ -125,7 +125,7 @@ def submit_request(
     definition_ref: str,
     args: Sequence[str],
     variables: Mapping[str, str],
-    depends_on: Sequence[str] = (),
+    depends_on: Sequence[tuple[str, str | None]] = (),
 ) -> dict[str, Any]:
     """The SubmitJob request. Overrides hold only the arguments (appended to the command) and propagated variables."""
     overrides: dict[str, Any] = {}
@@ -138,8 +138,11 @@ def submit_request(
         request["containerOverrides"] = overrides
     if job.parallel > 1:
         request["arrayProperties"] = {"size": job.parallel}
-    if depends_on:
-        request["dependsOn"] = [{"jobId": job_id} for job_id in depends_on]
+    dependencies = [{"jobId": job_id, **({"type": kind} if kind else {})} for job_id, kind in depends_on]
+    if job.sequential:
+        dependencies.append({"type": "SEQUENTIAL"})
+    if dependencies:
+        request["dependsOn"] = dependencies
     if job.share_identifier is not None:
         request["shareIdentifier"] = job.share_identifier
     return request

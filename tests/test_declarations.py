@@ -120,6 +120,22 @@ INVALID = [
     ("after-self", 'after = [ "after-self" ];', "after-self: after: a job cannot run after itself"),
     ("after-dup", 'after = [ "fine" "fine" ];', 'after-dup: after: lists "fine" more than once'),
     (
+        "after-type",
+        'after = [ { job = "fine"; type = "ONE_TO_ONE"; } ];',
+        'after-type: after: type: must be "N_TO_N", got "ONE_TO_ONE"',
+    ),
+    (
+        "after-n-to-n",
+        'parallel = 3; after = [ { job = "array"; type = "N_TO_N"; } ];',
+        "after-n-to-n: after: array: N_TO_N pairs array children, so both jobs need the same parallel (2 or more); "
+        "this one has 3, array has 4",
+    ),
+    (
+        "sequential-single",
+        "sequential = true;",
+        "sequential-single: sequential: runs the children of an array one at a time, and this job is no array",
+    ),
+    (
         "after-21",
         'after = builtins.genList (i: "j${toString i}") 21;',
         "after-21: after: lists 21 jobs; AWS allows 20 dependencies per job",
@@ -137,9 +153,10 @@ def test_every_invalid_declaration_is_reported_at_once(cli, tmp_path: Path) -> N
     for name, extra, _ in INVALID:
         write_job(jobs, name, f"{{ {BASE} }} // {{ {extra} }}")
     write_job(jobs, "fine", f"{{ {BASE} }}")
+    write_job(jobs, "array", f"{{ {BASE} parallel = 4; }}")
     result, data = evaluate(cli, jobs)
     assert result.code == 2
-    assert [j["name"] for j in data["jobs"]] == ["fine"]
+    assert [j["name"] for j in data["jobs"]] == ["array", "fine"]
     for name, _, expected in INVALID:
         mine = [e for e in data["errors"] if e.startswith(f"{name}: ")]
         assert any(e.startswith(expected) for e in mine), f"{name}: expected {expected!r}, got {mine}"
@@ -237,6 +254,7 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
         "environment": [],
         "plaintextCredentials": [],
         "after": [],
+        "sequential": False,
         "env": {},
         "secrets": {},
         "parallel": 1,

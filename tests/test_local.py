@@ -401,6 +401,43 @@ def test_a_declared_chain_runs_in_order_and_queue_wait_waits_for_all_of_it(local
     assert "failed: load_day1" in result.err and "failed: report_day1" in result.err
 
 
+def times_of_a_run(local: Local, job: str) -> dict[str, float]:
+    """Queues the job, waits for it (room for 8 children at once), and reads the times its children wrote."""
+    local.write_manifest()
+    local.configure(max_vcpus=8)
+    local.start_worker()
+    result = local.run("queue", job, "--wait")
+    assert result.code == 0, result.err
+    return {f.name: float(f.read_text()) for f in local.out.iterdir()}
+
+
+def test_n_to_n_children_wait_for_their_own_index_only(local: Local) -> None:
+    local.job(
+        "split",
+        'i=$AWS_BATCH_JOB_ARRAY_INDEX; if [ "$i" = 0 ]; then sleep 2; fi; date +%s.%N > "$OUT/split-end-$i"',
+        attrs="parallel = 4;",
+    )
+    local.job(
+        "scan",
+        'date +%s.%N > "$OUT/scan-start-$AWS_BATCH_JOB_ARRAY_INDEX"',
+        attrs='parallel = 4; after = [ { job = "split"; type = "N_TO_N"; } ];',
+    )
+    at = times_of_a_run(local, "scan")
+    for i in range(4):
+        assert at[f"scan-start-{i}"] >= at[f"split-end-{i}"]
+    assert at["scan-start-3"] < at["split-end-0"]  # not held back by the slow child 0 of split
+
+
+def test_sequential_array_children_run_one_after_another(local: Local) -> None:
+    local.job(
+        "scan",
+        'i=$AWS_BATCH_JOB_ARRAY_INDEX; date +%s.%N > "$OUT/start-$i"; sleep 0.3; date +%s.%N > "$OUT/end-$i"',
+        attrs="parallel = 3; sequential = true;",
+    )
+    at = times_of_a_run(local, "scan")
+    assert at["start-1"] >= at["end-0"] and at["start-2"] >= at["end-1"]
+
+
 def test_after_an_unknown_job_is_a_users_mistake(local: Local) -> None:
     local.job("second", "true")
     local.write_manifest()

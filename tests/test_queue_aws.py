@@ -447,6 +447,21 @@ def test_a_chain_that_fails_half_way_says_what_stays_queued(
     assert error.startswith("error: load: looking for a duplicate of load in missing-queue: AWS ClientException:")
 
 
+def test_arrays_wait_per_index_and_run_their_children_in_order(cli, moto: Moto, jobs: Path) -> None:
+    write_job(jobs, "split", '{ queue = "default"; command = [ "split" ]; image = "busybox"; parallel = 4; }')
+    write_job(
+        jobs,
+        "scan",
+        '{ queue = "default"; command = [ "scan" ]; image = "busybox"; parallel = 4; sequential = true; '
+        'after = [ { job = "split"; type = "N_TO_N"; } ]; }',
+    )
+    result = queue(cli, jobs, "scan", "--json")
+    assert result.code == 0, result.err
+    split_id = result.json()["jobs"][0]["jobId"]
+    assert moto.submitted()[-1]["dependsOn"] == [{"jobId": split_id, "type": "N_TO_N"}, {"type": "SEQUENTIAL"}]
+    assert moto.submitted()[-1]["arrayProperties"] == {"size": 4}
+
+
 def test_dry_run_of_a_chain_shows_where_ids_go(cli, pipeline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUN_DATE", "2026-11-25")
     result = queue(cli, pipeline, "load", "--dry-run", "--json")

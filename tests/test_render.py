@@ -224,6 +224,7 @@ def manifest_job(**changes: Any) -> dict[str, Any]:
         "environment": [],
         "plaintextCredentials": [],
         "after": [],
+        "sequential": False,
         "env": {"A": "1", "B": "2"},
         "secrets": {},
         "parallel": 1,

@@ -77,7 +77,9 @@ def _queue(
 
     def planned(job_name: str, ids: dict[str, str]) -> Plan:
         job = manifest.jobs[job_name]
-        depends_on = [ids.get(d, pending_id(d)) for d in job.after] + (list(after or []) if job_name == name else [])
+        depends_on = [(ids.get(d.job, pending_id(d.job)), d.type) for d in job.after]
+        if job_name == name:
+            depends_on += [(job_id, None) for job_id in after or []]
         return plan(manifest, config, job_name, args, os.environ, depends_on=depends_on, pushed_image=backend == "aws")
 
     # Every job is planned before any is queued: a missing variable or a limit in the last one stops them all.

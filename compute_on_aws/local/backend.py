@@ -71,7 +71,8 @@ def _job_row(plan: Plan, request: dict[str, Any], settings: LocalSettings) -> di
         "queue": plan.queue,
         "queue_priority": settings.queue_priorities.get(plan.queue, 1),
         "definition": request["jobDefinition"],
-        "depends_on": json.dumps([d["jobId"] for d in request.get("dependsOn", [])]),
+        # Whole jobs waited for; per-index and sequential waits are added to each array child (see queue).
+        "depends_on": json.dumps([d["jobId"] for d in request.get("dependsOn", []) if "type" not in d]),
         "vcpus": vcpus,
         "attempts_max": retry.get("attempts", 1),
         "retry_rules": json.dumps(retry.get("evaluateOnExit", [])),
@@ -114,16 +115,33 @@ def queue(config: Config, plan: Plan, *, state_dir: Path | None = None) -> Outco
                     )
             ref, registered = _ensure_definition(db, plan.definition)
             request = {**plan.request, "jobDefinition": ref}
+            size = request.get("arrayProperties", {}).get("size")
+            per_index = []
             for dependency in request.get("dependsOn", []):
-                if db.execute("SELECT 1 FROM jobs WHERE job_id = ?", (dependency["jobId"],)).fetchone() is None:
+                if "jobId" not in dependency:  # SEQUENTIAL: this array's own children
+                    continue
+                found = db.execute("SELECT array_size FROM jobs WHERE job_id = ?", (dependency["jobId"],)).fetchone()
+                if found is None:
                     raise UserError(f"{plan.job.name}: --after {dependency['jobId']}: no such job in {store.root}")
+                if dependency.get("type") == "N_TO_N":
+                    if found["array_size"] != size:
+                        raise UserError(
+                            f"{plan.job.name}: after: N_TO_N on {dependency['jobId']}, an array of "
+                            f"{found['array_size'] or 'no'} children, and this job has {size or 'none'}"
+                        )
+                    per_index.append(dependency["jobId"])
+            sequential = any(d.get("type") == "SEQUENTIAL" for d in request.get("dependsOn", []))
             job_id = str(uuid.uuid4())
             row = _job_row(plan, request, settings)
-            size = request.get("arrayProperties", {}).get("size")
             base = {**row, "status": "SUBMITTED", "created_at": now()}
             _insert(db, {**base, "job_id": job_id, "array_size": size, "is_parent": 1 if size else 0})
+            whole = json.loads(row["depends_on"])
             for index in range(size or 0):
-                _insert(db, {**base, "job_id": f"{job_id}:{index}", "parent_id": job_id, "array_index": index})
+                waits = whole + [f"{other}:{index}" for other in per_index]
+                if sequential and index > 0:
+                    waits.append(f"{job_id}:{index - 1}")
+                child = {**base, "job_id": f"{job_id}:{index}", "parent_id": job_id, "array_index": index}
+                _insert(db, {**child, "depends_on": json.dumps(waits)})
     finally:
         db.close()
     if settings.autostart_worker:

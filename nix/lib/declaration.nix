@@ -120,19 +120,32 @@ let
     in
     when (dups != [ ]) [ "lists ${show (builtins.head dups)} more than once" ];
 
-  jobNames =
+  # `after`: job names, or { job; type = "N_TO_N"; } for arrays whose child i waits for child i of `job` only.
+  dependencyName = d: if isAttrs d then d.job or null else d;
+  dependency =
+    d:
+    if isString d then
+      when (!matches namePattern d) [ "${show d} is not a job name" ]
+    else if !isAttrs d then
+      [ "must hold job names or { job; type = \"N_TO_N\"; }, got ${show d}" ]
+    else
+      map (k: "unknown attribute ${k} in ${show d} (expected job, type)") (
+        filter (k: !elem k [ "job" "type" ]) (attrNames d)
+      )
+      ++ (
+        if !(d ? job) then
+          [ "job is required in ${show d}" ]
+        else
+          when (!isString d.job || !matches namePattern d.job) [ "job: ${show d.job} is not a job name" ]
+      )
+      ++ when (d ? type && d.type != "N_TO_N") [ "type: must be \"N_TO_N\", got ${show d.type}" ];
+  dependencies =
     v:
     if !isList v then
       expect "a list of job names (folders of the jobs folder)" v
     else
-      concatMap (
-        x:
-        if !isString x then
-          [ "must hold job names (strings), got ${show x}" ]
-        else
-          when (!matches namePattern x) [ "${show x} is not a job name" ]
-      ) v
-      ++ uniqueNames v
+      concatMap dependency v
+      ++ uniqueNames (map dependencyName v)
       ++ when (length v > 20) [ "lists ${toString (length v)} jobs; AWS allows 20 dependencies per job" ];
 
   variableNames =
@@ -299,6 +312,7 @@ in
 {
   inherit
     defaultRetryRules
+    dependencyName
     looksLikeCredential
     namePattern
     show
@@ -368,7 +382,12 @@ in
     # Jobs (folder names) that must succeed first: queueing this job queues them too, before it.
     after = {
       default = [ ];
-      check = jobNames;
+      check = dependencies;
+    };
+    # Array children run one at a time, in index order (AWS's SEQUENTIAL dependency).
+    sequential = {
+      default = false;
+      check = bool;
     };
     plaintextCredentials = {
       default = [ ];

@@ -189,6 +189,9 @@ let
     ++ when (hasEntrypoint && hasCommand) [
       "program: declare entrypoint or command, not both"
     ]
+    ++ when (job.sequential && job.parallel < 2) [
+      "sequential: runs the children of an array one at a time, and this job is no array (parallel = ${toString job.parallel})"
+    ]
     ++ when (hasCommand && job.image == null) [
       "image: required with command (the image that holds the program); or declare an entrypoint to have Nix build one"
     ]
@@ -257,7 +260,8 @@ let
 
   # `after` across jobs: every name is a job here, and following it never leads back. Jobs whose own attributes are
   # invalid add no edges (their problems are reported already).
-  afterOf = name: if alone.${name}.problems == [ ] then alone.${name}.job.after else [ ];
+  namesIn = map declaration.dependencyName;
+  afterOf = name: if alone.${name}.problems == [ ] then namesIn alone.${name}.job.after else [ ];
   runsAfter =
     start:
     map (x: x.key) (
@@ -269,13 +273,28 @@ let
   graphProblems =
     name: e:
     let
-      after = e.job.after;
+      after = namesIn e.job.after;
+      # N_TO_N pairs child i with child i: both must be arrays of one size (sizes of valid jobs only).
+      perIndex = filter (d: builtins.isAttrs d && d ? type) e.job.after;
+      sizeOf = d: if alone ? ${d} && alone.${d}.problems == [ ] then alone.${d}.job.parallel else null;
+      unpaired = filter (
+        d:
+        let
+          size = sizeOf d.job;
+        in
+        size != null && (size < 2 || size != e.job.parallel)
+      ) perIndex;
     in
     map (d: "${name}: after: no job named ${show d} in the jobs folder") (filter (d: !(discovered ? ${d})) after)
     ++ when (elem name after) [ "${name}: after: a job cannot run after itself" ]
     ++ map (d: "${name}: after: ${d} runs (directly or not) after ${name}, a cycle") (
       filter (d: d != name && discovered ? ${d} && elem name (runsAfter d)) after
-    );
+    )
+    ++ map (
+      d:
+      "${name}: after: ${d.job}: N_TO_N pairs array children, so both jobs need the same parallel (2 or more); "
+      + "this one has ${toString e.job.parallel}, ${d.job} has ${toString (sizeOf d.job)}"
+    ) unpaired;
 
   evaluated = builtins.attrValues (
     mapAttrs (

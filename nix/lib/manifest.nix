@@ -74,6 +74,19 @@ let
       program = program name job;
       image = image name job;
       retryRules = map retryRule job.retryRules;
+      after = map (
+        d:
+        if builtins.isString d then
+          {
+            job = d;
+            type = null;
+          }
+        else
+          {
+            inherit (d) job;
+            type = d.type or null;
+          }
+      ) job.after;
     };
 in
 {
