@@ -64,33 +64,6 @@ def find_job(manifest: Manifest, name: str) -> Job:
     raise UserError(f"no job named {name!r} in {manifest.source} ({hint})")
 
 
-def chain(manifest: Manifest, name: str) -> list[Job]:
-    """The job and every job it runs after (`after`, followed through), each once, prerequisites first."""
-    order: list[Job] = []
-    visiting: list[str] = []
-
-    def visit(current: str) -> None:
-        if any(j.name == current for j in order):
-            return
-        if current in visiting:  # Nix rejects cycles; a hand-written manifest may still hold one
-            cycle = " -> ".join([*visiting[visiting.index(current) :], current])
-            raise UserError(f"{name}: after: a cycle: {cycle}")
-        visiting.append(current)
-        job = find_job(manifest, current)
-        for prerequisite in job.after:
-            visit(prerequisite.job)
-        visiting.pop()
-        order.append(job)
-
-    visit(name)
-    return order
-
-
-def pending_id(job_name: str) -> str:
-    """Stands for the id of a job queued in the same run, in a dry run's requests."""
-    return f"<job id of {job_name}>"
-
-
 def image_uri(job: Job, config: Config, *, pushed: bool = True) -> tuple[str, ImagePush | None]:
     """The image the definition names; for a Nix-built image, also what to push where.
 

@@ -414,7 +414,7 @@ def times_of_a_run(local: Local, job: str) -> dict[str, float]:
 def test_n_to_n_children_wait_for_their_own_index_only(local: Local) -> None:
     local.job(
         "split",
-        'i=$AWS_BATCH_JOB_ARRAY_INDEX; if [ "$i" = 0 ]; then sleep 2; fi; date +%s.%N > "$OUT/split-end-$i"',
+        'i=$AWS_BATCH_JOB_ARRAY_INDEX; if [ "$i" = 0 ]; then sleep 4; fi; date +%s.%N > "$OUT/split-end-$i"',
         attrs="parallel = 4;",
     )
     local.job(

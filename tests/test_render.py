@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from conftest import write_job
 
-from compute_on_aws import plan, render
+from compute_on_aws import chains, plan, render
 from compute_on_aws.config import Config
+from compute_on_aws.errors import UserError
 from compute_on_aws.model import parse_manifest
 
 ACCOUNT = "123456789012"
@@ -510,3 +511,33 @@ def test_templates_render_any_string_safely(run, tmp_path: Path) -> None:
     options = project(tmp_path, {"t": f'{{ queue = "q"; command = [ "echo" ]; image = "i"; env.X = {nix_string}; }}'})
     env = rendered(run, options, "t")["definition"]["containerProperties"]["environment"]
     assert env == [{"name": "X", "value": 'quote " backslash \\ newline \n braces }} {{ {% %} dollar ${x}'}]
+
+
+# --- chains: the order jobs are queued in, from manifests written here
+
+
+def chain_manifest(after: dict[str, list[str]]) -> Any:
+    jobs = {n: manifest_job(name=n, after=[{"job": d, "type": None} for d in deps]) for n, deps in after.items()}
+    return parse_manifest({"version": 2, "errors": {}, "jobs": jobs}, source="test")
+
+
+def test_a_chain_puts_each_job_once_after_all_it_runs_after() -> None:
+    manifest = chain_manifest({"report": ["load", "extract"], "load": ["extract"], "extract": [], "other": []})
+    assert [j.name for j in chains.order(manifest, "report")] == ["extract", "load", "report"]
+    assert [j.name for j in chains.order(manifest, "extract")] == ["extract"]
+
+
+def test_a_cycle_in_a_hand_written_manifest_is_one_clear_error() -> None:
+    manifest = chain_manifest({"a": ["b"], "b": ["c"], "c": ["b"]})
+    with pytest.raises(UserError, match=r"^a: after: a cycle: b -> c -> b$"):
+        chains.order(manifest, "a")
+
+
+def test_every_job_of_a_chain_is_checked_before_any_is_queued() -> None:
+    jobs = {
+        "extract": manifest_job(name="extract"),
+        "load": manifest_job(name="load", environment=["RUN_DATE"], after=[{"job": "extract", "type": None}]),
+    }
+    manifest = parse_manifest({"version": 2, "errors": {}, "jobs": jobs}, source="test")
+    with pytest.raises(UserError, match="load: environment: RUN_DATE is not set"):
+        chains.plan_chain(manifest, Config(), "load", [], {})

@@ -25,6 +25,9 @@ from compute_on_aws.cli.app import (
 from compute_on_aws.errors import ComputeOnAwsError, UserError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from compute_on_aws.chains import Queued
     from compute_on_aws.plan import Outcome, Plan
 
 
@@ -66,24 +69,16 @@ def _queue(
     timeout: float | None = None,
     cancel_on_interrupt: bool = False,
 ) -> None:
-    """Queues the job and, first, the jobs it runs after (its `after`), each depending on the ones it names."""
     from compute_on_aws import output
-    from compute_on_aws.plan import Outcome, chain, pending_id, plan
+    from compute_on_aws.chains import plan_chain, queue_chain
+    from compute_on_aws.plan import Outcome
 
     manifest = _load_manifest(s)
     config = _load_config(s)
     backend = _backend(s, config)
-    jobs = chain(manifest, name)
-
-    def planned(job_name: str, ids: dict[str, str]) -> Plan:
-        job = manifest.jobs[job_name]
-        depends_on = [(ids.get(d.job, pending_id(d.job)), d.type) for d in job.after]
-        if job_name == name:
-            depends_on += [(job_id, None) for job_id in after or []]
-        return plan(manifest, config, job_name, args, os.environ, depends_on=depends_on, pushed_image=backend == "aws")
-
-    # Every job is planned before any is queued: a missing variable or a limit in the last one stops them all.
-    plans = [planned(job.name, {}) for job in jobs]
+    chain, plans = plan_chain(
+        manifest, config, name, args, os.environ, after=after or [], pushed_image=backend == "aws"
+    )
     unresolved = [p.job.name for p in plans if not p.resolved]
     if unresolved and not dry_run:
         raise UserError(
@@ -98,42 +93,40 @@ def _queue(
         )
 
     aws = None
-    if not dry_run and backend == "aws":
+    submit: Callable[[Plan], Outcome]
+    if dry_run:
+
+        def submit(p: Plan) -> Outcome:
+            return Outcome(outcome="dry-run", job_id=None, request=p.request, definition_ref=p.job.definition_name)
+
+    elif backend == "local":
+        from compute_on_aws.local import backend as local
+
+        def submit(p: Plan) -> Outcome:
+            return local.queue(config, p, state_dir=s.state_dir)
+
+    else:
+        from compute_on_aws import batch
         from compute_on_aws.aws import Aws
 
         aws = Aws(config.region)
-    ids: dict[str, str] = {}
-    results: list[tuple[Plan, Outcome]] = []
-    for job in jobs:
-        try:
-            current = planned(job.name, ids)
-            if dry_run:
-                outcome = Outcome(
-                    outcome="dry-run",
-                    job_id=None,
-                    request=current.request,
-                    definition_ref=current.job.definition_name,
-                )
-            elif aws is None:
-                from compute_on_aws.local import backend as local
 
-                outcome = local.queue(config, current, state_dir=s.state_dir)
-            else:
-                from compute_on_aws import batch
+        def submit(p: Plan) -> Outcome:
+            return batch.queue(aws, config, p)
 
-                outcome = batch.queue(aws, config, current)
-        except ComputeOnAwsError:
-            _report_queued_before(results)
-            raise
-        if outcome.job_id is not None:
-            ids[job.name] = outcome.job_id
-        results.append((current, outcome))
-        if not as_json:
-            print(output.queue_line(current, outcome, backend=backend), flush=True)
+    results: list[Queued] = []
+    try:
+        for queued in queue_chain(chain, submit):
+            results.append(queued)
+            if not as_json:
+                print(output.queue_line(queued.plan, queued.outcome, backend=backend), flush=True)
+    except ComputeOnAwsError:
+        _report_queued_before(results)
+        raise
     if as_json:
-        _print_json({"jobs": [output.queue_result(p, o) for p, o in results]})
+        _print_json({"jobs": [output.queue_result(q.plan, q.outcome) for q in results]})
         sys.stdout.flush()
-    job_ids = [o.job_id for _, o in results if o.job_id is not None]
+    job_ids = [q.outcome.job_id for q in results if q.outcome.job_id is not None]
     if (wait or follow) and job_ids:
         from compute_on_aws.cli.watching import control_for, keep_alive_for, wait_jobs
 
@@ -148,12 +141,12 @@ def _queue(
         raise typer.Exit(code)
 
 
-def _report_queued_before(results: list[tuple[Plan, Outcome]]) -> None:
+def _report_queued_before(results: list[Queued]) -> None:
     """When a later job of a chain fails to queue, the ones before it stay queued: say which."""
-    queued = [(p.job_name, o.job_id) for p, o in results if o.outcome == "submitted" and o.job_id]
+    queued = [(q.plan.job_name, q.outcome.job_id) for q in results if q.outcome.outcome == "submitted"]
     if queued:
         listed = ", ".join(f"{job_name} {job_id}" for job_name, job_id in queued)
-        ids = " ".join(job_id for _, job_id in queued)
+        ids = " ".join(str(job_id) for _, job_id in queued)
         print(
             f"note: queued before this failed: {listed} (they stay queued; cancel them with: "
             f"compute-on-aws cancel {ids})",
