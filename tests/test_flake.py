@@ -4,11 +4,13 @@ registry. nixpkgs cannot be fetched here, so tests/nixpkgs-standin stands in for
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -212,6 +214,26 @@ def test_queue_job_app_builds_pushes_and_submits_one_nix_job(
     again = run_app(project, "queue-job", "observes-etl", "2026-11-26", "--backend", "aws")
     assert again.returncode == 0, again.stderr
     assert "pushed" not in again.stdout and "reused observes-etl:1" in again.stdout
+
+
+def test_an_image_copies_itself_to_a_registry(project: Path, registry: str) -> None:
+    (copy_to,) = build(project, "observes-etl-image.copyTo")
+    (stream,) = build(project, "observes-etl-image")
+    target = f"docker://{registry}/by-hand:etl"
+    result = subprocess.run(
+        [f"{copy_to}/bin/copy-to", target, "--dest-tls-verify=false"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    pushed = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", target], capture_output=True, text=True, check=True
+    )
+    with tarfile.open(fileobj=io.BytesIO(subprocess.run([stream], capture_output=True, check=True).stdout)) as tar:
+        member = tar.extractfile("manifest.json")
+        assert member is not None
+        (archived,) = json.load(member)
+    assert len(json.loads(pushed.stdout)["layers"]) == len(archived["Layers"]) > 0
+    usage = subprocess.run([f"{copy_to}/bin/copy-to"], capture_output=True, text=True, check=False)
+    assert usage.returncode == 2 and usage.stderr.startswith("usage: copy-to DESTINATION")
 
 
 def test_another_flake_declares_its_own_jobs_through_lib(

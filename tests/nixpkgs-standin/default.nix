@@ -155,7 +155,7 @@ in
     mkdir -p $out/etc/ssl/certs
     cp /etc/ssl/certs/ca-certificates.crt $out/etc/ssl/certs/ca-bundle.crt
   '' { };
-  coreutils = hostPackage "coreutils" [ "date" "cat" "mkdir" "sleep" "wc" ];
+  coreutils = hostPackage "coreutils" [ "date" "cat" "mkdir" "mktemp" "rm" "sleep" "wc" ];
   curl = hostPackage "curl" [ "curl" ];
   jq = hostPackage "jq" [ "jq" ];
 }
