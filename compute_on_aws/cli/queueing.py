@@ -211,6 +211,38 @@ def render_command(
     _queue(_overridden(ctx, config, env), name, args or [], dry_run=True, as_json=as_json)
 
 
+@app.command("iam-policy")
+def iam_policy_command(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Option("--account", help="AWS account id of the resources.")] = "*",
+    region: Annotated[
+        str | None, typer.Option("--region", help="Region of the resources [default: config, AWS_REGION, else *].")
+    ] = None,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+) -> None:
+    """Print the IAM policy whoever queues these jobs needs (a CI role, a developer): least privilege, as JSON.
+
+    It allows what queue, status, wait, logs, cancel and list call, on the queues, job definitions, roles and ECR
+    repository of the declared jobs only.
+
+    Example: compute-on-aws iam-policy --account 123456789012 --env production > policy.json
+    """
+    from compute_on_aws.policy import submitter_policy
+
+    s = _overridden(ctx, config, env)
+    manifest = _load_manifest(s)
+    config_ = _load_config(s)
+    if account != "*" and not (account.isdigit() and len(account) == 12):
+        raise UserError(f"--account: expected a 12-digit AWS account id, got {account!r}")
+    region = region or config_.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "*"
+    _print_json(submitter_policy(manifest, config_, account=account, region=region))
+    for problem in (p for problems in manifest.errors.values() for p in problems):
+        print(f"error: {problem} (not in the policy)", file=sys.stderr)
+    if manifest.errors:
+        raise typer.Exit(2)
+
+
 @app.command("worker")
 def worker_command(
     ctx: typer.Context,

@@ -1,0 +1,108 @@
+"""The IAM policy of whoever queues this project's jobs (a CI role, a developer): the calls compute-on-aws makes, on
+the queues, definitions, roles and image repository the declared jobs name, and nothing else."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from compute_on_aws.config import Config
+from compute_on_aws.model import Manifest
+
+LOG_GROUP = "/aws/batch/job"
+_ECR_HOST = re.compile(r"(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?")
+
+
+def partition(region: str) -> str:
+    """The ARN partition of a region (China and GovCloud have their own)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _statement(sid: str, actions: list[str], resources: list[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def submitter_policy(manifest: Manifest, config: Config, *, account: str = "*", region: str = "*") -> dict[str, Any]:
+    """Every call of queue, status, wait, logs, cancel and list, each on the narrowest resource AWS lets a policy name.
+
+    DescribeJobs, DescribeJobDefinitions, ListJobs and GetAuthorizationToken take no resource, so they get "*".
+    """
+    jobs = list(manifest.jobs.values())
+
+    arn = f"arn:{partition(region)}"
+
+    def batch(kind: str, name: str) -> str:
+        return f"{arn}:batch:{region}:{account}:{kind}/{name}"
+
+    queues = sorted({q for q in (job.queue or config.queue for job in jobs) if q is not None})
+    definitions = sorted({job.definition_name for job in jobs})
+    roles = sorted(
+        {
+            role
+            for job in jobs
+            for role in (job.job_role_arn or config.job_role_arn, job.execution_role_arn or config.execution_role_arn)
+            if role is not None
+        }
+    )
+    statements = [
+        _statement(
+            "ReadJobsAndDefinitions",
+            ["batch:DescribeJobs", "batch:DescribeJobDefinitions", "batch:ListJobs"],
+            ["*"],
+        ),
+        _statement(
+            "RegisterDefinitions",
+            ["batch:RegisterJobDefinition", "batch:TagResource"],
+            [batch("job-definition", name) for d in definitions for name in (d, f"{d}:*")],
+        ),
+        _statement(
+            "SubmitJobs",
+            ["batch:SubmitJob"],
+            [batch("job-definition", f"{d}:*") for d in definitions]
+            + [q if q.startswith("arn:") else batch("job-queue", q) for q in queues],
+        ),
+        # Batch cannot scope these to a queue: the ids come from this project's own output.
+        _statement("StopJobs", ["batch:CancelJob", "batch:TerminateJob"], [batch("job", "*")]),
+        _statement(
+            "ReadJobLogs",
+            ["logs:GetLogEvents"],
+            [f"{arn}:logs:{region}:{account}:log-group:{LOG_GROUP}:log-stream:*"],
+        ),
+    ]
+    if roles:
+        statements.append(_statement("PassJobRoles", ["iam:PassRole"], roles))
+    statements += _image_statements(manifest, config)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _image_statements(manifest: Manifest, config: Config) -> list[dict[str, Any]]:
+    """Pushing Nix-built images, when they go to ECR (another registry has its own credentials, not IAM)."""
+    registry, repository = config.image.registry, config.image.repository
+    builds_images = any(job.image.kind == "nix" for job in manifest.jobs.values())
+    host = _ECR_HOST.fullmatch(registry or "")
+    if not builds_images or registry is None or repository is None or config.image.login == "none":
+        return []
+    if host is None and config.image.login != "ecr":
+        return []
+    account = host["account"] if host else "*"
+    region = host["region"] if host else "*"
+    return [
+        _statement("LogInToEcr", ["ecr:GetAuthorizationToken"], ["*"]),
+        _statement(
+            "PushImages",
+            [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:CompleteLayerUpload",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:InitiateLayerUpload",
+                "ecr:PutImage",
+                "ecr:UploadLayerPart",
+            ],
+            [f"arn:{partition(region)}:ecr:{region}:{account}:repository/{repository}"],
+        ),
+    ]
