@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -441,7 +446,7 @@ def test_a_chain_that_fails_half_way_says_what_stays_queued(
     extract_id = moto.client("batch").list_jobs(jobQueue="default")["jobSummaryList"][0]["jobId"]
     note, error = result.err.splitlines()
     assert note == (
-        f"note: queued before this failed: extract {extract_id} (they stay queued; cancel them with: "
+        f"note: queued before this stopped: extract {extract_id} (they stay queued; cancel them with: "
         f"compute-on-aws cancel {extract_id})"
     )
     assert error.startswith("error: load: looking for a duplicate of load in missing-queue: AWS ClientException:")
@@ -469,3 +474,41 @@ def test_dry_run_of_a_chain_shows_where_ids_go(cli, pipeline: Path, monkeypatch:
     requests = [j["request"] for j in result.json()["jobs"]]
     assert [r["jobName"] for r in requests] == ["extract", "load"]
     assert requests[1]["dependsOn"] == [{"jobId": "<job id of extract>"}]
+
+
+def test_interrupted_half_way_through_a_chain_says_what_stays_queued(
+    moto: Moto, pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.batch.responses import BatchResponse
+
+    recorded_and_real = BatchResponse.submitjob
+    release = threading.Event()
+
+    def slow_for_load(self):
+        if json.loads(self.body)["jobName"].startswith("load"):
+            release.wait(30)  # AWS taking its time: Ctrl-C comes meanwhile
+        return recorded_and_real(self)
+
+    monkeypatch.setattr(BatchResponse, "submitjob", slow_for_load)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "compute_on_aws", "--jobs", str(pipeline), "--backend", "aws", "queue", "load"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RUN_DATE": "2026-11-25"},
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("submitted extract to default as job "), first
+        extract_id = first.split(" as job ")[1].split()[0]
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    finally:
+        release.set()
+    assert process.returncode == 130
+    assert err.splitlines() == [
+        f"note: queued before this stopped: extract {extract_id} (they stay queued; cancel them with: "
+        f"compute-on-aws cancel {extract_id})",
+        "error: interrupted",
+    ]

@@ -22,7 +22,7 @@ from compute_on_aws.cli.app import (
     _print_json,
     app,
 )
-from compute_on_aws.errors import ComputeOnAwsError, UserError
+from compute_on_aws.errors import ComputeOnAwsError, Signalled, UserError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -120,7 +120,7 @@ def _queue(
             results.append(queued)
             if not as_json:
                 print(output.queue_line(queued.plan, queued.outcome, backend=backend), flush=True)
-    except ComputeOnAwsError:
+    except (ComputeOnAwsError, Signalled):
         _report_queued_before(results)
         raise
     if as_json:
@@ -142,13 +142,13 @@ def _queue(
 
 
 def _report_queued_before(results: list[Queued]) -> None:
-    """When a later job of a chain fails to queue, the ones before it stay queued: say which."""
+    """When a later job of a chain fails to queue (or Ctrl-C comes), the ones before it stay queued: say which."""
     queued = [(q.plan.job_name, q.outcome.job_id) for q in results if q.outcome.outcome == "submitted"]
     if queued:
         listed = ", ".join(f"{job_name} {job_id}" for job_name, job_id in queued)
         ids = " ".join(str(job_id) for _, job_id in queued)
         print(
-            f"note: queued before this failed: {listed} (they stay queued; cancel them with: "
+            f"note: queued before this stopped: {listed} (they stay queued; cancel them with: "
             f"compute-on-aws cancel {ids})",
             file=sys.stderr,
         )
