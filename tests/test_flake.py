@@ -14,6 +14,7 @@ import tarfile
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,13 +108,21 @@ def test_image_tag_follows_the_content_of_its_job_only(project: Path) -> None:
 
 
 def test_the_manifest_depends_on_no_job_build(project: Path) -> None:
-    data = manifest(project)
-    image = data["jobs"]["observes-etl"]["image"]
-    outputs = subprocess.run(
-        ["nix-store", "--query", "--outputs", image["drv"]], capture_output=True, text=True, check=True
-    )
-    # The manifest references the image's derivation, yet building it built no image.
-    assert not Path(outputs.stdout.strip()).exists() or image["tag"]
+    token = uuid.uuid4().hex[:12]  # a job no earlier test can have built
+    write_job(project / "jobs", "fresh", f'{{ queue = "q"; entrypoint.text = "echo {token}"; }}')
+    job = manifest(project)["jobs"]["fresh"]
+    for drv in (job["image"]["drv"], job["program"]["drv"]):
+        outputs = subprocess.run(["nix-store", "--query", "--outputs", drv], capture_output=True, text=True, check=True)
+        assert not Path(outputs.stdout.strip()).exists()
+    assert job["program"]["command"][0].startswith("/nix/store/") and job["image"]["tag"]
+
+
+def test_an_entrypoint_that_shellcheck_faults_does_not_build(project: Path) -> None:
+    write_job(project / "jobs", "sloppy", "{ queue = \"q\"; entrypoint.text = ''echo $1''; }")
+    target = f"path:{project}#checks.{SYSTEM}.sloppy-entrypoint"
+    result = nix("build", "--no-link", *flake_args(project), target, check=False)
+    assert result.returncode != 0
+    assert "SC2086" in result.stderr  # Double quote to prevent globbing and word splitting
 
 
 def test_checks_fail_on_an_invalid_declaration(project: Path) -> None:
@@ -261,7 +270,9 @@ def test_another_flake_declares_its_own_jobs_through_lib(
 
 
 def test_queue_job_app_runs_a_job_locally(project: Path, tmp_path: Path, host_python: None) -> None:
-    write_job(project / "jobs", "greet", '{ pkgs, ... }: { queue = "q"; entrypoint.text = "echo built and ran $1"; }')
+    write_job(
+        project / "jobs", "greet", '{ pkgs, ... }: { queue = "q"; entrypoint.text = "echo built and ran \\"$1\\""; }'
+    )
     state = tmp_path / "state"
     result = run_app(
         project, "queue-job", "greet", "world", "--backend", "local", "--state-dir", str(state), "--follow"

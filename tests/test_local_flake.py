@@ -54,7 +54,7 @@ def built_job(project: Path) -> dict[str, Any]:
     write_job(
         project / "jobs",
         "built",
-        "{ pkgs, ... }: { queue = \"q\"; entrypoint = { text = ''echo built-and-ran $1 # "
+        '{ pkgs, ... }: { queue = "q"; entrypoint = { text = \'\'echo built-and-ran "$1" # '
         + token
         + "''; runtimeInputs = [ pkgs.coreutils ]; }; }",
     )
