@@ -79,15 +79,19 @@ class Aws:
         return client
 
 
+def never_sent(error: BaseException) -> bool:
+    """Whether a botocore failure happened before the request reached AWS (no connection could be made)."""
+    import botocore.exceptions
+
+    return isinstance(error, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError))
+
+
 def _retry_submit_only_if_unsent(response: Any = None, caught_exception: Any = None, **_: Any) -> bool | None:
     """botocore's retry decision for SubmitJob, which has no idempotency token: a retry after a lost answer or a 5xx
     could queue the job twice. None leaves the decision to the standard policy (throttled, or never connected: nothing
     was created); False forbids the retry, and batch.submit_once finds out what AWS did."""
-    import botocore.exceptions
-
     if caught_exception is not None:
-        unsent = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
-        return None if isinstance(caught_exception, unsent) else False
+        return None if never_sent(caught_exception) else False
     if response is not None and response[0].status_code >= 500:
         return False
     return None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from compute_on_aws import images, views
-from compute_on_aws.aws import Aws, calling
+from compute_on_aws.aws import Aws, calling, never_sent
 from compute_on_aws.config import Config
 from compute_on_aws.errors import AwsError
 from compute_on_aws.model import Job
@@ -102,12 +102,12 @@ def submit_once(batch: BatchClient, request: dict[str, Any]) -> str:
 
 
 def _outcome_unknown(error: Exception) -> bool:
+    """A 5xx, or a connection that failed after the request may have reached AWS."""
     import botocore.exceptions
 
     if isinstance(error, botocore.exceptions.ClientError):
         return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
-    unsent = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
-    return isinstance(error, botocore.exceptions.ConnectionError) and not isinstance(error, unsent)
+    return isinstance(error, botocore.exceptions.ConnectionError) and not never_sent(error)
 
 
 def _find_submission(batch: BatchClient, request: dict[str, Any]) -> str | None:
