@@ -93,6 +93,17 @@ class Moto:
     def registered(self) -> list[dict[str, Any]]:
         return self.received["RegisterJobDefinition"]
 
+    def register_definition(self, name: str) -> None:
+        """A minimal job definition registered behind the helper's back, as another tool would."""
+        self.client("batch").register_job_definition(
+            jobDefinitionName=name,
+            type="container",
+            containerProperties={
+                "image": "x",
+                "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "4"}],
+            },
+        )
+
     def set_status(self, job_id: str, status: str) -> None:
         """Puts a held job in a state (see hold_jobs), as Batch's scheduler would."""
         from moto.batch.models import batch_backends

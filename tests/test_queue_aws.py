@@ -107,14 +107,7 @@ def test_duplicates_match_the_exact_name_definition_and_queue(cli, hold_jobs: Mo
     batch = hold_jobs.client("batch")
     queue(cli, jobs, "hello", "seed")  # registers hello:1
     # Same name in another case, same name from another definition, same name in another queue: none is this job.
-    batch.register_job_definition(
-        jobDefinitionName="other",
-        type="container",
-        containerProperties={
-            "image": "x",
-            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "4"}],
-        },
-    )
+    hold_jobs.register_definition("other")
     batch.submit_job(jobName="HELLO_day2", jobQueue="default", jobDefinition="hello:1")
     batch.submit_job(jobName="hello_day2", jobQueue="default", jobDefinition="other:1")
     batch.submit_job(jobName="hello_day2", jobQueue="other", jobDefinition="hello:1")

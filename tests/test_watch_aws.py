@@ -209,14 +209,7 @@ def test_list_shows_this_jobs_runs_newest_first(aws, scripted, moto: Moto) -> No
 
 def test_a_wait_over_500_jobs_asks_at_most_5_times_per_poll(aws, moto: Moto, calls) -> None:
     batch = moto.client("batch")
-    batch.register_job_definition(
-        jobDefinitionName="bulk",
-        type="container",
-        containerProperties={
-            "image": "x",
-            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "4"}],
-        },
-    )
+    moto.register_definition("bulk")
     ids = [batch.submit_job(jobName=f"bulk{i}", jobQueue="default", jobDefinition="bulk")["jobId"] for i in range(500)]
     result = aws("wait", *ids)
     assert result.code == 0, result.err[-500:]
