@@ -155,12 +155,14 @@ def live_workers(db: sqlite3.Connection) -> list[sqlite3.Row]:
     return [w for w in db.execute("SELECT * FROM workers") if processes.alive(w["pid"], w["identity"])]
 
 
-def _worker_command() -> list[str]:
-    """This very program: the script that started us when it is one, else this interpreter with the package."""
-    script = sys.argv[0]
-    if script and Path(script).is_file() and os.access(script, os.X_OK) and not script.endswith(".py"):
-        return [script]
-    return [sys.executable, "-m", "compute_on_aws"]
+def _worker_command() -> tuple[list[str], dict[str, str]]:
+    """This interpreter running this package, and the environment that lets it import what we imported.
+
+    Not sys.argv[0]: nixpkgs' Python wrappers set it to the bare program name, and put the package and its
+    dependencies on sys.path from inside the wrapped script, where a child interpreter would not find them.
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    return [sys.executable, "-m", "compute_on_aws"], env
 
 
 def ensure_worker(store: Store, settings: LocalSettings) -> None:
@@ -172,8 +174,9 @@ def ensure_worker(store: Store, settings: LocalSettings) -> None:
     finally:
         db.close()
     log = (store.root / "worker.log").open("ab")
+    program, env = _worker_command()
     command = [
-        *_worker_command(),
+        *program,
         "--state-dir",
         str(store.root),
         "worker",
@@ -186,7 +189,13 @@ def ensure_worker(store: Store, settings: LocalSettings) -> None:
     if settings.secrets_from_environment:
         command.append("--secrets-from-environment")
     subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        close_fds=True,
     )
     log.close()
 
