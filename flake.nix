@@ -6,10 +6,13 @@
   outputs =
     { self, nixpkgs }:
     let
-      # Job images are Linux images: building them needs a Linux system (or a remote builder).
+      # The helper runs anywhere; images are always Linux images, built for the config's image.system (a Mac needs a
+      # Linux builder to push them, and runs jobs locally with entrypoints built for itself).
       systems = [
         "x86_64-linux"
         "aarch64-linux"
+        "x86_64-darwin"
+        "aarch64-darwin"
       ];
       forAllSystems =
         f:
@@ -40,7 +43,12 @@
 
       # mkLib :: pkgs -> { helper, mkEntrypoint, mkImage, mkJobs }
       mkLib = pkgs: import ./nix/pkgs { inherit pkgs src; };
-      ownJobs = system: (mkLib nixpkgs.legacyPackages.${system}).mkJobs { jobsDir = ./jobs; };
+      ownJobs =
+        system:
+        (mkLib nixpkgs.legacyPackages.${system}).mkJobs {
+          jobsDir = ./jobs;
+          imagePkgs = { inherit (nixpkgs.legacyPackages) x86_64-linux aarch64-linux; };
+        };
     in
     {
       # For other flakes: `compute-on-aws.lib.mkJobs { pkgs; jobsDir = ./jobs; }` gives

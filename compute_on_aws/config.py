@@ -16,7 +16,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "backend": (str, "where queued jobs run: local (this machine, the default) or aws (AWS Batch)"),
     "region": (str, "AWS region (default: the boto3 chain: AWS_REGION, profile)"),
     "queue": (str, "queue for jobs that declare none"),
-    "image": (dict, "where Nix-built images are pushed: registry, repository, tls_verify, login"),
+    "image": (dict, "Nix-built images: registry, repository, tls_verify, login, system"),
     "roles": (dict, "default IAM roles: job, execution"),
     "tags": (dict, "tags added to every job definition"),
     "templates": (str, "folder with your own container-ec2.json.j2 / container-fargate.json.j2"),
@@ -24,7 +24,9 @@ KEYS: dict[str, tuple[type, str]] = {
     "local": (dict, "the local backend: state_dir, max_vcpus, queue_priorities, secrets_from_environment, ..."),
     "environments": (dict, "named overrides of the keys above, chosen with --env"),
 }
-IMAGE_KEYS = {"registry", "repository", "tls_verify", "login"}
+IMAGE_KEYS = {"registry", "repository", "tls_verify", "login", "system"}
+# The Nix systems Batch runs images of (x86_64 and Graviton instances), with the architecture an image config names.
+IMAGE_SYSTEMS = {"x86_64-linux": "amd64", "aarch64-linux": "arm64"}
 ROLE_KEYS = {"job", "execution"}
 FARGATE_KEYS = {"assign_public_ip"}
 LOCAL_KEYS = {
@@ -45,6 +47,8 @@ class ImageSettings:
     tls_verify: bool = True
     # How to log in to the registry: "ecr" (a token from ECR), "none", or "auto" (ECR when the host looks like ECR).
     login: str = "auto"
+    # The system Nix builds images for: the compute environments' architecture, whatever machine queues.
+    system: str = "x86_64-linux"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,6 +193,9 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     login = image.get("login", "auto")
     if login not in ("auto", "ecr", "none"):
         raise UserError(f"{where}: image.login: expected auto, ecr or none, got {login!r}")
+    system = image.get("system", "x86_64-linux")
+    if system not in IMAGE_SYSTEMS:
+        raise UserError(f"{where}: image.system: expected x86_64-linux or aarch64-linux (Graviton), got {system!r}")
 
     def opt(section: dict[str, Any], key: str, label: str) -> str | None:
         return None if section.get(key) is None else _string(f"{where}: {label}", section[key])
@@ -205,6 +212,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
             repository=opt(image, "repository", "image.repository"),
             tls_verify=_bool(f"{where}: image.tls_verify", image.get("tls_verify", True)),
             login=login,
+            system=system,
         ),
         job_role_arn=opt(roles, "job", "roles.job"),
         execution_role_arn=opt(roles, "execution", "roles.execution"),

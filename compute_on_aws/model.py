@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from compute_on_aws.errors import UserError
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,12 +19,21 @@ class RetryRule:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Build:
+    """One system's build of a Nix-built entrypoint or image: its derivation, and the command or tag it gives."""
+
+    drv: str
+    command: tuple[str, ...] = ()
+    tag: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Program:
-    """A plain command run in a given image, or a Nix-built entrypoint (command and drv unknown without nixpkgs)."""
+    """A plain command run in a given image, or a Nix-built entrypoint, built per system (none without nixpkgs)."""
 
     kind: Literal["command", "entrypoint"]
-    command: tuple[str, ...] | None
-    drv: str | None = None
+    command: tuple[str, ...] | None = None
+    builds: dict[str, Build] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,8 +51,7 @@ class Image:
     kind: Literal["reference", "nix"]
     reference: str | None = None
     name: str | None = None
-    tag: str | None = None
-    drv: str | None = None
+    builds: dict[str, Build] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,10 +87,16 @@ class Job:
     program: Program
     image: Image
 
-    @property
-    def resolved(self) -> bool:
-        """Whether Nix resolved everything needed to submit (false for entrypoints evaluated without nixpkgs)."""
-        return self.program.command is not None and (self.image.kind == "reference" or self.image.tag is not None)
+    def command(self, system: str | None) -> tuple[str, ...] | None:
+        """What the container runs, for images of `system`; None where Nix did not build it (no nixpkgs)."""
+        if self.program.kind == "command":
+            return self.program.command
+        build = self.program.builds.get(system or "")
+        return None if build is None else build.command
+
+    def resolved(self, system: str | None) -> bool:
+        """Whether Nix resolved everything needed to run on `system` (not without nixpkgs, nor for other systems)."""
+        return self.command(system) is not None and (self.image.kind == "reference" or system in self.image.builds)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +105,8 @@ class Manifest:
     # {job: ["<job>: <attribute>: <problem>", ...]} for every invalid declaration.
     errors: dict[str, tuple[str, ...]]
     source: str
+    # The system the flake evaluated for (its entrypoints run here on the local backend); None without nixpkgs.
+    host_system: str | None = None
 
 
 class _Reader:
@@ -143,8 +159,22 @@ def _program(r: _Reader, data: dict[str, Any], where: str) -> Program:
     kind = r.get(data, "kind", str, where)
     if kind not in ("command", "entrypoint"):
         raise r.fail(f"{where}.kind", f"unknown program kind {kind!r}")
-    command = None if data.get("command") is None else r.strings(data, "command", where)
-    return Program(kind=kind, command=command, drv=r.optional(data, "drv", str, where))
+    if kind == "command":
+        return Program(kind=kind, command=r.strings(data, "command", where))
+    return Program(kind=kind, builds=_builds(r, data, where, "command"))
+
+
+def _builds(r: _Reader, data: dict[str, Any], where: str, gives: Literal["command", "tag"]) -> dict[str, Build]:
+    builds: dict[str, Build] = {}
+    for system, build in r.get(data, "builds", dict, where).items():
+        at = f"{where}.builds.{system}"
+        if not isinstance(build, dict):
+            raise r.fail(at, "expected an object")
+        if gives == "command":
+            builds[system] = Build(drv=r.get(build, "drv", str, at), command=r.strings(build, "command", at))
+        else:
+            builds[system] = Build(drv=r.get(build, "drv", str, at), tag=r.get(build, "tag", str, at))
+    return builds
 
 
 def _image(r: _Reader, data: dict[str, Any], where: str) -> Image:
@@ -152,12 +182,7 @@ def _image(r: _Reader, data: dict[str, Any], where: str) -> Image:
     if kind == "reference":
         return Image(kind="reference", reference=r.get(data, "reference", str, where))
     if kind == "nix":
-        return Image(
-            kind="nix",
-            name=r.get(data, "name", str, where),
-            tag=r.optional(data, "tag", str, where),
-            drv=r.optional(data, "drv", str, where),
-        )
+        return Image(kind="nix", name=r.get(data, "name", str, where), builds=_builds(r, data, where, "tag"))
     raise r.fail(f"{where}.kind", f"unknown image kind {kind!r}")
 
 
@@ -236,4 +261,5 @@ def parse_manifest(data: Any, source: str) -> Manifest:
         jobs={name: _job(r, name, job) for name, job in sorted(r.get(data, "jobs", dict, "top level").items())},
         errors={name: tuple(problems) for name, problems in sorted(errors.items())},
         source=source,
+        host_system=r.optional(data, "hostSystem", str, "top level"),
     )

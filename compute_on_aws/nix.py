@@ -14,6 +14,14 @@ from typing import Any
 from compute_on_aws.errors import NixError, UserError
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Nix refusing a derivation for another system: Nix 2.8-2.18 ("a 'X' with features {} is required to build '...',
+# but I am a 'Y'"), and later versions ("Required system: 'X' ... Current system: 'Y'").
+_WRONG_SYSTEM = (
+    re.compile(
+        r"a '(?P<required>[^']+)' with features \{[^}]*\} is required to build .*but I am a '(?P<current>[^']+)'"
+    ),
+    re.compile(r"Required system: '(?P<required>[^']+)'.*Current system: '(?P<current>[^']+)'", re.DOTALL),
+)
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
@@ -68,5 +76,14 @@ def realise(drv: str, what: str) -> str:
     """Builds a derivation (e.g. one job's image) and returns its output path."""
     result = _run(["nix-store", "--realise", drv])
     if result.returncode != 0:
+        stderr = _ANSI.sub("", result.stderr)
+        for pattern in _WRONG_SYSTEM:
+            if found := pattern.search(stderr):
+                required, current = found["required"], found["current"]
+                raise NixError(
+                    f"building {what} needs a {required} machine and this one is {current}: give Nix a builder for "
+                    f"{required} (a remote builder in nix.conf's `builders`, or emulation with `extra-platforms`), "
+                    "or set image.system in compute-on-aws.yaml to what your compute environments run"
+                )
         raise NixError(f"building {what} failed: {_problem(result.stderr)}")
     return result.stdout.strip().splitlines()[-1]

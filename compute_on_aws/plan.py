@@ -16,12 +16,18 @@ from compute_on_aws.model import Job, Manifest
 UNRESOLVED = "<built by nix>"
 
 
+# Docker's limit on a tag; a tag is the job's name and the image's content hash (Nix's, 32 characters).
+TAG_LIMIT = 128
+
+
 @dataclass(frozen=True, kw_only=True)
 class ImagePush:
-    """A Nix-built image to publish before submitting: the derivation streaming it, and where it goes."""
+    """A Nix-built image to publish before submitting: the derivation streaming it, where it goes, and the system
+    (x86_64-linux, aarch64-linux) its architecture must match."""
 
     drv: str
     target: str
+    system: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +40,8 @@ class Plan:
     # jobDefinition is the definition's name here; the backend pins the revision it registers or reuses.
     request: dict[str, Any]
     image_push: ImagePush | None
+    # The Nix-built entrypoint's derivation for the system the job runs on (the local backend builds it).
+    program_drv: str | None
     # False when Nix did not build the entrypoint/image (evaluated without nixpkgs): fine for a dry run only.
     resolved: bool
 
@@ -64,7 +72,12 @@ def find_job(manifest: Manifest, name: str) -> Job:
     raise UserError(f"no job named {name!r} in {manifest.source} ({hint})")
 
 
-def image_uri(job: Job, config: Config, *, pushed: bool = True) -> tuple[str, ImagePush | None]:
+def image_tag(job_name: str, content_hash: str) -> str:
+    """`<job>-<content hash>`, the job's name shortened so that the tag stays within Docker's 128 characters."""
+    return f"{job_name[: TAG_LIMIT - len(content_hash) - 1]}-{content_hash}"
+
+
+def image_uri(job: Job, config: Config, system: str | None, *, pushed: bool = True) -> tuple[str, ImagePush | None]:
     """The image the definition names; for a Nix-built image, also what to push where.
 
     `pushed` is false for the local backend, which runs the entrypoint itself: no registry is needed (without one the
@@ -73,16 +86,30 @@ def image_uri(job: Job, config: Config, *, pushed: bool = True) -> tuple[str, Im
     if job.image.kind == "reference":
         assert job.image.reference is not None
         return job.image.reference, None
+    build = job.image.builds.get(system or "")
+    tag = image_tag(job.name, build.tag or UNRESOLVED) if build else image_tag(job.name, UNRESOLVED)
     registry, repository = config.image.registry, config.image.repository
     if registry is None or repository is None:
         if not pushed:
-            return f"{job.image.name}:{job.image.tag or UNRESOLVED}", None
+            return f"{job.image.name}:{tag}", None
         raise UserError(
             f"{job.name}: image: Nix builds this job's image, so compute-on-aws.yaml needs image.registry and "
             'image.repository (where to push it); or declare image = "<reference>" in the job'
         )
-    uri = f"{registry}/{repository}:{job.name}-{job.image.tag or UNRESOLVED}"
-    return uri, (ImagePush(drv=job.image.drv, target=uri) if job.image.drv and pushed else None)
+    uri = f"{registry}/{repository}:{tag}"
+    push = ImagePush(drv=build.drv, target=uri, system=system) if build and system and pushed else None
+    return uri, push
+
+
+def _systems_built(manifest: Manifest, job: Job, system: str | None) -> None:
+    """A manifest built for other systems than the one asked for is a user's choice to correct, not a dry run."""
+    built = sorted({*job.program.builds, *job.image.builds})
+    if built and system not in built:
+        raise UserError(
+            f"{job.name}: {manifest.source} has builds for {', '.join(built)}, not {system} (image.system in "
+            "compute-on-aws.yaml): use a flake that builds images for it (compute-on-aws's flake builds x86_64-linux "
+            "and aarch64-linux)"
+        )
 
 
 def plan(
@@ -106,8 +133,12 @@ def plan(
     queue = job.queue or config.queue
     if queue is None:
         raise UserError(f"{job.name}: queue: not declared, and compute-on-aws.yaml sets no default queue")
-    image, push = image_uri(job, config, pushed=pushed_image)
-    command = job.program.command or (UNRESOLVED,)
+    # On AWS the container runs the image built for image.system; locally, the entrypoint built for this machine.
+    system = config.image.system if pushed_image else manifest.host_system
+    if manifest.host_system is not None:
+        _systems_built(manifest, job, system)
+    image, push = image_uri(job, config, system, pushed=pushed_image)
+    command = job.command(system) or (UNRESOLVED,)
     definition = render.definition_request(job, config, image=image, command=command)
     job_name = naming.job_name(job.name, tuple(args), include_args=job.include_positional_args_in_name)
     request = render.submit_request(
@@ -129,5 +160,6 @@ def plan(
         definition=definition,
         request=request,
         image_push=push,
-        resolved=job.resolved,
+        program_drv=job.program.builds[system].drv if system in job.program.builds else None,
+        resolved=job.resolved(system),
     )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -245,9 +248,40 @@ def nix(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.C
     return result
 
 
+@functools.cache
+def current_system() -> str:
+    """Nix's name for this machine's system (x86_64-linux...)."""
+    result = subprocess.run(
+        ["nix-instantiate", "--eval", "--json", "--expr", "builtins.currentSystem"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    system: str = json.loads(result.stdout)
+    return system
+
+
+@functools.cache
+def standin() -> Path:
+    """A copy of tests/nixpkgs-standin with host.json: the interpreter its python3 stands for (this test run's base
+    python) and the site-packages holding the helper's dependencies (this test run's)."""
+    copy = Path(tempfile.mkdtemp(prefix="nixpkgs-standin-")) / "nixpkgs"
+    shutil.copytree(STANDIN, copy)
+    (copy / "host.json").write_text(
+        json.dumps(
+            {
+                "python": os.path.realpath(sys._base_executable),
+                "pythonVersion": f"{sys.version_info.major}.{sys.version_info.minor}",
+                "sitePackages": sysconfig.get_path("purelib"),
+            }
+        )
+    )
+    return copy
+
+
 def flake_args(project: Path) -> list[str]:
     """Evaluate the copied flake with the offline nixpkgs stand-in (tests/nixpkgs-standin)."""
-    return ["--no-write-lock-file", "--override-input", "nixpkgs", f"path:{STANDIN}"]
+    return ["--no-write-lock-file", "--override-input", "nixpkgs", f"path:{standin()}"]
 
 
 @dataclass

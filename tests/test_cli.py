@@ -72,10 +72,10 @@ def test_jobs_lists_valid_jobs_and_fails_on_invalid_ones(cli, jobs: Path) -> Non
     [
         ("{", "not JSON (line 1: Expecting property name enclosed in double quotes)"),
         (
-            '{"version": 1, "jobs": {}, "errors": {}}',
-            "version: this helper reads version 2, got 1 (update compute-on-aws or the flake)",
+            '{"version": 2, "jobs": {}, "errors": {}}',
+            "version: this helper reads version 3, got 2 (update compute-on-aws or the flake)",
         ),
-        ('{"version": 2, "jobs": {"a": {}}, "errors": {}}', "jobs.a.platform: missing"),
+        ('{"version": 3, "jobs": {"a": {}}, "errors": {}}', "jobs.a.platform: missing"),
         ("[]", "top level: expected an object"),
     ],
 )

@@ -202,6 +202,7 @@ def test_python_tags_are_refused_and_nothing_runs(run, tmp_path: Path) -> None:
         ("tags: [a, b]\n", "tags"),
         ('image:\n  tls_verify: "yes"\n', "tls_verify"),
         ("image:\n  login: sometimes\n", "login"),
+        ("image:\n  system: aarch64-darwin\n", "image.system: expected x86_64-linux or aarch64-linux (Graviton)"),
         ("image: registry.example.com\n", "image"),
         ("region: 12\n", "region"),
         ('region: ""\n', "region"),

@@ -237,7 +237,7 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
         'retryRules = [ { onExitCode = "137"; action = "RETRY"; } ]; }',
     )
     manifest = pure_manifest(jobs)
-    assert manifest["version"] == 2 and manifest["errors"] == {}
+    assert manifest["version"] == 3 and manifest["errors"] == {} and manifest["hostSystem"] is None
     minimal = manifest["jobs"]["minimal"]
     assert minimal == {
         "name": "minimal",

@@ -6,10 +6,9 @@ from __future__ import annotations
 import functools
 import io
 import json
-import os
+import shutil
 import socket
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -19,22 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Moto, flake_args, nix, write_job
+from conftest import Moto, current_system, flake_args, nix, standin, write_job
 
-SYSTEM = json.loads(
-    subprocess.run(
-        ["nix-instantiate", "--eval", "--json", "--expr", "builtins.currentSystem"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-)
-
-
-@pytest.fixture
-def host_python(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The stand-in helper runs on the python3 found on PATH: this test run's, which has the dependencies."""
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+SYSTEM = current_system()
 
 
 def build(project: Path, *attrs: str) -> list[str]:
@@ -69,15 +55,40 @@ def nix_run_stays_in_this_root() -> bool:
     return result.returncode == 0 and result.stdout == "here"
 
 
-def run_app(project: Path, app: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_app(project: Path, app: str, *args: str, prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     """`nix run path:PROJECT#APP -- ARGS`; where `nix run` would leave a chroot, the app's program, built by Nix, is
-    executed directly, as `nix run` does."""
+    executed directly, as `nix run` does. `prefix` runs it inside another command (see without_system_policy)."""
     target = f"path:{project}#{app}"
     if nix_run_stays_in_this_root():
-        return nix("run", *flake_args(project), target, "--", *args, check=False)
-    nix("build", "--no-link", *flake_args(project), f"path:{project}#{app}")
-    program = nix("eval", "--raw", *flake_args(project), f"path:{project}#apps.{SYSTEM}.{app}.program").stdout
-    return subprocess.run([program, *args], capture_output=True, text=True, check=False)
+        command = ["nix", "run", *flake_args(project), target, "--", *args]
+    else:
+        nix("build", "--no-link", *flake_args(project), f"path:{project}#{app}")
+        program = nix("eval", "--raw", *flake_args(project), f"path:{project}#apps.{SYSTEM}.{app}.program").stdout
+        command = [program, *args]
+    return subprocess.run([*(prefix or []), *command], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def without_system_policy() -> list[str]:
+    """A command prefix that hides /etc/containers (skopeo's default policy.json) in a mount namespace of its own, as
+    on macOS, NixOS and most Linux machines. Needs root and a mount namespace (CI has both; a chroot has no private
+    root mount, and skips)."""
+    prefix = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount -t tmpfs none /etc/containers && exec "$@"',
+        "hidden",
+    ]
+    probe = subprocess.run(
+        [*prefix, "test", "!", "-e", "/etc/containers/policy.json"], capture_output=True, check=False
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"no private mount namespace here: {probe.stderr.decode().strip()}")
+    return prefix
 
 
 def test_entrypoint_is_a_strict_shell_script_with_its_inputs(project: Path) -> None:
@@ -98,23 +109,32 @@ def test_entrypoint_is_a_strict_shell_script_with_its_inputs(project: Path) -> N
 def test_image_tag_follows_the_content_of_its_job_only(project: Path) -> None:
     write_job(project / "jobs", "other", '{ queue = "q"; entrypoint.text = "echo one"; }')
     before = manifest(project)["jobs"]
-    assert before["observes-etl"]["image"]["tag"] == manifest(project)["jobs"]["observes-etl"]["image"]["tag"]
+    assert (
+        before["observes-etl"]["image"]["builds"][SYSTEM]["tag"]
+        == manifest(project)["jobs"]["observes-etl"]["image"]["builds"][SYSTEM]["tag"]
+    )
     write_job(project / "jobs", "other", '{ queue = "q"; entrypoint.text = "echo two"; }')
     after = manifest(project)["jobs"]
-    assert after["observes-etl"]["image"]["tag"] == before["observes-etl"]["image"]["tag"]
-    assert after["other"]["image"]["tag"] != before["other"]["image"]["tag"]
+    assert (
+        after["observes-etl"]["image"]["builds"][SYSTEM]["tag"]
+        == before["observes-etl"]["image"]["builds"][SYSTEM]["tag"]
+    )
+    assert after["other"]["image"]["builds"][SYSTEM]["tag"] != before["other"]["image"]["builds"][SYSTEM]["tag"]
     (entrypoint,) = build(project, "other-entrypoint")
-    assert after["other"]["program"]["command"] == [f"{entrypoint}/bin/other"]
+    assert after["other"]["program"]["builds"][SYSTEM]["command"] == [f"{entrypoint}/bin/other"]
 
 
 def test_the_manifest_depends_on_no_job_build(project: Path) -> None:
     token = uuid.uuid4().hex[:12]  # a job no earlier test can have built
     write_job(project / "jobs", "fresh", f'{{ queue = "q"; entrypoint.text = "echo {token}"; }}')
     job = manifest(project)["jobs"]["fresh"]
-    for drv in (job["image"]["drv"], job["program"]["drv"]):
+    for drv in (job["image"]["builds"][SYSTEM]["drv"], job["program"]["builds"][SYSTEM]["drv"]):
         outputs = subprocess.run(["nix-store", "--query", "--outputs", drv], capture_output=True, text=True, check=True)
         assert not Path(outputs.stdout.strip()).exists()
-    assert job["program"]["command"][0].startswith("/nix/store/") and job["image"]["tag"]
+    assert (
+        job["program"]["builds"][SYSTEM]["command"][0].startswith("/nix/store/")
+        and job["image"]["builds"][SYSTEM]["tag"]
+    )
 
 
 def test_an_entrypoint_that_shellcheck_faults_does_not_build(project: Path) -> None:
@@ -125,6 +145,136 @@ def test_an_entrypoint_that_shellcheck_faults_does_not_build(project: Path) -> N
     assert "SC2086" in result.stderr  # Double quote to prevent globbing and word splitting
 
 
+def test_shellcheck_is_a_check_of_its_own_whatever_nixpkgs_writeshellapplication_does(project: Path) -> None:
+    write_job(project / "jobs", "sloppy", "{ queue = \"q\"; entrypoint.text = ''echo $1''; }")
+    # A nixpkgs whose writeShellApplication leaves shellcheck out of the build (as in passthru.tests): a copy of the
+    # stand-in with its checkPhase reduced to `bash -n`.
+    lenient = Path(tempfile.mkdtemp(prefix="nixpkgs-lenient-")) / "nixpkgs"
+    shutil.copytree(standin(), lenient)
+    source = (lenient / "default.nix").read_text()
+    assert "shellcheck $out/bin/${name}" in source
+    (lenient / "default.nix").write_text(source.replace("shellcheck $out/bin/${name}", "true"))
+    args = ["--no-write-lock-file", "--override-input", "nixpkgs", f"path:{lenient}"]
+    entrypoint = nix("build", "--no-link", *args, f"path:{project}#checks.{SYSTEM}.sloppy-entrypoint", check=False)
+    assert entrypoint.returncode == 0, entrypoint.stderr
+    check = nix("build", "--no-link", *args, f"path:{project}#checks.{SYSTEM}.sloppy-shellcheck", check=False)
+    assert check.returncode != 0
+    assert "SC2086" in check.stderr
+    clean = nix("build", "--no-link", *args, f"path:{project}#checks.{SYSTEM}.observes-etl-shellcheck", check=False)
+    assert clean.returncode == 0, clean.stderr
+
+
+def test_images_have_a_world_writable_tmp(project: Path) -> None:
+    (stream,) = build(project, "observes-etl-image")
+    found = []
+    with tarfile.open(fileobj=io.BytesIO(subprocess.run([stream], capture_output=True, check=True).stdout)) as archive:
+        for name in json.load(archive.extractfile("manifest.json"))[0]["Layers"]:  # type: ignore[arg-type]
+            with tarfile.open(fileobj=archive.extractfile(name)) as layer:
+                found += [m for m in layer.getmembers() if m.name.strip("./") == "tmp"]
+    assert [(m.isdir(), oct(m.mode)) for m in found] == [(True, "0o1777")]
+
+
+def test_every_app_on_every_system_has_a_description(project: Path) -> None:
+    apps = json.loads(nix("eval", "--json", *flake_args(project), f"path:{project}#apps").stdout)
+    assert sorted(apps) == ["aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux"]
+    for system, by_name in apps.items():
+        assert sorted(by_name) == ["compute-on-aws", "default", "queue-job"], system
+        for name, app in by_name.items():
+            assert app["type"] == "app" and app["program"].startswith("/nix/store/"), (system, name)
+            assert app["meta"]["description"], (system, name)
+
+
+def test_on_a_mac_local_runs_use_mac_entrypoints_and_images_are_linux(project: Path) -> None:
+    """The manifest a Mac's `nix run .#queue-job` reads: entrypoints for the Mac (local backend) and for each Linux
+    system, images for Linux only; nixpkgs for Linux comes from the Mac's own nixpkgs (pkgs.path) by default."""
+    expression = f"""
+      let
+        pkgs = import {standin()} {{ system = "aarch64-darwin"; }};
+        lib = import {project}/nix/pkgs {{ inherit pkgs; src = {project}; }};
+      in (lib.mkJobs {{ jobsDir = {project}/jobs; }}).manifestData
+    """
+    data = json.loads(nix("eval", "--json", "--impure", "--expr", expression).stdout)
+    assert data["hostSystem"] == "aarch64-darwin"
+    job = data["jobs"]["observes-etl"]
+    assert sorted(job["program"]["builds"]) == ["aarch64-darwin", "aarch64-linux", "x86_64-linux"]
+    assert sorted(job["image"]["builds"]) == ["aarch64-linux", "x86_64-linux"]
+    for system, build in [*job["program"]["builds"].items(), *job["image"]["builds"].items()]:
+        shown = json.loads(nix("show-derivation", build["drv"]).stdout)
+        assert next(iter(shown.values()))["system"] == system
+
+
+def other_image_system() -> str:
+    return "aarch64-linux" if SYSTEM == "x86_64-linux" else "x86_64-linux"
+
+
+def test_an_image_for_a_system_this_machine_cannot_build_is_one_clear_line(
+    project: Path, moto: Moto, registry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI_COMMIT_SHA", "0123abc")
+    other = other_image_system()
+    (project / "compute-on-aws.yaml").write_text(
+        f"image:\n  registry: {registry}\n  repository: jobs\n  tls_verify: false\n  system: {other}\n"
+        "roles:\n  execution: arn:aws:iam::123456789012:role/exec\n"
+    )
+    result = run_app(
+        project, "queue-job", "observes-etl", "--backend", "aws", "--config", str(project / "compute-on-aws.yaml")
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: building the image of observes-etl needs a {other} machine and this one is {SYSTEM}: give Nix a "
+        f"builder for {other} (a remote builder in nix.conf's `builders`, or emulation with `extra-platforms`), or set "
+        "image.system in compute-on-aws.yaml to what your compute environments run"
+    )
+    assert moto.submitted() == []
+
+
+def test_queue_refuses_an_image_of_another_architecture_than_image_system(
+    project: Path, tmp_path: Path, moto: Moto, registry: str
+) -> None:
+    """A flake that builds the 'aarch64-linux' images with this machine's nixpkgs gets images Graviton cannot start."""
+    consumer = tmp_path / "consumer"
+    write_job(consumer / "jobs", "arm-job", '{ queue = "default"; entrypoint.text = "echo arm"; }')
+    other = other_image_system()
+    (consumer / "flake.nix").write_text(
+        """{
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+  inputs.compute-on-aws.url = "path:PROJECT";
+  inputs.compute-on-aws.inputs.nixpkgs.follows = "nixpkgs";
+  outputs = { self, nixpkgs, compute-on-aws }:
+    let
+      pkgs = nixpkgs.legacyPackages.SYSTEM;
+      jobs = compute-on-aws.lib.mkJobs { inherit pkgs; jobsDir = ./jobs; imagePkgs.OTHER = pkgs; };
+    in { apps.SYSTEM = jobs.apps; };
+}
+""".replace("PROJECT", str(project))
+        .replace("SYSTEM", SYSTEM)
+        .replace("OTHER", other)
+    )
+    config = consumer / "compute-on-aws.yaml"
+    config.write_text(f"image:\n  registry: {registry}\n  repository: jobs\n  tls_verify: false\n  system: {other}\n")
+    result = run_app(consumer, "queue-job", "arm-job", "--backend", "aws", "--config", str(config))
+    assert result.returncode == 2, result.stderr
+    arch = {"x86_64-linux": "amd64", "aarch64-linux": "arm64"}
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: the image of arm-job is built for {arch[SYSTEM]}, and image.system is {other} ({arch[other]}): "
+        f"build images with nixpkgs for {other} (mkJobs' imagePkgs), or set image.system to what your compute "
+        "environments run"
+    )
+    assert moto.submitted() == []
+
+
+def test_a_helper_wheel_missing_a_subpackage_fails_its_nix_build(project: Path) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            "[tool.setuptools.packages.find]\n", '[tool.setuptools]\npackages = ["compute_on_aws"]\n[tool.x]\n'
+        )
+    )
+    result = nix("build", "--no-link", *flake_args(project), f"path:{project}#compute-on-aws", check=False)
+    assert result.returncode != 0
+    assert "pythonImportsCheck: compute_on_aws.cli" in result.stderr
+
+
 def test_checks_fail_on_an_invalid_declaration(project: Path) -> None:
     write_job(project / "jobs", "broken", '{ queue = "q"; command = [ "x" ]; image = "i"; attempts = 0; }')
     result = nix("build", "--no-link", *flake_args(project), f"path:{project}#checks.{SYSTEM}.jobs-valid", check=False)
@@ -132,7 +282,7 @@ def test_checks_fail_on_an_invalid_declaration(project: Path) -> None:
     assert "broken: attempts: must be between 1 and 10, got 0" in result.stderr
 
 
-def test_queue_job_app_submits_hello_to_aws(project: Path, moto: Moto, host_python: None) -> None:
+def test_queue_job_app_submits_hello_to_aws(project: Path, moto: Moto) -> None:
     result = run_app(project, "queue-job", "hello", "--backend", "aws", "--json", "--", "--json", "x y")
     assert result.returncode == 0, result.stderr
     job = json.loads(result.stdout)["jobs"][0]
@@ -145,7 +295,7 @@ def test_queue_job_app_submits_hello_to_aws(project: Path, moto: Moto, host_pyth
     ]
 
 
-def test_queue_job_app_reports_a_users_mistake_in_one_line(project: Path, moto: Moto, host_python: None) -> None:
+def test_queue_job_app_reports_a_users_mistake_in_one_line(project: Path, moto: Moto) -> None:
     result = run_app(project, "queue-job", "helo")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
@@ -184,7 +334,7 @@ def registry(tmp_path: Path) -> Iterator[str]:
 
 
 def test_queue_job_app_builds_pushes_and_submits_one_nix_job(
-    project: Path, moto: Moto, registry: str, host_python: None, monkeypatch: pytest.MonkeyPatch
+    project: Path, moto: Moto, registry: str, monkeypatch: pytest.MonkeyPatch, without_system_policy: list[str]
 ) -> None:
     write_job(project / "jobs", "other-etl", '{ queue = "etl-small"; entrypoint.text = "echo other"; }')
     (project / "compute-on-aws.yaml").write_text(
@@ -199,21 +349,23 @@ def test_queue_job_app_builds_pushes_and_submits_one_nix_job(
     monkeypatch.chdir(project)
     monkeypatch.setenv("CI_COMMIT_SHA", "0123abc")
     jobs = manifest(project)["jobs"]
-    tag = jobs["observes-etl"]["image"]["tag"]
-    result = run_app(project, "queue-job", "observes-etl", "2026-11-25", "--backend", "aws")
+    tag = jobs["observes-etl"]["image"]["builds"][SYSTEM]["tag"]
+    result = run_app(
+        project, "queue-job", "observes-etl", "2026-11-25", "--backend", "aws", prefix=without_system_policy
+    )
     assert result.returncode == 0, result.stderr
     target = f"{registry}/jobs:observes-etl-{tag}"
     assert f"pushed {target}" in result.stdout
     definition = moto.registered()[0]["containerProperties"]
     assert definition["image"] == target
-    assert definition["command"] == jobs["observes-etl"]["program"]["command"]
+    assert definition["command"] == jobs["observes-etl"]["program"]["builds"][SYSTEM]["command"]
     pushed = subprocess.run(
         ["skopeo", "inspect", "--tls-verify=false", f"docker://{target}"], capture_output=True, text=True, check=True
     )
     assert json.loads(pushed.stdout)["Digest"].startswith("sha256:")
     # Only the queued job's image was built.
     other = subprocess.run(
-        ["nix-store", "--query", "--outputs", jobs["other-etl"]["image"]["drv"]],
+        ["nix-store", "--query", "--outputs", jobs["other-etl"]["image"]["builds"][SYSTEM]["drv"]],
         capture_output=True,
         text=True,
         check=True,
@@ -225,12 +377,15 @@ def test_queue_job_app_builds_pushes_and_submits_one_nix_job(
     assert "pushed" not in again.stdout and "reused observes-etl:1" in again.stdout
 
 
-def test_an_image_copies_itself_to_a_registry(project: Path, registry: str) -> None:
+def test_an_image_copies_itself_to_a_registry(project: Path, registry: str, without_system_policy: list[str]) -> None:
     (copy_to,) = build(project, "observes-etl-image.copyTo")
     (stream,) = build(project, "observes-etl-image")
     target = f"docker://{registry}/by-hand:etl"
     result = subprocess.run(
-        [f"{copy_to}/bin/copy-to", target, "--dest-tls-verify=false"], capture_output=True, text=True, check=False
+        [*without_system_policy, f"{copy_to}/bin/copy-to", target, "--dest-tls-verify=false"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     pushed = subprocess.run(
@@ -245,9 +400,7 @@ def test_an_image_copies_itself_to_a_registry(project: Path, registry: str) -> N
     assert usage.returncode == 2 and usage.stderr.startswith("usage: copy-to DESTINATION")
 
 
-def test_another_flake_declares_its_own_jobs_through_lib(
-    project: Path, tmp_path: Path, moto: Moto, host_python: None
-) -> None:
+def test_another_flake_declares_its_own_jobs_through_lib(project: Path, tmp_path: Path, moto: Moto) -> None:
     consumer = tmp_path / "consumer"
     write_job(
         consumer / "batch", "nightly", '{ queue = "default"; command = [ "echo" "nightly" ]; image = "busybox"; }'
@@ -269,7 +422,7 @@ def test_another_flake_declares_its_own_jobs_through_lib(
     assert moto.submitted()[0]["jobName"] == "nightly"
 
 
-def test_queue_job_app_runs_a_job_locally(project: Path, tmp_path: Path, host_python: None) -> None:
+def test_queue_job_app_runs_a_job_locally(project: Path, tmp_path: Path) -> None:
     write_job(
         project / "jobs", "greet", '{ pkgs, ... }: { queue = "q"; entrypoint.text = "echo built and ran \\"$1\\""; }'
     )

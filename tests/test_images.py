@@ -29,7 +29,7 @@ ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
     ],
 )
 def test_ecr_login_only_where_it_applies(moto: Moto, tmp_path: Path, registry: str, login: str, expects_token: bool):
-    push = ImagePush(drv="/nix/store/x.drv", target=f"{registry}/jobs:hello-abc")
+    push = ImagePush(drv="/nix/store/x.drv", target=f"{registry}/jobs:hello-abc", system="x86_64-linux")
     path = _auth_file(push, ImageSettings(registry=registry, repository="jobs", login=login), Aws(), tmp_path)
     if not expects_token:
         assert path is None

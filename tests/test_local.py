@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import pure_manifest, write_job
+from conftest import current_system, pure_manifest, write_job
 
 EXITED = "Essential container in task exited"
 HOST_GONE = "Host EC2 (local worker) terminated."
@@ -691,10 +691,10 @@ def test_an_entrypoint_that_cannot_be_built_fails_the_job_with_the_build_error(l
     local.job("built", "true")
 
     def entrypoint(manifest: dict[str, Any]) -> None:
+        manifest["hostSystem"] = current_system()
         manifest["jobs"]["built"]["program"] = {
             "kind": "entrypoint",
-            "command": ["/nix/store/x-none/bin/none"],
-            "drv": drv,
+            "builds": {current_system(): {"command": ["/nix/store/x-none/bin/none"], "drv": drv}},
         }
 
     local.write_manifest(entrypoint)
@@ -741,7 +741,11 @@ def _greet_job(local: Local) -> tuple[str, Path]:
     local.job("greet", "true")
 
     def entrypoint(manifest: dict[str, Any]) -> None:
-        manifest["jobs"]["greet"]["program"] = {"kind": "entrypoint", "command": [f"{out}/bin/greet"], "drv": drv}
+        manifest["hostSystem"] = current_system()
+        manifest["jobs"]["greet"]["program"] = {
+            "kind": "entrypoint",
+            "builds": {current_system(): {"command": [f"{out}/bin/greet"], "drv": drv}},
+        }
 
     local.write_manifest(entrypoint)
     return drv, out

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import flake_args, nix, write_job
+from conftest import current_system, flake_args, nix, write_job
 
 
 def built_manifest(project: Path) -> Path:
@@ -59,8 +59,8 @@ def built_job(project: Path) -> dict[str, Any]:
         + "''; runtimeInputs = [ pkgs.coreutils ]; }; }",
     )
     manifest = built_manifest(project)
-    program = json.loads(manifest.read_text())["jobs"]["built"]["program"]
-    return {"manifest": manifest, "command": program["command"], "drv": program["drv"]}
+    build = json.loads(manifest.read_text())["jobs"]["built"]["program"]["builds"][current_system()]
+    return {"manifest": manifest, "command": build["command"], "drv": build["drv"]}
 
 
 def config(tmp_path: Path, state: Path, **top: Any) -> Path:

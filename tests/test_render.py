@@ -11,7 +11,7 @@ import pytest
 from conftest import write_job
 
 from compute_on_aws import chains, plan, render
-from compute_on_aws.config import Config
+from compute_on_aws.config import Config, ImageSettings
 from compute_on_aws.errors import UserError
 from compute_on_aws.model import parse_manifest
 
@@ -247,7 +247,7 @@ def manifest_job(**changes: Any) -> dict[str, Any]:
 def planned(
     job: dict[str, Any], config: Config | None = None, args: tuple[str, ...] = (), environ: dict[str, str] | None = None
 ) -> plan.Plan:
-    manifest = parse_manifest({"version": 2, "errors": {}, "jobs": {job["name"]: job}}, source="test")
+    manifest = parse_manifest({"version": 3, "errors": {}, "jobs": {job["name"]: job}}, source="test")
     return plan.plan(manifest, config or Config(), job["name"], list(args), environ or {})
 
 
@@ -505,7 +505,7 @@ def test_templates_render_any_string_safely(run, tmp_path: Path) -> None:
 
 def chain_manifest(after: dict[str, list[str]]) -> Any:
     jobs = {n: manifest_job(name=n, after=[{"job": d, "type": None} for d in deps]) for n, deps in after.items()}
-    return parse_manifest({"version": 2, "errors": {}, "jobs": jobs}, source="test")
+    return parse_manifest({"version": 3, "errors": {}, "jobs": jobs}, source="test")
 
 
 def test_a_chain_puts_each_job_once_after_all_it_runs_after() -> None:
@@ -525,6 +525,59 @@ def test_every_job_of_a_chain_is_checked_before_any_is_queued() -> None:
         "extract": manifest_job(name="extract"),
         "load": manifest_job(name="load", environment=["RUN_DATE"], after=[{"job": "extract", "type": None}]),
     }
-    manifest = parse_manifest({"version": 2, "errors": {}, "jobs": jobs}, source="test")
+    manifest = parse_manifest({"version": 3, "errors": {}, "jobs": jobs}, source="test")
     with pytest.raises(UserError, match="load: environment: RUN_DATE is not set"):
         chains.plan_chain(manifest, Config(), "load", [], {})
+
+
+# --- images Nix builds: the system's build, the tag
+
+
+def nix_image_job(name: str, systems: tuple[str, ...] = ("x86_64-linux", "aarch64-linux")) -> dict[str, Any]:
+    builds = {s: {"command": [f"/nix/store/{s}-entry/bin/{name}"], "drv": f"/nix/store/{s}-entry.drv"} for s in systems}
+    images = {s: {"tag": f"{s[:3]}{'0' * 29}", "drv": f"/nix/store/{s}-image.drv"} for s in systems}
+    return manifest_job(
+        name=name,
+        program={"kind": "entrypoint", "builds": builds},
+        image={"kind": "nix", "name": name, "builds": images},
+    )
+
+
+def planned_on(
+    job: dict[str, Any], config: Config, *, host: str | None = "x86_64-linux", aws: bool = True
+) -> plan.Plan:
+    data = {"version": 3, "hostSystem": host, "errors": {}, "jobs": {job["name"]: job}}
+    return plan.plan(parse_manifest(data, source="m.json"), config, job["name"], [], {}, pushed_image=aws)
+
+
+REGISTRY = Config(image=ImageSettings(registry="r.example", repository="jobs", system="aarch64-linux"))
+
+
+def test_aws_runs_the_image_system_build_and_local_runs_this_machines() -> None:
+    job = nix_image_job("etl")
+    on_aws = planned_on(job, REGISTRY)
+    container = on_aws.definition["containerProperties"]
+    assert container["command"] == ["/nix/store/aarch64-linux-entry/bin/etl"]
+    assert container["image"] == f"r.example/jobs:etl-aar{'0' * 29}"
+    assert on_aws.image_push == plan.ImagePush(
+        drv="/nix/store/aarch64-linux-image.drv", target=container["image"], system="aarch64-linux"
+    )
+    local = planned_on(job, REGISTRY, aws=False)
+    assert local.definition["containerProperties"]["command"] == ["/nix/store/x86_64-linux-entry/bin/etl"]
+    assert local.program_drv == "/nix/store/x86_64-linux-entry.drv" and local.image_push is None
+
+
+def test_a_manifest_without_builds_for_image_system_is_a_users_mistake() -> None:
+    with pytest.raises(UserError) as e:
+        planned_on(nix_image_job("etl", systems=("x86_64-linux",)), REGISTRY)
+    assert str(e.value) == (
+        "etl: m.json has builds for x86_64-linux, not aarch64-linux (image.system in compute-on-aws.yaml): use a "
+        "flake that builds images for it (compute-on-aws's flake builds x86_64-linux and aarch64-linux)"
+    )
+
+
+def test_an_image_tag_stays_within_dockers_128_characters_whatever_the_jobs_name() -> None:
+    name = "a-very-long-job-name-" * 6  # 126 characters
+    tag = planned_on(nix_image_job(name), REGISTRY).definition["containerProperties"]["image"].split(":", 1)[1]
+    assert len(tag) == 128 and tag.endswith(f"-aar{'0' * 29}") and name.startswith(tag[:95])
+    assert plan.image_tag("hello", "0" * 32) == f"hello-{'0' * 32}"

@@ -80,7 +80,7 @@ def _job_row(plan: Plan, request: dict[str, Any], settings: LocalSettings) -> di
         "command": json.dumps(overrides.get("command", container["command"])),
         "environment": json.dumps(environment),
         "secrets": json.dumps({s["name"]: s["valueFrom"] for s in container.get("secrets", [])}),
-        "drv": plan.job.program.drv,
+        "drv": plan.program_drv,
     }
 
 

@@ -14,8 +14,6 @@ in
   # evalJobs :: { jobsDir, pkgs ? null, extraArgs ? { } } -> { jobs = { <name> = declaration; }; errors = [ string ]; }
   evalJobs = import ./evalJobs.nix;
 
-  # mkManifest :: { evaluated, resolved ? { } } -> JSON-able manifest (see ./manifest.nix)
+  # mkManifest :: { evaluated, entrypoints ? { }, images ? { }, hostSystem ? null } -> JSON-able manifest (./manifest.nix)
   mkManifest = import ./manifest.nix;
-
-  manifestVersion = 1;
 }

@@ -5,13 +5,23 @@
 {
   # evalJobs' result.
   evaluated,
-  # { <job> = derivation; } for jobs with an entrypoint, when evaluated with nixpkgs.
+  # { <system> = { <job> = derivation; }; } for jobs with an entrypoint, when evaluated with nixpkgs: the machine's own
+  # system (the local backend runs them) and each system images are built for.
   entrypoints ? { },
-  # { <job> = image derivation with imageName and imageTag; } for jobs whose image Nix builds.
+  # { <system> = { <job> = image derivation with imageTag; }; } for jobs whose image Nix builds.
   images ? { },
+  # The system the manifest was evaluated for (the machine that queues); null without nixpkgs.
+  hostSystem ? null,
 }:
 let
-  inherit (builtins) mapAttrs unsafeDiscardStringContext unsafeDiscardOutputDependency;
+  inherit (builtins)
+    mapAttrs
+    unsafeDiscardStringContext
+    unsafeDiscardOutputDependency
+    filter
+    attrNames
+    listToAttrs
+    ;
 
   drvOf = drv: unsafeDiscardOutputDependency drv.drvPath;
   pathOf = drv: unsafeDiscardStringContext drv.outPath;
@@ -28,14 +38,23 @@ let
         inherit (job) command;
       }
     else
-      let
-        built = entrypoints.${name} or null;
-      in
       {
         kind = "entrypoint";
-        command = if built == null then null else [ (programOf built) ];
-        drv = if built == null then null else drvOf built;
+        builds = buildsOf entrypoints name (built: {
+          command = [ (programOf built) ];
+          drv = drvOf built;
+        });
       };
+
+  # { <system> = f drv; } for the systems that built this job.
+  buildsOf =
+    perSystem: name: f:
+    listToAttrs (
+      map (system: {
+        name = system;
+        value = f perSystem.${system}.${name};
+      }) (filter (system: perSystem.${system} ? ${name}) (attrNames perSystem))
+    );
 
   image =
     name: job:
@@ -45,14 +64,13 @@ let
         reference = job.image;
       }
     else
-      let
-        built = images.${name} or null;
-      in
       {
         kind = "nix";
         inherit name;
-        tag = if built == null then null else unsafeDiscardStringContext built.imageTag;
-        drv = if built == null then null else drvOf built;
+        builds = buildsOf images name (built: {
+          tag = unsafeDiscardStringContext built.imageTag;
+          drv = drvOf built;
+        });
       };
 
   retryRule =
@@ -90,7 +108,8 @@ let
     };
 in
 {
-  version = 2;
+  version = 3;
+  inherit hostSystem;
   jobs = mapAttrs manifestJob evaluated.jobs;
   inherit (evaluated) errors;
 }

@@ -7,17 +7,10 @@
 }:
 let
   helper = import ./helper.nix { inherit pkgs src; };
-  mkEntrypoint = import ./mkEntrypoint.nix { inherit pkgs; };
-  mkImage = import ./mkImage.nix { inherit pkgs; };
 in
 {
-  inherit helper mkEntrypoint mkImage;
-  mkJobs = import ./mkJobs.nix {
-    inherit
-      pkgs
-      helper
-      mkEntrypoint
-      mkImage
-      ;
-  };
+  inherit helper;
+  mkEntrypoint = import ./mkEntrypoint.nix { inherit pkgs; };
+  mkImage = import ./mkImage.nix { inherit pkgs; };
+  mkJobs = import ./mkJobs.nix { inherit pkgs helper; };
 }

@@ -1,4 +1,4 @@
-# The compute-on-aws command-line helper (the Python package in compute_on_aws/).
+# The compute-on-aws command-line helper (the Python package in compute_on_aws/), built and installed as a wheel.
 { pkgs, src }:
 let
   py = pkgs.python3.pkgs;
@@ -15,6 +15,11 @@ py.buildPythonApplication {
     py.pyyaml
     py.typer
   ];
+  # A wheel that lacks a subpackage fails here, not in the user's first `nix run`.
+  pythonImportsCheck = [
+    "compute_on_aws.cli"
+    "compute_on_aws.local.worker"
+  ];
   # skopeo pushes Nix-built images; nix builds the entrypoint of the job being queued (it is the caller's nix).
   makeWrapperArgs = [
     "--prefix"
@@ -22,5 +27,8 @@ py.buildPythonApplication {
     ":"
     "${pkgs.skopeo}/bin"
   ];
-  meta.mainProgram = "compute-on-aws";
+  meta = {
+    description = "Declare batch jobs in Nix, queue them on AWS Batch (or run them locally) with one command";
+    mainProgram = "compute-on-aws";
+  };
 }

@@ -1,12 +1,18 @@
-# A job's container image: the entrypoint's closure plus CA certificates, streamed as a docker-archive (nothing large in
-# the store). With no tag given the tag is the hash of the image's configuration, so an unchanged job keeps its tag.
+# A job's container image: the entrypoint's closure plus CA certificates and a /tmp, streamed as a docker-archive
+# (nothing large in the store). With no tag given the tag is the hash of the image's configuration, so an unchanged job
+# keeps its tag. The image is for the system of the `pkgs` it is built with, whatever machine evaluates it.
 # `copyTo` pushes it anywhere skopeo can (nix run .#<job>-image.copyTo -- docker://registry/repo:tag [skopeo flags]);
 # compute-on-aws pushes by itself when queueing, this is for doing it by hand.
-{ pkgs }:
+{
+  # nixpkgs of the image's system.
+  pkgs,
+  # nixpkgs of the machine that pushes (copyTo runs there).
+  hostPkgs ? pkgs,
+}:
 {
   # Image name, usually the job's name.
   name,
-  # The entrypoint derivation (from mkEntrypoint); its bin/ is linked into the image's /bin.
+  # The entrypoint derivation (from mkEntrypoint, for the image's system); its bin/ is linked into the image's /bin.
   entrypoint,
   # Image tag; null derives it from the content.
   tag ? null,
@@ -18,19 +24,28 @@ let
       entrypoint
       pkgs.cacert
     ];
+    # dockerTools images have no /tmp: mktemp, sort and most runtimes need one, as on any Linux system.
+    extraCommands = "mkdir -m 1777 tmp";
     config.Env = [
       "PATH=/bin"
       "SSL_CERT_FILE=${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt"
     ];
   };
+  # skopeo reads a trust policy on every copy and nixpkgs' skopeo ships none in /etc: give it one. The source is an
+  # archive built here, so there is no signature to verify.
+  policy = builtins.toFile "compute-on-aws-skopeo-policy.json" (
+    builtins.toJSON {
+      default = [ { type = "insecureAcceptAnything"; } ];
+    }
+  );
 in
 image
 // {
-  copyTo = pkgs.writeShellApplication {
+  copyTo = hostPkgs.writeShellApplication {
     name = "copy-to";
     runtimeInputs = [
-      pkgs.coreutils
-      pkgs.skopeo
+      hostPkgs.coreutils
+      hostPkgs.skopeo
     ];
     # skopeo cannot read a docker-archive from a pipe: the stream goes to a private temporary file first.
     text = ''
@@ -43,7 +58,8 @@ image
       archive=$(mktemp)
       trap 'rm -f "$archive"' EXIT
       ${image} > "$archive"
-      skopeo copy "$@" "docker-archive:$archive" "$destination"
+      skopeo --policy ${policy} copy "$@" "docker-archive:$archive" "$destination"
     '';
+    meta.description = "Pushes the image of ${name} with skopeo: copy-to DESTINATION [SKOPEO COPY FLAGS...]";
   };
 }

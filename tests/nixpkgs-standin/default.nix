@@ -1,11 +1,30 @@
-# TEST SCAFFOLDING, NOT NIXPKGS: see flake.nix. Each function keeps the nixpkgs signature it stands in for and builds
-# with the host's tools (/bin/sh, /usr/bin/python3, binaries from /usr/bin).
-{ system }:
+# TEST SCAFFOLDING, NOT NIXPKGS: see flake.nix. Each function keeps the signature of the nixpkgs function it stands in
+# for (no `...` where nixpkgs has none) and copies the behaviour compute-on-aws could notice, as of the nixpkgs revision
+# this project's flake.lock pins: NixOS/nixpkgs 1cabc318c11299f07ca53e3cb719854682fe6eb3 ("the pin" below). It builds
+# with the host's tools (/bin/sh, python3, binaries from /usr/bin) instead of nixpkgs' own.
+{
+  system,
+  # nixpkgs takes overlays; the stand-in has nothing to overlay and ignores them.
+  overlays ? [ ],
+}:
 let
-  inherit (builtins) concatStringsSep toJSON toFile;
+  inherit (builtins)
+    concatStringsSep
+    toJSON
+    fromJSON
+    readFile
+    pathExists
+    ;
   path = "/usr/local/bin:/usr/bin:/bin";
+  # The host's python3 and the site-packages holding the helper's dependencies (tests/conftest.py writes this file).
+  host =
+    if pathExists ./host.json then
+      fromJSON (readFile ./host.json)
+    else
+      throw "nixpkgs stand-in: host.json is missing (tests/conftest.py writes it into a copy of this folder)";
 
-  # A derivation built by a /bin/sh script (the host's: impure, tests only).
+  # A derivation built by a /bin/sh script (the host's: impure, tests only). As with stdenv, the build runs in a
+  # temporary working folder, sees only what the derivation passes, and stops at the first failing command.
   sh =
     name: script: env:
     derivation (
@@ -13,7 +32,7 @@ let
         inherit name system;
         builder = "/bin/sh";
         args = [
-          "-c"
+          "-ec"
           script
         ];
         PATH = path;
@@ -31,27 +50,53 @@ let
 
   binPath = inputs: concatStringsSep ":" (map (p: "${p}/bin") inputs);
 
+  # pkgs/build-support/trivial-builders/default.nix, writeText (the pin): the text in a file named `name`.
   writeText = name: text: sh name ''printf '%s' "$text" > $out'' { inherit text; };
 
+  # pkgs/build-support/trivial-builders/default.nix, runCommand (the pin): `env` becomes the derivation's attributes;
+  # nativeBuildInputs' bin/ folders are on PATH (as stdenv puts them). No stdenv hooks.
   runCommand =
     name: env: script:
-    sh name script env;
+    sh name script (
+      removeAttrs env [ "nativeBuildInputs" ]
+      // {
+        PATH = "${binPath (env.nativeBuildInputs or [ ])}:${path}";
+      }
+    );
 
+  # pkgs/build-support/trivial-builders/default.nix, writeShellApplication (the pin): the script sets each of
+  # bashOptions, prepends runtimeInputs to the inherited PATH, and its build runs `bash -n` then shellcheck (the
+  # checkPhase), so a script shellcheck faults does not build. meta.mainProgram is the name. Arguments as the pin's,
+  # without a catch-all. Not copied: runtimeEnv, excludeShellChecks, extraShellCheckFlags, derivationArgs (unused here).
   writeShellApplication =
     {
       name,
       text,
       runtimeInputs ? [ ],
+      runtimeEnv ? null,
       meta ? { },
-      ...
+      passthru ? { },
+      checkPhase ? null,
+      excludeShellChecks ? [ ],
+      extraShellCheckFlags ? [ ],
+      bashOptions ? [
+        "errexit"
+        "nounset"
+        "pipefail"
+      ],
+      inheritPath ? true,
+      derivationArgs ? { },
     }:
     let
       script = ''
         #!/bin/bash
-        set -o errexit
-        set -o nounset
-        set -o pipefail
-        ${if runtimeInputs == [ ] then "" else ''export PATH="${binPath runtimeInputs}:$PATH"''}
+        ${concatStringsSep "\n" (map (o: "set -o ${o}") bashOptions)}
+        ${
+          if runtimeInputs == [ ] then
+            ""
+          else
+            ''export PATH="${binPath runtimeInputs}${if inheritPath then ":$PATH" else ""}"''
+        }
         ${text}
       '';
       drv = sh name ''
@@ -59,28 +104,41 @@ let
         printf '%s' "$script" > $out/bin/${name}
         chmod +x $out/bin/${name}
         /bin/bash -n $out/bin/${name}
-        shellcheck $out/bin/${name}  # as nixpkgs does: a script that shellcheck faults does not build
+        ${if checkPhase == null then "shellcheck $out/bin/${name}" else checkPhase}
       '' { inherit script; };
     in
     drv
+    // passthru
     // {
-      meta = meta // {
+      meta = {
         mainProgram = name;
-      };
+      }
+      // meta;
     };
 
+  # pkgs/build-support/docker/default.nix, streamLayeredImage (the pin): a script that writes a docker-archive to
+  # stdout. As in the pin: contents' files linked at /; with no tag the tag is the hash of the configuration's store
+  # path; the image has no /tmp (nor anything else) unless extraCommands make it, and their files, with their
+  # modes, are the customisation layer, a tarball made at build time; the architecture is the image's system's (GOARCH),
+  # not the machine's; passthru imageTag, imageName, conf. Not copied: one layer per store path (one layer here),
+  # fakeRootCommands, maxLayers, created, includeStorePaths, config keys other than Env.
   streamLayeredImage =
     {
       name,
       tag ? null,
       contents ? [ ],
       config ? { },
-      ...
+      extraCommands ? "",
+      architecture ?
+        {
+          x86_64-linux = "amd64";
+          aarch64-linux = "arm64";
+        }
+        .${system} or (throw "nixpkgs stand-in: streamLayeredImage: no GOARCH for ${system}"),
     }:
     let
-      # Like nixpkgs: the configuration is its own derivation, and with no tag the tag is its output hash.
       conf = writeText "${name}-conf.json" (toJSON {
-        inherit name config;
+        inherit name config architecture;
         contents = map toString contents;
       });
       imageTag =
@@ -88,12 +146,29 @@ let
           tag
         else
           builtins.head (builtins.split "-" (baseNameOf (builtins.unsafeDiscardStringContext conf.outPath)));
+      customisationLayer = sh "${name}-customisation-layer" ''
+        mkdir customisation && cd customisation
+        for content in ${concatStringsSep " " (map toString contents)}; do
+          (cd "$content" && find . -type f -o -type l) | while read -r f; do
+            mkdir -p "$(dirname "$f")"; [ -e "$f" ] || ln -s "$content/''${f#./}" "$f"
+          done
+        done
+        eval "$extraCommands"
+        mkdir -p $out
+        /usr/bin/python3 -c 'import os, sys, tarfile
+        def reset(ti):
+            ti.uid = ti.gid = 0; ti.uname = ti.gname = ""; ti.mtime = 1
+            return ti
+        with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as tar:
+            for name in sorted(os.listdir(".")):
+                tar.add(name, filter=reset)' $out/layer.tar
+      '' { inherit extraCommands; };
       stream = sh "stream-${name}" ''
         paths=$(/usr/bin/python3 -c 'import sys; lines = open(sys.argv[1]).read().split("\n"); i = 0; out = []
         while i < len(lines) and lines[i]:
             out.append(lines[i]); n = int(lines[i + 2]); i += 3 + n
         print(" ".join(sorted(out)))' closure)
-        printf '#!/bin/sh\nexec /usr/bin/python3 %s %s %s %s %s\n' ${./stream-image.py} ${conf} '${name}' '${imageTag}' "$paths" > $out
+        printf '#!/bin/sh\nexec /usr/bin/python3 %s %s %s %s %s %s\n' ${./stream-image.py} ${conf} ${customisationLayer}/layer.tar '${name}' '${imageTag}' "$paths" > $out
         chmod +x $out
       '' { exportReferencesGraph = [ "closure" conf ]; };
     in
@@ -103,59 +178,159 @@ let
       imageName = name;
     };
 
-  # The helper runs on the host's python3 (the test virtualenv, which has boto3, typer, jinja2 and pyyaml).
+  python3 = hostPackage "python3-host" [ ] // {
+    pkgs = {
+      inherit buildPythonApplication setuptools;
+      boto3 = hostSitePackages;
+      jinja2 = hostSitePackages;
+      pyyaml = hostSitePackages;
+      typer = hostSitePackages;
+    };
+  };
+
+  # The helper's dependencies: the host's site-packages (host.json), without compute-on-aws itself, so that the helper
+  # can only be imported from its own wheel.
+  hostSitePackages = sh "python3-dependencies-from-host" ''
+    mkdir -p $out/site-packages
+    for entry in ${host.sitePackages}/*; do
+      case "$(basename "$entry")" in
+        compute_on_aws*|__editable__*|__pycache__) ;;
+        *) ln -s "$entry" $out/site-packages/ ;;
+      esac
+    done
+  '' { };
+  setuptools = hostSitePackages;
+
+  # pkgs/development/interpreters/python/mk-python-derivation.nix with pyproject = true (the pin): pypaBuildHook
+  # builds a wheel from the source (`python -m build --no-isolation --wheel`), pythonRuntimeDepsCheckHook refuses a
+  # wheel whose Requires-Dist its dependencies do not satisfy, pypaInstallHook installs it into $out
+  # (`python -m installer --prefix $out`), wrapPythonPrograms turns each console script into a wrapper (makeWrapperArgs)
+  # around .<name>-wrapped, which puts $out and the dependencies on sys.path itself (site.addsitedir) and sets
+  # sys.argv[0] to the bare name; pythonImportsCheck imports each module with $out and the dependencies on
+  # PYTHONPATH. The interpreter is the host's python3 (host.json) and all dependencies are one host folder.
   buildPythonApplication =
     {
       pname,
+      version,
       src,
+      pyproject ? null,
+      build-system ? [ ],
+      dependencies ? [ ],
+      pythonImportsCheck ? [ ],
       makeWrapperArgs ? [ ],
       meta ? { },
-      ...
     }:
     let
-      prefixPath = if makeWrapperArgs == [ ] then "" else builtins.elemAt makeWrapperArgs 3;
-      wrapper = ''
-        #!/bin/sh
-        export PYTHONPATH="@out@/lib/${pname}''${PYTHONPATH:+:$PYTHONPATH}"
-        export PATH="${prefixPath}:$PATH"
-        exec python3 -m compute_on_aws "$@"
-      '';
+      python = host.python;
+      deps = "${hostSitePackages}/site-packages";
+      site = "lib/python${host.pythonVersion}/site-packages";
     in
-    sh pname ''
-      mkdir -p $out/bin $out/lib/${pname}
-      cp -rL ${src}/compute_on_aws $out/lib/${pname}/
-      printf '%s' "$wrapper" | sed "s|@out@|$out|" > $out/bin/${pname}
-      chmod +x $out/bin/${pname}
-    '' { inherit wrapper; }
+    sh "${pname}-${version}" ''
+      cp -r ${src} source && chmod -R u+w source && cd source
+      export PYTHONPATH=${deps}
+      ${python} -m build --no-isolation --outdir dist --wheel . > build.log 2>&1 || { cat build.log >&2; exit 1; }
+      ${python} ${./runtime-deps-check.py} dist/*.whl
+      ${python} ${./install-wheel.py} ${python} "$out" dist/*.whl
+      for script in $out/bin/*; do
+        name=$(basename "$script")
+        {
+          head -n 1 "$script"
+          echo "import sys;import site;import functools;sys.argv[0] = '$name';functools.reduce(lambda k, p: site.addsitedir(p, k), ['$out/${site}', '${deps}'], site._init_pathinfo());"
+          tail -n +2 "$script"
+        } > "$out/bin/.$name-wrapped"
+        chmod +x "$out/bin/.$name-wrapped"
+        printf '#!/bin/bash -e\n%s\nexec -a "$0" "%s" "$@"\n' "$wrapperEnv" "$out/bin/.$name-wrapped" > "$script"
+      done
+      cd ..
+      for module in ${concatStringsSep " " pythonImportsCheck}; do
+        PYTHONPATH="$out/${site}:${deps}" ${python} -c "import $module" || { echo "pythonImportsCheck: $module" >&2; exit 1; }
+      done
+    '' { wrapperEnv = wrapperEnv makeWrapperArgs; }
     // {
-      meta = meta;
+      inherit meta pname version;
     };
 
-  pythonDependency = name: sh "python3-${name}-from-host" "mkdir $out" { };
+  # pkgs/build-support/setup-hooks/make-wrapper.sh (the pin), only the `--prefix VAR SEP VALUE` form.
+  wrapperEnv =
+    args:
+    if args == [ ] then
+      ""
+    else if builtins.head args == "--prefix" && builtins.length args >= 4 then
+      let
+        var = builtins.elemAt args 1;
+        sep = builtins.elemAt args 2;
+        value = builtins.elemAt args 3;
+      in
+      "export ${var}='${value}'\${${var}:+'${sep}'\$${var}}\n"
+      + wrapperEnv (builtins.genList (i: builtins.elemAt args (i + 4)) (builtins.length args - 4))
+    else
+      throw "nixpkgs stand-in: makeWrapperArgs: only --prefix VAR SEP VALUE is copied, got ${builtins.head args}";
+
+  # pkgs/by-name/sk/skopeo/package.nix (the pin): the binary's policy is /etc/containers/policy.json unless --policy is
+  # given, and the package puts none there; where the file is absent (macOS, NixOS, most Linux machines), every copy
+  # fails. This host's skopeo, refusing a copy without --policy with skopeo's own message, as on those machines.
+  skopeo = sh "skopeo" ''
+    mkdir -p $out/bin
+    cat > $out/bin/skopeo <<'SCRIPT'
+    #!/bin/sh
+    policy=
+    for arg in "$@"; do
+      case "$arg" in
+        --policy|--policy=*) policy=1 ;;
+        --insecure-policy) policy=1 ;;
+        copy|sync) break ;;
+      esac
+    done
+    for arg in "$@"; do
+      case "$arg" in
+        copy|sync)
+          if [ -z "$policy" ]; then
+            echo 'time="1970-01-01T00:00:00Z" level=fatal msg="Error loading trust policy: open /etc/containers/policy.json: no such file or directory"' >&2
+            exit 1
+          fi ;;
+      esac
+    done
+    exec /usr/bin/skopeo "$@"
+    SCRIPT
+    chmod +x $out/bin/skopeo
+  '' { };
+
+  # The host's binaries under nixpkgs' package names.
+  shellcheck = hostPackage "shellcheck" [ "shellcheck" ];
+  cacert = sh "cacert" ''
+    mkdir -p $out/etc/ssl/certs
+    cp /etc/ssl/certs/ca-certificates.crt $out/etc/ssl/certs/ca-bundle.crt
+  '' { };
+  coreutils = hostPackage "coreutils" [
+    "date"
+    "cat"
+    "mkdir"
+    "mktemp"
+    "rm"
+    "sleep"
+    "wc"
+  ];
+  curl = hostPackage "curl" [ "curl" ];
+  jq = hostPackage "jq" [ "jq" ];
 in
 {
   inherit
     writeText
     runCommand
     writeShellApplication
+    python3
+    skopeo
+    shellcheck
+    cacert
+    coreutils
+    curl
+    jq
+    overlays
     ;
+  # Where `import pkgs.path { system; }` finds this stand-in again (nixpkgs: its own source).
+  path = ./.;
+  stdenv.hostPlatform.system = system;
   dockerTools = {
     inherit streamLayeredImage;
   };
-  python3.pkgs = {
-    inherit buildPythonApplication;
-    setuptools = pythonDependency "setuptools";
-    boto3 = pythonDependency "boto3";
-    jinja2 = pythonDependency "jinja2";
-    pyyaml = pythonDependency "pyyaml";
-    typer = pythonDependency "typer";
-  };
-  skopeo = hostPackage "skopeo" [ "skopeo" ];
-  cacert = sh "cacert" ''
-    mkdir -p $out/etc/ssl/certs
-    cp /etc/ssl/certs/ca-certificates.crt $out/etc/ssl/certs/ca-bundle.crt
-  '' { };
-  coreutils = hostPackage "coreutils" [ "date" "cat" "mkdir" "mktemp" "rm" "sleep" "wc" ];
-  curl = hostPackage "curl" [ "curl" ];
-  jq = hostPackage "jq" [ "jq" ];
 }
