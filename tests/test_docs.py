@@ -50,3 +50,18 @@ def test_quick_start_test_command_is_what_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     assert ci[-1] == commands[1]
     assert commands[0].startswith("bash .ci/setup && ")
+
+
+def test_every_nix_flag_in_the_readme_exists_in_the_oldest_nix_it_documents() -> None:
+    """The README's nix commands use only flags that Nix 2.8 (what the tests run) knows, options before `--`."""
+    prose = re.sub(r"```.*?```", "", README, flags=re.DOTALL)
+    spans = [" ".join(span.split()) for span in re.findall(r"`([^`]*)`", prose)]
+    commands = [c.split(" -- ", 1)[0] for span in spans for c in re.findall(r"(?:^|\$\()(nix [^)|]*)", span)]
+    assert commands
+    for command in commands:
+        words = command.split()
+        subcommand = next(w for w in words[1:] if not w.startswith(("-", "'")) and w not in ("nix-command", "flakes'"))
+        help_text = subprocess.run(["nix", subcommand, "--help"], capture_output=True, text=True, check=True).stdout
+        global_help = subprocess.run(["nix", "--help"], capture_output=True, text=True, check=True).stdout
+        for flag in (w for w in words if w.startswith("--")):
+            assert flag in help_text or flag in global_help, f"{command}: {flag}"
