@@ -86,15 +86,30 @@ def never_sent(error: BaseException) -> bool:
     return isinstance(error, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError))
 
 
-def _retry_submit_only_if_unsent(response: Any = None, caught_exception: Any = None, **_: Any) -> bool | None:
+class OutcomeUnknown(Exception):
+    """A SubmitJob that may have reached AWS but whose answer says nothing usable (a 5xx, a connection lost after the
+    request was written): AWS may or may not have created the job. `error` is what botocore would have raised."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _retry_submit_only_if_unsent(
+    response: Any = None, caught_exception: Any = None, operation: Any = None, **_: Any
+) -> None:
     """botocore's retry decision for SubmitJob, which has no idempotency token: a retry after a lost answer or a 5xx
     could queue the job twice. None leaves the decision to the standard policy (throttled, or never connected: nothing
-    was created); False forbids the retry, and batch.submit_once finds out what AWS did."""
+    was created). Otherwise this raises OutcomeUnknown, and batch.submit_once finds out what AWS did. (Raising is the
+    one answer every botocore honours: before 1.35 a False from this hook meant "retry at once".)"""
+    import botocore.exceptions
+
     if caught_exception is not None:
-        return None if never_sent(caught_exception) else False
+        if never_sent(caught_exception):
+            return
+        raise OutcomeUnknown(caught_exception)
     if response is not None and response[0].status_code >= 500:
-        return False
-    return None
+        raise OutcomeUnknown(botocore.exceptions.ClientError(response[1], getattr(operation, "name", "SubmitJob")))
 
 
 def error_code(error: BaseException) -> str | None:

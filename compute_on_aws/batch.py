@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from compute_on_aws import images, views
-from compute_on_aws.aws import Aws, calling, never_sent
+from compute_on_aws.aws import Aws, OutcomeUnknown, calling
 from compute_on_aws.config import Config
 from compute_on_aws.errors import AwsError
 from compute_on_aws.model import Job
@@ -92,22 +92,13 @@ def submit_once(batch: BatchClient, request: dict[str, Any]) -> str:
     for attempt in range(1, SUBMIT_ATTEMPTS + 1):
         try:
             return batch.submit_job(**request)["jobId"]
-        except Exception as e:
-            if attempt == SUBMIT_ATTEMPTS or not _outcome_unknown(e):
-                raise
+        except OutcomeUnknown as e:
             found = _find_submission(batch, request)
             if found is not None:
                 return found
+            if attempt == SUBMIT_ATTEMPTS:
+                raise e.error from None
     raise AssertionError("unreachable")
-
-
-def _outcome_unknown(error: Exception) -> bool:
-    """A 5xx, or a connection that failed after the request may have reached AWS."""
-    import botocore.exceptions
-
-    if isinstance(error, botocore.exceptions.ClientError):
-        return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
-    return isinstance(error, botocore.exceptions.ConnectionError) and not never_sent(error)
 
 
 def _find_submission(batch: BatchClient, request: dict[str, Any]) -> str | None:

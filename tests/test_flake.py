@@ -184,6 +184,13 @@ def test_every_app_on_every_system_has_a_description(project: Path) -> None:
             assert app["meta"]["description"], (system, name)
 
 
+def test_flake_check_passes_and_warns_only_about_lib(project: Path) -> None:
+    result = nix("flake", "check", *flake_args(project), f"path:{project}")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    # The lock-file warning comes from the test's --override-input; `lib` is a convention Nix does not know.
+    assert [w for w in warnings if "not writing modified lock file" not in w] == ["warning: unknown flake output 'lib'"]
+
+
 def test_on_a_mac_local_runs_use_mac_entrypoints_and_images_are_linux(project: Path) -> None:
     """The manifest a Mac's `nix run .#queue-job` reads: entrypoints for the Mac (local backend) and for each Linux
     system, images for Linux only; nixpkgs for Linux comes from the Mac's own nixpkgs (pkgs.path) by default."""

@@ -205,8 +205,9 @@ let
   # builds a wheel from the source (`python -m build --no-isolation --wheel`), pythonRuntimeDepsCheckHook refuses a
   # wheel whose Requires-Dist its dependencies do not satisfy, pypaInstallHook installs it into $out
   # (`python -m installer --prefix $out`), wrapPythonPrograms turns each console script into a wrapper (makeWrapperArgs)
-  # around .<name>-wrapped, which puts $out and the dependencies on sys.path itself (site.addsitedir) and sets
-  # sys.argv[0] to the bare name; pythonImportsCheck imports each module with $out and the dependencies on
+  # (pkgs/development/interpreters/python/wrap.sh: PYTHONNOUSERSITE=true, then makeWrapperArgs) around
+  # .<name>-wrapped, which puts $out and the dependencies on sys.path itself (site.addsitedir) and sets sys.argv[0]
+  # to the bare name; pythonImportsCheck imports each module with $out and the dependencies on
   # PYTHONPATH. The interpreter is the host's python3 (host.json) and all dependencies are one host folder.
   buildPythonApplication =
     {
@@ -239,7 +240,7 @@ let
           tail -n +2 "$script"
         } > "$out/bin/.$name-wrapped"
         chmod +x "$out/bin/.$name-wrapped"
-        printf '#!/bin/bash -e\n%s\nexec -a "$0" "%s" "$@"\n' "$wrapperEnv" "$out/bin/.$name-wrapped" > "$script"
+        printf '#!/bin/bash -e\nexport PYTHONNOUSERSITE=true\n%s\nexec -a "$0" "%s" "$@"\n' "$wrapperEnv" "$out/bin/.$name-wrapped" > "$script"
       done
       cd ..
       for module in ${concatStringsSep " " pythonImportsCheck}; do
