@@ -101,7 +101,7 @@ def _retry_submit_only_if_unsent(
     """botocore's retry decision for SubmitJob, which has no idempotency token: a retry after a lost answer or a 5xx
     could queue the job twice. None leaves the decision to the standard policy (throttled, or never connected: nothing
     was created). Otherwise this raises OutcomeUnknown, and batch.submit_once finds out what AWS did. (Raising is the
-    one answer every botocore honours: before 1.35 a False from this hook meant "retry at once".)"""
+    one answer every botocore honours: botocore 1.34 reads a False from this hook as "retry at once".)"""
     import botocore.exceptions
 
     if caught_exception is not None:
