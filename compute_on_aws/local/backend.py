@@ -156,10 +156,10 @@ def live_workers(db: sqlite3.Connection) -> list[sqlite3.Row]:
 
 
 def _worker_command() -> tuple[list[str], dict[str, str]]:
-    """This interpreter running this package, and the environment that lets it import what we imported.
+    """This interpreter running this package, with the import path this process has.
 
-    Not sys.argv[0]: nixpkgs' Python wrappers set it to the bare program name, and put the package and its
-    dependencies on sys.path from inside the wrapped script, where a child interpreter would not find them.
+    Not sys.argv[0], which need not be a program (`python -m compute_on_aws`); and nixpkgs' wrappers put the package
+    and its dependencies on sys.path from inside the wrapped script, where a bare child interpreter would not find them.
     """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     return [sys.executable, "-m", "compute_on_aws"], env

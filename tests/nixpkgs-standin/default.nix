@@ -201,14 +201,15 @@ let
   '' { };
   setuptools = hostSitePackages;
 
-  # pkgs/development/interpreters/python/mk-python-derivation.nix with pyproject = true (the pin): pypaBuildHook
-  # builds a wheel from the source (`python -m build --no-isolation --wheel`), pythonRuntimeDepsCheckHook refuses a
-  # wheel whose Requires-Dist its dependencies do not satisfy, pypaInstallHook installs it into $out
-  # (`python -m installer --prefix $out`), wrapPythonPrograms turns each console script into a wrapper (makeWrapperArgs)
-  # (pkgs/development/interpreters/python/wrap.sh: PYTHONNOUSERSITE=true, then makeWrapperArgs) around
-  # .<name>-wrapped, which puts $out and the dependencies on sys.path itself (site.addsitedir) and sets sys.argv[0]
-  # to the bare name; pythonImportsCheck imports each module with $out and the dependencies on
-  # PYTHONPATH. The interpreter is the host's python3 (host.json) and all dependencies are one host folder.
+  # pkgs/development/interpreters/python/mk-python-derivation.nix with pyproject = true (the pin) and its hooks:
+  # pypaBuildHook builds a wheel from the source (`--no-isolation --wheel`); pythonRuntimeDepsCheckHook refuses a wheel
+  # whose Requires-Dist its dependencies do not satisfy; pypaInstallHook installs it into $out (`python -m installer
+  # --prefix $out`); wrapPythonPrograms (wrap.sh, wrap-python.nix) turns each console script into a wrapper
+  # (PYTHONNOUSERSITE=true, then makeWrapperArgs) around .<name>-wrapped, into which a preamble puts $out and the
+  # dependencies on sys.path itself (site.addsitedir) and sets sys.argv[0] to the script's own path (readlink -f, taken
+  # before the wrapper replaces it); pythonImportsCheck imports each module with $out on PYTHONPATH. Not copied: the
+  # wrapper's PATH prefix of the dependencies' bin/ (the helper runs none of them). The interpreter is the host's
+  # python3 (host.json) and all dependencies are one host folder.
   buildPythonApplication =
     {
       pname,
@@ -234,11 +235,10 @@ let
       ${python} ${./install-wheel.py} ${python} "$out" dist/*.whl
       for script in $out/bin/*; do
         name=$(basename "$script")
-        {
-          head -n 1 "$script"
-          echo "import sys;import site;import functools;sys.argv[0] = '$name';functools.reduce(lambda k, p: site.addsitedir(p, k), ['$out/${site}', '${deps}'], site._init_pathinfo());"
-          tail -n +2 "$script"
-        } > "$out/bin/.$name-wrapped"
+        preamble="import sys;import site;import functools;sys.argv[0] = '$script';functools.reduce(lambda k, p: site.addsitedir(p, k), ['$out/${site}', '${deps}'], site._init_pathinfo());"
+        # Before the first line that is neither the shebang nor a comment, as nixpkgs' sed expression puts it.
+        awk -v preamble="$preamble" 'NR > 1 && !done && /^[^# ]/ { print preamble; done = 1 } { print }' "$script" \
+          > "$out/bin/.$name-wrapped"
         chmod +x "$out/bin/.$name-wrapped"
         printf '#!/bin/bash -e\nexport PYTHONNOUSERSITE=true\n%s\nexec -a "$0" "%s" "$@"\n' "$wrapperEnv" "$out/bin/.$name-wrapped" > "$script"
       done
