@@ -32,6 +32,10 @@ _ADVICE = {
 }
 
 
+# botocore's default: an answer slower than this counts as lost (for SubmitJob: the job may exist, see OutcomeUnknown).
+READ_TIMEOUT = 60
+
+
 class Aws:
     """Lazily created session and clients; region from the config or the standard boto3 chain."""
 
@@ -52,6 +56,7 @@ class Aws:
                 self._session = boto3.session.Session(region_name=region)
             config = botocore.config.Config(
                 retries={"mode": "standard", "max_attempts": 8},
+                read_timeout=READ_TIMEOUT,
                 user_agent_extra=f"compute-on-aws/{__version__}",
             )
             try:

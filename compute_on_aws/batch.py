@@ -57,6 +57,12 @@ class ActiveJob:
     created_at: int
 
 
+def survivor(active: Sequence[ActiveJob]) -> ActiveJob:
+    """Of same-named active jobs, the one that runs: the earliest created, ties broken by id. The duplicate check, the
+    settlement after a race and chains all use this rule, so every caller names the same job."""
+    return min(active, key=lambda j: (j.created_at, j.job_id))
+
+
 def find_active(batch: BatchClient, queue: str, job_name: str, definition_name: str) -> list[ActiveJob]:
     """Active jobs with exactly this name and definition in the queue.
 
@@ -86,32 +92,42 @@ def submit_once(batch: BatchClient, request: dict[str, Any]) -> str:
     """SubmitJob, without the second job a blind retry makes after a lost answer (SubmitJob takes no client token).
 
     The request carries a unique SUBMISSION_PARAMETER. When a failure leaves it unknown whether AWS created the job
-    (no answer, a 5xx: botocore is kept from retrying those, see aws.py), the queue is searched for the job holding it
-    before submitting again.
+    (a 5xx, a connection closed or timed out after the request was written: botocore is kept from retrying those, see
+    aws.py), the queue is searched for the job holding it before submitting again, after every attempt.
     """
-    for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+    for _ in range(SUBMIT_ATTEMPTS):
         try:
             return batch.submit_job(**request)["jobId"]
         except OutcomeUnknown as e:
+            unknown = e
             found = _find_submission(batch, request)
             if found is not None:
                 return found
-            if attempt == SUBMIT_ATTEMPTS:
-                raise e.error from None
-    raise AssertionError("unreachable")
+    marker = request["parameters"][SUBMISSION_PARAMETER]
+    raise AwsError(
+        f"submitting {request['jobName']} to {request['jobQueue']}: no usable answer from AWS {SUBMIT_ATTEMPTS} times "
+        f"(last: {unknown.error}), and no job with {SUBMISSION_PARAMETER}={marker} is listed yet: the job may exist. "
+        f"Check with `compute-on-aws list --queue {request['jobQueue']}` before queueing it again"
+    )
 
 
 def _find_submission(batch: BatchClient, request: dict[str, Any]) -> str | None:
-    """The id of the job this very request created, if any: newest same-named jobs, checked for its marker."""
+    """The id of the job this very request created, if any: every same-named job, newest first, checked for its
+    marker in batches of 100 until found."""
     marker = request["parameters"][SUBMISSION_PARAMETER]
     for delay in LOOKUP_DELAYS:  # ListJobs may lag behind a job just created
         time.sleep(delay)
-        summaries = batch.list_jobs(
-            jobQueue=request["jobQueue"], filters=[{"name": "JOB_NAME", "values": [request["jobName"]]}]
-        )["jobSummaryList"]
-        newest = [j["jobId"] for j in summaries if j["jobName"] == request["jobName"] and ":" not in j["jobId"]]
-        if newest:
-            for job in batch.describe_jobs(jobs=newest[:DESCRIBE_BATCH])["jobs"]:
+        summaries = [
+            job
+            for page in batch.get_paginator("list_jobs").paginate(
+                jobQueue=request["jobQueue"], filters=[{"name": "JOB_NAME", "values": [request["jobName"]]}]
+            )
+            for job in page["jobSummaryList"]
+            if job["jobName"] == request["jobName"] and ":" not in job["jobId"]
+        ]
+        newest_first = [j["jobId"] for j in sorted(summaries, key=lambda j: j.get("createdAt", 0), reverse=True)]
+        for chunk in _chunks(newest_first, DESCRIBE_BATCH):
+            for job in batch.describe_jobs(jobs=chunk)["jobs"]:
                 if job.get("parameters", {}).get(SUBMISSION_PARAMETER) == marker:
                     return job["jobId"]
     return None
@@ -125,7 +141,7 @@ def _settle_race(batch: BatchClient, plan: Plan, definition_name: str, job_id: s
     active = find_active(batch, plan.queue, plan.job_name, definition_name)
     if not any(j.job_id == job_id for j in active):
         return None
-    first = min(active, key=lambda j: (j.created_at, j.job_id))
+    first = survivor(active)
     if first.job_id == job_id:
         return None
     batch.terminate_job(jobId=job_id, reason=f"compute-on-aws: duplicate of {first.job_id}, queued at the same time")
@@ -140,13 +156,13 @@ def queue(aws: Aws, config: Config, plan: Plan) -> Outcome:
         with calling(f"{plan.job.name}: looking for a duplicate of {plan.job_name} in {plan.queue}"):
             active = find_active(batch, plan.queue, plan.job_name, definition_name)
         if active:
-            newest = max(active, key=lambda j: j.created_at)
+            running = survivor(active)
             return Outcome(
                 outcome="duplicate",
-                job_id=newest.job_id,
+                job_id=running.job_id,
                 request=plan.request,
                 definition_ref=definition_name,
-                existing_status=newest.status,
+                existing_status=running.status,
             )
     pushed = False
     if plan.image_push is not None:

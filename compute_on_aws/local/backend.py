@@ -102,7 +102,7 @@ def queue(config: Config, plan: Plan, *, state_dir: Path | None = None) -> Outco
                 existing = db.execute(
                     "SELECT job_id, status FROM jobs WHERE queue = ? AND job_name = ? AND parent_id IS NULL "
                     "AND status IN ('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING') "
-                    "AND substr(definition, 1, length(?)) = ? ORDER BY seq DESC LIMIT 1",
+                    "AND substr(definition, 1, length(?)) = ? ORDER BY seq LIMIT 1",
                     (plan.queue, plan.job_name, f"{definition_name}:", f"{definition_name}:"),
                 ).fetchone()
                 if existing is not None:

@@ -1,0 +1,122 @@
+"""Exactly once through a flaky network: `queue` against moto behind a fault-injecting proxy (tests/faultproxy.py).
+Each test counts the jobs on the server per name, and checks that each caller printed the job that runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import ACCOUNT, REGION, Moto, Script, write_job
+from faultproxy import FaultProxy, fault_proxy
+
+HELLO = '{ queue = "default"; command = [ "echo" "hello" ]; image = "busybox:1.36"; memory = 512; }'
+MANY = (
+    '{ queue = "default"; command = [ "echo" "many" ]; image = "busybox:1.36"; memory = 512; allowDuplicates = true; }'
+)
+
+
+@pytest.fixture
+def jobs(tmp_path: Path) -> Path:
+    folder = tmp_path / "jobs"
+    write_job(folder, "hello", HELLO)
+    write_job(folder, "many", MANY)
+    return folder
+
+
+@pytest.fixture
+def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """The proxy in front of moto, as the endpoint; searches after a lost answer start at once; a 1 s read timeout."""
+    from compute_on_aws import aws, batch
+
+    monkeypatch.setattr(batch, "LOOKUP_DELAYS", (0.05, 0.2))
+    monkeypatch.setattr(aws, "READ_TIMEOUT", 1)
+    with fault_proxy(moto.url, slow_seconds=2.5) as p:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", p.url)
+        yield p
+
+
+def queue(cli, jobs: Path, *args: str):
+    return cli("--jobs", str(jobs), "--backend", "aws", "queue", *args, "--json")
+
+
+def on_server(moto: Moto, name: str) -> list[dict]:
+    """Every job named `name` in moto, oldest first (moto lists all statuses when given a name filter)."""
+    listed = moto.client("batch").list_jobs(jobQueue="default", filters=[{"name": "JOB_NAME", "values": [name]}])
+    return sorted(listed["jobSummaryList"], key=lambda j: j["createdAt"])
+
+
+@pytest.mark.parametrize("fault", ["error-after", "close-after", "slow-after"])
+def test_a_submission_whose_answer_is_lost_leaves_exactly_one_job(cli, proxy, moto: Moto, jobs: Path, fault) -> None:
+    proxy.script["SubmitJob"] = [fault]
+    result = queue(cli, jobs, "hello", "x")
+    assert result.code == 0, result.err
+    (job,) = on_server(moto, "hello_x")
+    assert result.json()["jobs"][0]["jobId"] == job["jobId"]
+    assert proxy.forwarded["SubmitJob"] == 1 and proxy.injected[("SubmitJob", fault)] == 1
+
+
+def test_a_job_created_by_the_last_attempt_is_found(cli, proxy, moto: Moto, jobs: Path) -> None:
+    proxy.script["SubmitJob"] = ["error-before", "error-before", "error-after"]
+    result = queue(cli, jobs, "hello", "x")
+    assert result.code == 0, result.err
+    (job,) = on_server(moto, "hello_x")
+    assert result.json()["jobs"][0]["jobId"] == job["jobId"]
+
+
+def test_an_outcome_that_stays_unknown_is_one_line_naming_the_job_and_its_marker(
+    cli, proxy, moto: Moto, jobs: Path
+) -> None:
+    proxy.script["SubmitJob"] = ["error-before"] * 3
+    result = queue(cli, jobs, "hello", "x")
+    assert result.code == 1
+    (line,) = result.err.strip().splitlines()
+    assert line.startswith("error: submitting hello_x to default: no usable answer from AWS 3 times (last: ")
+    assert "no job with computeOnAwsSubmission=" in line and "the job may exist" in line
+    assert line.endswith("Check with `compute-on-aws list --queue default` before queueing it again")
+    assert on_server(moto, "hello_x") == []
+
+
+def test_the_search_reads_every_page_of_a_long_history(cli, proxy, moto: Moto, jobs: Path) -> None:
+    """An allowDuplicates job with 150 jobs of its name already listed: AWS pages ListJobs at 100."""
+    assert queue(cli, jobs, "many").code == 0
+    (first,) = on_server(moto, "many")
+    batch = moto.client("batch")
+    for _ in range(149):
+        batch.submit_job(jobName="many", jobQueue="default", jobDefinition=first["jobDefinition"])
+    proxy.page_size = 100
+    proxy.script["SubmitJob"] = ["close-after"]
+    proxy.forwarded.clear()
+    result = queue(cli, jobs, "many")
+    assert result.code == 0, result.err
+    listed = on_server(moto, "many")
+    assert len(listed) == 151
+    assert result.json()["jobs"][0]["jobId"] == listed[-1]["jobId"]
+    assert proxy.forwarded["SubmitJob"] == 1
+
+
+def test_concurrent_callers_all_report_the_job_that_runs(
+    scripted: dict[str, Script], moto: Moto, jobs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten pipelines queue the same job at the same moment: one job runs, and every caller names it, exit 0."""
+    from moto.batch.models import batch_backends
+
+    scripted["hello_day"] = Script(path=[("RUNNABLE", 0.01)], hold=True)
+    with fault_proxy(moto.url) as p:
+        env = {**os.environ, "AWS_ENDPOINT_URL": p.url}
+        program = Path(sys.executable).parent / "compute-on-aws"
+        command = [str(program), "--jobs", str(jobs), "--backend", "aws", "queue", "hello", "day", "--json"]
+        with ThreadPoolExecutor(10) as pool:
+            results = list(
+                pool.map(lambda _: subprocess.run(command, capture_output=True, text=True, env=env), range(10))
+            )
+    assert [r.returncode for r in results] == [0] * 10, [r.stderr for r in results]
+    reported = {json.loads(r.stdout)["jobs"][0]["jobId"] for r in results}
+    running = [j for j in batch_backends[ACCOUNT][REGION]._jobs.values() if j.job_name == "hello_day" and not j.stop]
+    assert len(running) == 1
+    assert reported == {running[0].job_id}
