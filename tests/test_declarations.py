@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -314,3 +316,29 @@ def test_many_jobs_evaluate_quickly_enough_to_list(cli, tmp_path: Path, count: i
         write_job(jobs, f"job{i:03}", f"{{ {BASE} }}")
     result, data = evaluate(cli, jobs)
     assert result.code == 0 and len(data["jobs"]) == count
+
+
+CREDENTIAL_NAMES = ["GITLAB_TOKEN", "DB_PASSWORD", "DATABASE_URL", "ANALYTICS_DATABASE_URL", "SENTRY_DSN", "DSN"]
+CREDENTIAL_NAMES += ["AZURE_CONNECTION_STRING", "GITHUB_PAT", "REGISTRY_AUTH", "aws_secret_access_key"]
+ORDINARY_NAMES = ["OBSERVES_API_URL", "SERVICE_URL", "CI_JOB_ID", "PATH", "AUTHOR", "PATTERN", "DATABASE_NAME"]
+
+
+def test_which_names_look_like_credentials() -> None:
+    """Names that carry credentials by convention are refused in `environment`; ordinary URLs and lookalikes are not."""
+    names = CREDENTIAL_NAMES + ORDINARY_NAMES
+    check = f"(import {ROOT}/nix/lib/declaration.nix).looksLikeCredential"
+    result = subprocess.run(
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "--json",
+            "-E",
+            f"map {check} (builtins.fromJSON ''{json.dumps(names)}'')",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    verdicts = dict(zip(names, json.loads(result.stdout), strict=True))
+    assert [n for n, is_credential in verdicts.items() if is_credential] == CREDENTIAL_NAMES

@@ -100,12 +100,23 @@ let
     "CREDENTIALS"
     "PRIVATE"
   ];
+  # Names that carry credentials by convention: a connection string holds its password (DATABASE_URL, SENTRY_DSN,
+  # *_CONNECTION_STRING), a personal access token (*_PAT) or an Authorization header (*_AUTH). Other URLs are fine.
+  credentialSuffixes = [
+    "DSN"
+    "PAT"
+    "AUTH"
+    "CONNECTION_STRING"
+    "DATABASE_URL"
+  ];
   looksLikeCredential =
     name:
     let
-      words = filter isString (builtins.split "_" (builtins.replaceStrings (lowerChars) (upperChars) name));
+      upper = builtins.replaceStrings (lowerChars) (upperChars) name;
+      words = filter isString (builtins.split "_" upper);
     in
-    any (w: elem w credentialWords || matches ".*(TOKEN|SECRET|PASSWORD)" w) words;
+    any (w: elem w credentialWords || matches ".*(TOKEN|SECRET|PASSWORD)" w) words
+    || any (suffix: upper == suffix || matches ".*_${suffix}" upper) credentialSuffixes;
   lowerChars = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
   upperChars = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
 
