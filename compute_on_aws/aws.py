@@ -66,6 +66,13 @@ class Aws:
                     "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), a region in your profile, "
                     "or region in compute-on-aws.yaml"
                 ) from None
+            except botocore.exceptions.PartialCredentialsError as e:
+                raise UserError(partial_credentials(e)) from None
+            except botocore.exceptions.InvalidRegionError as e:
+                raise UserError(
+                    f"AWS region {e.kwargs.get('region_name')!r} is not a region name (like us-east-1): check "
+                    "AWS_REGION, AWS_DEFAULT_REGION, your profile and region in compute-on-aws.yaml"
+                ) from None
             if service == "batch":
                 client.meta.events.register("needs-retry.batch.SubmitJob", _retry_submit_only_if_unsent)
             self._clients[service] = client
@@ -117,6 +124,14 @@ def _retry_submit_only_if_unsent(
         raise OutcomeUnknown(botocore.exceptions.ClientError(response[1], getattr(operation, "name", "SubmitJob")))
 
 
+def partial_credentials(error: Any) -> str:
+    """One line for an access key id without its secret (or the reverse), a mistake in the environment or profile."""
+    return (
+        f"incomplete AWS credentials in {error.kwargs.get('provider')}: {error.kwargs.get('cred_var')} is missing "
+        "(set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither, or complete the profile)"
+    )
+
+
 def error_code(error: BaseException) -> str | None:
     """The AWS error code of a botocore ClientError, else None."""
     response = getattr(error, "response", None)
@@ -142,6 +157,8 @@ def calling(what: str, done: list[str] | None = None) -> Iterator[None]:
         message = e.response.get("Error", {}).get("Message", "")
         advice = _ADVICE.get(code)
         raise AwsError(f"{what}: AWS {code}: {message}{f' ({advice})' if advice else ''}{already}", code) from None
+    except botocore.exceptions.PartialCredentialsError as e:
+        raise UserError(f"{what}: {partial_credentials(e)}{already}") from None
     except botocore.exceptions.NoCredentialsError:
         raise UserError(
             f"{what}: no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"

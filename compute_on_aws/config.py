@@ -222,6 +222,25 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     )
 
 
+def _strict_loader() -> type:
+    """yaml.SafeLoader refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
+    import yaml
+
+    class StrictSafeLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictSafeLoader
+
+
 def load_config(path: Path | None, *, environment: str | None) -> Config:
     """Reads the config file: the given one (which must exist) or ./compute-on-aws.yaml when present."""
     import yaml
@@ -233,11 +252,13 @@ def load_config(path: Path | None, *, environment: str | None) -> Config:
             return Config()
         path = DEFAULT_PATH
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise UserError(f"config {path}: cannot read it ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"config {path}: not UTF-8 text (byte {e.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader that also refuses repeated keys
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""

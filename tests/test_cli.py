@@ -125,3 +125,58 @@ def test_config_and_environment_may_follow_the_command(cli, jobs: Path, tmp_path
     result = cli("--jobs", str(jobs), "render", "hello", "--config", str(config), "--env", "staging", "--json")
     assert result.code == 0, result.err
     assert result.json()["jobs"][0]["definition"]["tags"] == {"stage": "staging"}
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["wait", "job-1", "--timeout"],
+        ["queue", "hello", "--wait", "--timeout"],
+        ["worker", "--max-vcpus"],
+        ["worker", "--kill-grace"],
+    ],
+    ids=["wait-timeout", "queue-timeout", "max-vcpus", "kill-grace"],
+)
+def test_a_negative_or_non_finite_number_is_refused(cli, jobs: Path, command: list[str], value: str) -> None:
+    result = cli("--jobs", str(jobs), *command, value)
+    assert result.code == 2
+    assert "expected a number >= " in result.err and value in result.err
+
+
+def test_a_manifest_that_is_not_utf8_is_a_users_mistake(cli, tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_bytes(b'{"version": 3, "jobs": {}, "errors": {"\xff": []}}')
+    result = cli("--manifest", str(manifest), "jobs")
+    assert result.code == 2
+    assert result.err == f"error: manifest {manifest}: not UTF-8 text (byte 39)\n"
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        (
+            {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": None},
+            "error: incomplete AWS credentials in env: AWS_SECRET_ACCESS_KEY is missing (set both AWS_ACCESS_KEY_ID "
+            "and AWS_SECRET_ACCESS_KEY, or neither, or complete the profile)",
+        ),
+        (
+            {"AWS_REGION": "us east 1"},
+            "error: AWS region 'us east 1' is not a region name (like us-east-1): check AWS_REGION, "
+            "AWS_DEFAULT_REGION, your profile and region in compute-on-aws.yaml",
+        ),
+    ],
+    ids=["key-without-secret", "bad-region"],
+)
+def test_a_mistake_in_the_aws_environment_is_one_line_and_exit_2(
+    cli, jobs: Path, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str | None], message: str
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    for name, value in environment.items():
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value)
+    result = cli("--jobs", str(jobs), "--backend", "aws", "queue", "hello")
+    assert result.code == 2
+    assert result.err.strip() == message

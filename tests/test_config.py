@@ -279,3 +279,18 @@ def test_a_typo_in_an_environment_not_chosen_is_still_reported(cli, tmp_path: Pa
     assert result.err == (
         "error: compute-on-aws.yaml: environments.staging: unknown key 'regoin' (did you mean region?)\n"
     )
+
+
+def test_a_config_that_is_not_utf8_is_a_users_mistake(run, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("queue: caf\xe9\n".encode("latin-1"))
+    result = run("--config", str(path), "render", "etl")
+    assert result.code == 2
+    assert result.err == f"error: config {path}: not UTF-8 text (byte 10)\n"
+
+
+def test_a_key_given_twice_is_an_error_naming_it_and_its_line(run, tmp_path: Path) -> None:
+    result = run("--config", config_file(tmp_path, "queue: a\nregion: us-east-1\nqueue: b\n"), "render", "etl")
+    assert result.code == 2
+    assert result.err.startswith("error: config ") and "key 'queue' is given twice" in result.err
+    assert "line 3" in result.err and len(result.err.splitlines()) == 1

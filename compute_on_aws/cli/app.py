@@ -6,8 +6,10 @@ skipped duplicate included), 1 AWS/network/Nix/tool failure or a job that failed
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -95,6 +97,17 @@ BackendOption = Annotated[str | None, typer.Option("--backend", help="local or a
 StateDirOption = Annotated[Path | None, typer.Option("--state-dir", help="The local backend's state folder.")]
 
 
+def at_least(minimum: float) -> Callable[[float | None], float | None]:
+    """An option callback refusing NaN, infinities and numbers below `minimum` (click lets NaN through ranges)."""
+
+    def check(value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and value >= minimum):
+            raise typer.BadParameter(f"expected a number >= {minimum:g}, got {value}")
+        return value
+
+    return check
+
+
 def _overridden(
     ctx: typer.Context,
     config: Path | None,
@@ -126,9 +139,11 @@ def _load_manifest(s: Settings) -> Manifest:
     if s.manifest is None:
         return parse_manifest(nix.evaluate_jobs(s.jobs), source=str(s.jobs))
     try:
-        data = json.loads(s.manifest.read_text())
+        data = json.loads(s.manifest.read_text(encoding="utf-8"))
     except OSError as e:
         raise UserError(f"manifest {s.manifest}: cannot read it ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"manifest {s.manifest}: not UTF-8 text (byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise UserError(f"manifest {s.manifest}: not JSON (line {e.lineno}: {e.msg})") from None
     return parse_manifest(data, source=str(s.manifest))

@@ -21,6 +21,7 @@ from compute_on_aws.cli.app import (
     _overridden,
     _print_json,
     app,
+    at_least,
 )
 from compute_on_aws.errors import ComputeOnAwsError, Signalled, UserError
 
@@ -167,7 +168,10 @@ def queue_command(
         list[str] | None, typer.Option("--after", help="Run after this job succeeded (a job id; repeatable).")
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="With --wait: give up waiting after this many seconds (124).")
+        float | None,
+        typer.Option(
+            "--timeout", help="With --wait: give up waiting after this many seconds (124).", callback=at_least(0)
+        ),
     ] = None,
     cancel_on_interrupt: Annotated[
         bool, typer.Option("--cancel-on-interrupt", help="With --wait: on Ctrl-C or SIGTERM, cancel the job.")
@@ -247,10 +251,14 @@ def iam_policy_command(
 def worker_command(
     ctx: typer.Context,
     max_vcpus: Annotated[
-        float | None, typer.Option("--max-vcpus", help="vCPUs running jobs may use [default: config, else cores].")
+        float | None,
+        typer.Option(
+            "--max-vcpus", help="vCPUs running jobs may use [default: config, else cores].", callback=at_least(0.25)
+        ),
     ] = None,
     kill_grace: Annotated[
-        float | None, typer.Option("--kill-grace", help="Seconds between SIGTERM and SIGKILL [default: 30].")
+        float | None,
+        typer.Option("--kill-grace", help="Seconds between SIGTERM and SIGKILL [default: 30].", callback=at_least(0)),
     ] = None,
     secrets_from_environment: Annotated[
         bool, typer.Option("--secrets-from-environment", help="Give jobs their secrets from this environment.")

@@ -22,6 +22,7 @@ from compute_on_aws.cli.app import (
     _overridden,
     _print_json,
     app,
+    at_least,
 )
 from compute_on_aws.errors import Interrupted, Signalled, UserError
 from compute_on_aws.following import Follower
@@ -116,7 +117,8 @@ def wait_command(
     ctx: typer.Context,
     job_ids: Annotated[list[str], typer.Argument(help="Job ids.", show_default=False)],
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Give up after this many seconds (exit 124).")
+        float | None,
+        typer.Option("--timeout", help="Give up after this many seconds (exit 124).", callback=at_least(0)),
     ] = None,
     cancel_on_interrupt: Annotated[
         bool, typer.Option("--cancel-on-interrupt", help="On Ctrl-C or SIGTERM, cancel/terminate the jobs.")
