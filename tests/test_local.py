@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -787,3 +788,18 @@ def test_queue_follow_prints_the_jobs_output_and_wait_exits_1_on_failure(local: 
     failed = local.run("queue", "fails", "--wait")
     assert failed.code == 1
     assert "FAILED" in failed.err
+
+
+def test_the_state_folder_and_its_files_are_private(local: Local) -> None:
+    """They hold the values of propagated variables (SQLite) and whatever jobs print (logs)."""
+    local.job("quiet", 'echo "$OUT" > /dev/null')
+    local.write_manifest()
+    job_id = local.queue("quiet")
+    local.run_worker()
+    assert local.status(job_id)["status"] == "SUCCEEDED"
+    assert stat.S_IMODE(local.state.stat().st_mode) == 0o700
+    files = [p for p in local.state.rglob("*") if p.is_file()]
+    assert any(p.name == "state.sqlite" for p in files) and any(p.suffix == ".log" for p in files)
+    assert {str(p.relative_to(local.state)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {
+        str(p.relative_to(local.state)): "0o600" for p in files
+    }

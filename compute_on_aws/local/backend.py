@@ -15,7 +15,7 @@ from typing import Any
 from compute_on_aws.config import Config, LocalSettings
 from compute_on_aws.errors import UserError
 from compute_on_aws.local import processes
-from compute_on_aws.local.store import FINAL, Store, default_state_dir, now, transaction
+from compute_on_aws.local.store import FINAL, Store, default_state_dir, now, private_log, transaction
 from compute_on_aws.plan import Outcome, Plan
 from compute_on_aws.render import HASH_PARAMETER
 
@@ -173,7 +173,7 @@ def ensure_worker(store: Store, settings: LocalSettings) -> None:
             return
     finally:
         db.close()
-    log = (store.root / "worker.log").open("ab")
+    log = private_log(store.root / "worker.log")
     program, env = _worker_command()
     command = [
         *program,

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from compute_on_aws.errors import UserError
 
@@ -108,7 +108,10 @@ class Store:
 
     def connect(self) -> sqlite3.Connection:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            # Private: the database and logs hold the values of propagated variables.
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.root.stat().st_mode & 0o077:
+                self.root.chmod(0o700)
             connection = sqlite3.connect(self.database, timeout=30, isolation_level=None)
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA busy_timeout=30000")
@@ -117,6 +120,13 @@ class Store:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.executescript(_SCHEMA)
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                for path in (
+                    self.database,
+                    self.root / f"{self.database.name}-wal",
+                    self.root / f"{self.database.name}-shm",
+                ):
+                    if path.exists():
+                        path.chmod(0o600)
         except OSError as e:
             raise UserError(f"state folder {self.root}: {e.strerror} (set --state-dir or local.state_dir)") from None
         except sqlite3.DatabaseError as e:
@@ -134,6 +144,11 @@ def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
+
+
+def private_log(path: Path) -> BinaryIO:
+    """A log file opened for appending, readable by its owner only (jobs' output may print their variables)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
 
 
 def now() -> float:

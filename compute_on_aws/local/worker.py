@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from compute_on_aws.local import processes, semantics
-from compute_on_aws.local.store import Store, now, row_to_dict, transaction
+from compute_on_aws.local.store import Store, now, private_log, row_to_dict, transaction
 
 # What Batch says of a container that exited on its own, and of an attempt whose host went away (the default retry
 # rules retry "Host EC2*", like a reclaimed spot instance).
@@ -230,7 +230,7 @@ class Worker:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         work = self.store.work_dir(job["job_id"], job["attempt"])
         work.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log:
+        with private_log(log_path) as log:
             try:
                 return self._execute(db, job, log, work)
             finally:
