@@ -251,7 +251,7 @@ def test_queue_refuses_an_image_of_another_architecture_than_image_system(
     let
       pkgs = nixpkgs.legacyPackages.SYSTEM;
       jobs = compute-on-aws.lib.mkJobs { inherit pkgs; jobsDir = ./jobs; imagePkgs.OTHER = pkgs; };
-    in { apps.SYSTEM = jobs.apps; };
+    in { apps.SYSTEM = jobs.apps; packages.SYSTEM = jobs.packages; };
 }
 """.replace("PROJECT", str(project))
         .replace("SYSTEM", SYSTEM)
