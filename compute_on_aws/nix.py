@@ -69,7 +69,35 @@ def evaluate_jobs(jobs_dir: Path) -> dict[str, Any]:
         # Evaluation fails only on what evalJobs cannot report as data: syntax errors, missing attributes of pkgs...
         raise UserError(f"jobs folder {jobs_dir}: {_problem(result.stderr)}")
     data: dict[str, Any] = json.loads(result.stdout)
+    data["errors"] = {
+        job: [_explained(jobs_dir, problem) for problem in problems] for job, problems in data["errors"].items()
+    }
     return data
+
+
+# A value that threw: Nix's tryEval, which evalJobs reports problems with, keeps no message.
+_THREW = re.compile(
+    r"(?P<job>[^:]+): (?P<attribute>[^:]+): could not be evaluated"
+    r"( without nixpkgs \(only entrypoint may use pkgs\))?"
+)
+_NO_NIXPKGS = "this evaluation has no nixpkgs"
+
+
+def _explained(jobs_dir: Path, problem: str) -> str:
+    """A problem saying only that a value threw, with what it threw: that job file (or attribute) forced again alone,
+    without catching. Costs one evaluation per such problem, and only when there is one."""
+    found = _THREW.fullmatch(problem)
+    if found is None:
+        return problem
+    job, attribute = found["job"], found["attribute"]
+    only = [] if attribute == "default.nix" else ["--argstr", "attribute", attribute]
+    probe = ["--argstr", "jobsDir", str(jobs_dir.resolve()), "--argstr", "probe", job, *only]
+    result = _run(["nix-instantiate", "--eval", "--strict", str(library_dir() / "eval.nix"), *probe])
+    message = _problem(result.stderr)
+    if result.returncode == 0 or _NO_NIXPKGS in message:
+        return problem
+    where = jobs_dir / job / "default.nix" if attribute == "default.nix" else attribute
+    return f"{job}: {where}: {message}"
 
 
 def realise(drv: str, what: str) -> str:

@@ -342,3 +342,21 @@ def test_which_names_look_like_credentials() -> None:
     )
     verdicts = dict(zip(names, json.loads(result.stdout), strict=True))
     assert [n for n, is_credential in verdicts.items() if is_credential] == CREDENTIAL_NAMES
+
+
+def test_a_value_that_throws_is_reported_with_its_message_and_the_other_jobs_still_evaluate(
+    cli, tmp_path: Path
+) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "fine", f"{{ {BASE} }}")
+    write_job(jobs, "sized", f'{{ {BASE} memory = throw "memory comes from the sizes table"; }}')
+    write_job(jobs, "broken", 'throw "broken: waiting for the new schema"')
+    write_job(jobs, "misuse", f"{{ pkgs, ... }}: {{ {BASE} memory = pkgs.lib.max 1 2; }}")
+    result, data = evaluate(cli, jobs)
+    assert result.code == 2
+    assert [j["name"] for j in data["jobs"]] == ["fine"]
+    assert data["errors"] == [
+        f"broken: {jobs}/broken/default.nix: broken: waiting for the new schema",
+        "misuse: memory: could not be evaluated without nixpkgs (only entrypoint may use pkgs)",
+        "sized: memory: memory comes from the sizes table",
+    ]

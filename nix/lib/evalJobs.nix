@@ -32,7 +32,6 @@ let
   inherit (declaration) attributes when show;
 
   pure = pkgs == null;
-  noPkgs = throw "compute-on-aws: this evaluation has no nixpkgs (only entrypoints may refer to pkgs)";
 
   fargateMemory =
     let
@@ -90,15 +89,13 @@ let
 
   load =
     name: file:
-    let
-      raw = import file;
-      offered = {
-        pkgs = if pure then noPkgs else pkgs;
-        inherit name;
-      } // extraArgs;
-      wanted = functionArgs raw;
-    in
-    if isFunction raw then raw (if wanted == { } then offered else intersectAttrs wanted offered) else raw;
+    import ./loadJob.nix {
+      inherit name file extraArgs;
+      pkgs = if pure then null else pkgs;
+    };
+
+  # What a job file that throws at its top level is reported as (the helper then asks Nix for the message).
+  failedToLoad = "could not be evaluated";
 
   # Forces a value, turning a failure (a throw, e.g. nixpkgs used without nixpkgs) into a problem instead of an abort.
   forced =
@@ -230,6 +227,8 @@ let
         "${name}: the folder name must be 1-128 letters, digits, - or _, starting with a letter or digit"
       ];
       decl = load name file;
+      # A file that throws at its top level is a problem of its own job, not an abort of every job's evaluation.
+      loads = pathExists file && (tryEval (builtins.seq decl true)).success;
       unknown = filter (k: !(attributes ? ${k})) (attrNames decl);
       job = mapAttrs (k: a: decl.${k} or a.default) attributes // {
         inherit name;
@@ -240,6 +239,8 @@ let
       problems =
         if !pathExists file then
           [ "${name}: default.nix: missing (every folder under the jobs folder is a job and needs one)" ]
+        else if !loads then
+          [ "${name}: default.nix: ${failedToLoad}" ]
         else if !(isAttrs decl) || declaration.isDerivation decl then
           [ "${name}: must be an attribute set, or a function ({ pkgs, ... }: { ... }) returning one; got ${show decl}" ]
         else
