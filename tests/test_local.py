@@ -803,3 +803,21 @@ def test_the_state_folder_and_its_files_are_private(local: Local) -> None:
     assert {str(p.relative_to(local.state)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {
         str(p.relative_to(local.state)): "0o600" for p in files
     }
+
+
+def test_a_job_that_ends_while_its_worker_is_dead_keeps_its_real_outcome(local: Local) -> None:
+    local.job("steady", 'echo run >> "$OUT/runs"; echo $$ > "$OUT/pid"; sleep 1; exit 3', attrs="attempts = 2;")
+    local.write_manifest()
+    job_id = local.queue("steady")
+    first = local.start_worker()
+    pid = local.pid("pid")
+    wait_until(lambda: local.status(job_id)["status"] == "RUNNING", "the job to run")
+    first.kill()
+    first.wait()
+    wait_until(lambda: gone(pid), "the job to end on its own", timeout=10)
+    local.drain()
+    local.finished(job_id)
+    # Exit 3 is not a host failure: the default rules do not retry it, and the attempt is not run again.
+    assert [(a["attempt"], a["exit_code"], a["status_reason"]) for a in local.attempts(job_id)] == [(1, 3, EXITED)]
+    assert local.status(job_id)["status"] == "FAILED"
+    assert local.marker("runs") == "run\n"

@@ -97,12 +97,12 @@ BackendOption = Annotated[str | None, typer.Option("--backend", help="local or a
 StateDirOption = Annotated[Path | None, typer.Option("--state-dir", help="The local backend's state folder.")]
 
 
-def at_least(minimum: float) -> Callable[[float | None], float | None]:
+def at_least(minimum: float) -> Callable[[typer.CallbackParam, float | None], float | None]:
     """An option callback refusing NaN, infinities and numbers below `minimum` (click lets NaN through ranges)."""
 
-    def check(value: float | None) -> float | None:
+    def check(param: typer.CallbackParam, value: float | None) -> float | None:
         if value is not None and not (math.isfinite(value) and value >= minimum):
-            raise typer.BadParameter(f"expected a number >= {minimum:g}, got {value}")
+            raise UserError(f"{param.opts[0]}: expected a number >= {minimum:g}, got {value:g}")
         return value
 
     return check

@@ -275,10 +275,6 @@ def worker_command(
     from compute_on_aws.local import backend as local
     from compute_on_aws.local.worker import WorkerSettings, run_worker
 
-    if max_vcpus is not None and max_vcpus <= 0:
-        raise UserError(f"--max-vcpus: expected a number > 0, got {max_vcpus:g}")
-    if kill_grace is not None and kill_grace < 0:
-        raise UserError(f"--kill-grace: expected a number >= 0, got {kill_grace:g}")
     s = _overridden(ctx, config, env, state_dir=state_dir)
     settings = _load_config(s).local
     run_worker(

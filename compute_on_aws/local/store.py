@@ -103,6 +103,10 @@ class Store:
     def log_path(self, job_id: str, attempt: int) -> Path:
         return self.root / "logs" / job_id.replace(":", "_") / f"attempt-{attempt}.log"
 
+    def exit_path(self, job_id: str, attempt: int) -> Path:
+        """Where an attempt's exit status is kept, written by the attempt itself (see worker.EXIT_RECORDER)."""
+        return self.log_path(job_id, attempt).with_suffix(".exit")
+
     def work_dir(self, job_id: str, attempt: int) -> Path:
         return self.root / "work" / job_id.replace(":", "_") / f"attempt-{attempt}"
 

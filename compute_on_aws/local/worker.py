@@ -26,6 +26,9 @@ from compute_on_aws.local.store import Store, now, private_log, row_to_dict, tra
 # rules retry "Host EC2*", like a reclaimed spot instance).
 EXITED = "Essential container in task exited"
 HOST_GONE = "Host EC2 (local worker) terminated."
+# Runs the job's command (its arguments, never a string built from them) and keeps its exit status in the file named by
+# $0, so that a job that ends while its worker is dead is recorded with its real outcome by the next worker.
+EXIT_RECORDER = '"$@"; code=$?; (umask 077; printf "%s\\n" "$code" > "$0"); exit "$code"'
 TIMED_OUT = "Job attempt duration exceeded timeout"
 DEPENDENCY_FAILED = "Dependent Job failed"
 # Variables a job sees from the worker's environment: enough to find programs, nothing else leaks in.
@@ -135,7 +138,15 @@ class Worker:
                 # At once, not after a grace period: this runs inside the scheduling transaction, and the retry
                 # taken below must not overlap the orphan.
                 processes.kill_group(pid)
-            self._finish_attempt(db, job, AttemptEnd(None, HOST_GONE))
+            self._finish_attempt(db, job, self._orphan_end(job))
+
+    def _orphan_end(self, job: dict[str, Any]) -> AttemptEnd:
+        """How an attempt whose worker died ended: its recorded exit status if it finished, else a lost host."""
+        try:
+            code = int(self.store.exit_path(job["job_id"], job["attempt"]).read_text())
+        except (OSError, ValueError):
+            return AttemptEnd(None, HOST_GONE)
+        return AttemptEnd(code, EXITED)
 
     def _promote(self, db: sqlite3.Connection) -> None:
         waiting = db.execute(
@@ -279,9 +290,14 @@ class Worker:
         env = self._environment(job, work)
         if isinstance(env, str):
             return AttemptEnd(None, env)
+        program = job["command"][0]
+        found = shutil.which(program, path=env.get("PATH")) if "/" not in program else program
+        if found is None or not os.access(found, os.X_OK):
+            return AttemptEnd(None, f"CannotStartContainerError: {program}: executable file not found")
+        exit_path = self.store.exit_path(job["job_id"], job["attempt"])
         try:
             process = subprocess.Popen(
-                job["command"],
+                ["/bin/sh", "-c", EXIT_RECORDER, str(exit_path), *job["command"]],
                 cwd=work,
                 env=env,
                 stdin=subprocess.DEVNULL,
