@@ -120,3 +120,40 @@ def test_concurrent_callers_all_report_the_job_that_runs(
     running = [j for j in batch_backends[ACCOUNT][REGION]._jobs.values() if j.job_name == "hello_day" and not j.stop]
     assert len(running) == 1
     assert reported == {running[0].job_id}
+
+
+def test_concurrent_callers_of_a_chain_run_it_once_and_all_report_it(
+    scripted: dict[str, Script], moto: Moto, tmp_path: Path
+) -> None:
+    """Eight pipelines queue `load` (after `extract`) at once: one of each runs, the load that runs depends on the
+    extract that runs, and every caller names both, exit 0."""
+    from moto.batch.models import batch_backends
+
+    jobs = tmp_path / "chain"
+    write_job(jobs, "extract", '{ queue = "default"; command = [ "extract" ]; image = "busybox:1.36"; memory = 512; }')
+    write_job(
+        jobs,
+        "load",
+        '{ queue = "default"; command = [ "load" ]; image = "busybox:1.36"; memory = 512; after = [ "extract" ]; }',
+    )
+    for name in ("extract_day", "load_day"):
+        scripted[name] = Script(path=[("RUNNABLE", 0.01)], hold=True)
+    with fault_proxy(moto.url) as p:
+        env = {**os.environ, "AWS_ENDPOINT_URL": p.url}
+        program = Path(sys.executable).parent / "compute-on-aws"
+        command = [str(program), "--jobs", str(jobs), "--backend", "aws", "queue", "load", "day", "--json"]
+        with ThreadPoolExecutor(8) as pool:
+            results = list(
+                pool.map(lambda _: subprocess.run(command, capture_output=True, text=True, env=env), range(8))
+            )
+    assert [r.returncode for r in results] == [0] * 8, [r.stderr for r in results]
+    alive = {
+        name: [j for j in batch_backends[ACCOUNT][REGION]._jobs.values() if j.job_name == name and not j.stop]
+        for name in ("extract_day", "load_day")
+    }
+    assert [len(alive["extract_day"]), len(alive["load_day"])] == [1, 1]
+    extract, load = alive["extract_day"][0], alive["load_day"][0]
+    assert [d["jobId"] for d in load.depends_on] == [extract.job_id]
+    for r in results:
+        reported = {j["job"]: j["jobId"] for j in json.loads(r.stdout)["jobs"]}
+        assert reported == {"extract": extract.job_id, "load": load.job_id}
