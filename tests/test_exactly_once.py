@@ -157,3 +157,17 @@ def test_concurrent_callers_of_a_chain_run_it_once_and_all_report_it(
     for r in results:
         reported = {j["job"]: j["jobId"] for j in json.loads(r.stdout)["jobs"]}
         assert reported == {"extract": extract.job_id, "load": load.job_id}
+
+
+def test_the_duplicate_check_names_the_job_the_race_settlement_keeps(cli, hold_jobs: Moto, jobs: Path) -> None:
+    """Three active jobs of one name, as right after a race (the later two terminated, not yet FAILED): a caller now
+    is told the earliest, the one that runs, not the newest."""
+    assert queue(cli, jobs, "hello", "day").code == 0
+    (first,) = on_server(hold_jobs, "hello_day")
+    batch = hold_jobs.client("batch")
+    for _ in range(2):
+        batch.submit_job(jobName="hello_day", jobQueue="default", jobDefinition=first["jobDefinition"])
+    result = queue(cli, jobs, "hello", "day")
+    assert result.code == 0, result.err
+    outcome = result.json()["jobs"][0]
+    assert outcome["outcome"] == "duplicate" and outcome["jobId"] == first["jobId"]
