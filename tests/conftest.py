@@ -241,6 +241,17 @@ def pure_manifest(jobs: Path) -> dict[str, Any]:
     return data
 
 
+def nix_value(expression: str) -> Any:
+    """The value of a pure Nix expression, through nix-instantiate as the helper evaluates."""
+    result = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", "-E", expression],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
 def nix(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(["nix", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:

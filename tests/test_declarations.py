@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, pure_manifest, write_job
+from conftest import ROOT, nix_value, pure_manifest, write_job
 
 BASE = 'queue = "q"; command = [ "true" ]; image = "busybox:1.36";'
 
@@ -327,20 +326,8 @@ def test_which_names_look_like_credentials() -> None:
     """Names that carry credentials by convention are refused in `environment`; ordinary URLs and lookalikes are not."""
     names = CREDENTIAL_NAMES + ORDINARY_NAMES
     check = f"(import {ROOT}/nix/lib/declaration.nix).looksLikeCredential"
-    result = subprocess.run(
-        [
-            "nix-instantiate",
-            "--eval",
-            "--strict",
-            "--json",
-            "-E",
-            f"map {check} (builtins.fromJSON ''{json.dumps(names)}'')",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    verdicts = dict(zip(names, json.loads(result.stdout), strict=True))
+    found = nix_value(f"map {check} (builtins.fromJSON ''{json.dumps(names)}'')")
+    verdicts = dict(zip(names, found, strict=True))
     assert [n for n, is_credential in verdicts.items() if is_credential] == CREDENTIAL_NAMES
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 
-from conftest import ROOT
+from conftest import ROOT, nix_value
 
 from compute_on_aws.cli import app
 from compute_on_aws.config import KEYS
@@ -15,20 +14,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_every_declaration_attribute_is_documented_with_its_default() -> None:
-    result = subprocess.run(
-        [
-            "nix-instantiate",
-            "--eval",
-            "--strict",
-            "--json",
-            "-E",
-            f"builtins.attrNames (import {ROOT}/nix/lib).attributes",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    attributes = json.loads(result.stdout)
+    attributes = nix_value(f"builtins.attrNames (import {ROOT}/nix/lib).attributes")
     documented = re.findall(r"^\| `(\w+)` \|", README, flags=re.MULTILINE)
     assert sorted(set(documented) & set(attributes)) == sorted(attributes)
 

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ACCOUNT, REGION, Moto, Script, write_job
@@ -43,6 +44,25 @@ def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
 
 def queue(cli, jobs: Path, *args: str):
     return cli("--jobs", str(jobs), "--backend", "aws", "queue", *args, "--json")
+
+
+def callers(moto: Moto, jobs: Path, *args: str, count: int) -> list[subprocess.CompletedProcess[str]]:
+    """`count` pipelines running `compute-on-aws queue ARGS --json` at the same moment, through a fault-free proxy."""
+    with fault_proxy(moto.url) as p:
+        env = {**os.environ, "AWS_ENDPOINT_URL": p.url}
+        program = Path(sys.executable).parent / "compute-on-aws"
+        command = [str(program), "--jobs", str(jobs), "--backend", "aws", "queue", *args, "--json"]
+        with ThreadPoolExecutor(count) as pool:
+            return list(
+                pool.map(lambda _: subprocess.run(command, capture_output=True, text=True, env=env), range(count))
+            )
+
+
+def alive(name: str) -> list[Any]:
+    """moto's jobs of that name that nobody terminated."""
+    from moto.batch.models import batch_backends
+
+    return [j for j in batch_backends[ACCOUNT][REGION]._jobs.values() if j.job_name == name and not j.stop]
 
 
 def on_server(moto: Moto, name: str) -> list[dict]:
@@ -104,20 +124,11 @@ def test_concurrent_callers_all_report_the_job_that_runs(
     scripted: dict[str, Script], moto: Moto, jobs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ten pipelines queue the same job at the same moment: one job runs, and every caller names it, exit 0."""
-    from moto.batch.models import batch_backends
-
     scripted["hello_day"] = Script(path=[("RUNNABLE", 0.01)], hold=True)
-    with fault_proxy(moto.url) as p:
-        env = {**os.environ, "AWS_ENDPOINT_URL": p.url}
-        program = Path(sys.executable).parent / "compute-on-aws"
-        command = [str(program), "--jobs", str(jobs), "--backend", "aws", "queue", "hello", "day", "--json"]
-        with ThreadPoolExecutor(10) as pool:
-            results = list(
-                pool.map(lambda _: subprocess.run(command, capture_output=True, text=True, env=env), range(10))
-            )
+    results = callers(moto, jobs, "hello", "day", count=10)
     assert [r.returncode for r in results] == [0] * 10, [r.stderr for r in results]
     reported = {json.loads(r.stdout)["jobs"][0]["jobId"] for r in results}
-    running = [j for j in batch_backends[ACCOUNT][REGION]._jobs.values() if j.job_name == "hello_day" and not j.stop]
+    running = alive("hello_day")
     assert len(running) == 1
     assert reported == {running[0].job_id}
 
@@ -127,8 +138,6 @@ def test_concurrent_callers_of_a_chain_run_it_once_and_all_report_it(
 ) -> None:
     """Eight pipelines queue `load` (after `extract`) at once: one of each runs, the load that runs depends on the
     extract that runs, and every caller names both, exit 0."""
-    from moto.batch.models import batch_backends
-
     jobs = tmp_path / "chain"
     write_job(jobs, "extract", '{ queue = "default"; command = [ "extract" ]; image = "busybox:1.36"; memory = 512; }')
     write_job(
@@ -138,21 +147,11 @@ def test_concurrent_callers_of_a_chain_run_it_once_and_all_report_it(
     )
     for name in ("extract_day", "load_day"):
         scripted[name] = Script(path=[("RUNNABLE", 0.01)], hold=True)
-    with fault_proxy(moto.url) as p:
-        env = {**os.environ, "AWS_ENDPOINT_URL": p.url}
-        program = Path(sys.executable).parent / "compute-on-aws"
-        command = [str(program), "--jobs", str(jobs), "--backend", "aws", "queue", "load", "day", "--json"]
-        with ThreadPoolExecutor(8) as pool:
-            results = list(
-                pool.map(lambda _: subprocess.run(command, capture_output=True, text=True, env=env), range(8))
-            )
+    results = callers(moto, jobs, "load", "day", count=8)
     assert [r.returncode for r in results] == [0] * 8, [r.stderr for r in results]
-    alive = {
-        name: [j for j in batch_backends[ACCOUNT][REGION]._jobs.values() if j.job_name == name and not j.stop]
-        for name in ("extract_day", "load_day")
-    }
-    assert [len(alive["extract_day"]), len(alive["load_day"])] == [1, 1]
-    extract, load = alive["extract_day"][0], alive["load_day"][0]
+    extracts, loads = alive("extract_day"), alive("load_day")
+    assert [len(extracts), len(loads)] == [1, 1]
+    extract, load = extracts[0], loads[0]
     assert [d["jobId"] for d in load.depends_on] == [extract.job_id]
     for r in results:
         reported = {j["job"]: j["jobId"] for j in json.loads(r.stdout)["jobs"]}
