@@ -3,6 +3,7 @@ Each test counts the jobs on the server per name, and checks that each caller pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import ACCOUNT, REGION, Moto, Script, write_job
-from faultproxy import FaultProxy, fault_proxy
+from faultproxy import FAULTS, FaultProxy, fault_proxy
 
 HELLO = '{ queue = "default"; command = [ "echo" "hello" ]; image = "busybox:1.36"; memory = 512; }'
 MANY = (
@@ -46,9 +47,12 @@ def queue(cli, jobs: Path, *args: str):
     return cli("--jobs", str(jobs), "--backend", "aws", "queue", *args, "--json")
 
 
-def callers(moto: Moto, jobs: Path, *args: str, count: int) -> list[subprocess.CompletedProcess[str]]:
-    """`count` pipelines running `compute-on-aws queue ARGS --json` at the same moment, through a fault-free proxy."""
-    with fault_proxy(moto.url) as p:
+def callers(
+    moto: Moto, jobs: Path, *args: str, count: int, proxy: FaultProxy | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """`count` pipelines running `compute-on-aws queue ARGS --json` at the same moment, through `proxy` (by default
+    a fault-free one)."""
+    with contextlib.nullcontext(proxy) if proxy is not None else fault_proxy(moto.url) as p:
         env = {**os.environ, "AWS_ENDPOINT_URL": p.url}
         program = Path(sys.executable).parent / "compute-on-aws"
         command = [str(program), "--jobs", str(jobs), "--backend", "aws", "queue", *args, "--json"]
@@ -170,3 +174,62 @@ def test_the_duplicate_check_names_the_job_the_race_settlement_keeps(cli, hold_j
     assert result.code == 0, result.err
     outcome = result.json()["jobs"][0]
     assert outcome["outcome"] == "duplicate" and outcome["jobId"] == first["jobId"]
+
+
+def test_two_hundred_calls_through_five_percent_of_each_fault_leave_exactly_the_expected_jobs(
+    cli, hold_jobs: Moto, jobs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """210 queue calls (new jobs, allowDuplicates jobs, chains, repeats, concurrent pipelines) while every AWS call
+    meets each fault 5% of the time: every call exits 0, and each name has exactly the jobs that were asked for."""
+    from compute_on_aws import aws, batch
+
+    write_job(jobs, "extract", '{ queue = "default"; command = [ "e" ]; image = "busybox:1.36"; memory = 512; }')
+    write_job(
+        jobs,
+        "load",
+        '{ queue = "default"; command = [ "l" ]; image = "busybox:1.36"; memory = 512; after = [ "extract" ]; }',
+    )
+    monkeypatch.setattr(batch, "LOOKUP_DELAYS", (0.05, 0.2))
+    monkeypatch.setattr(aws, "READ_TIMEOUT", 1)
+    each = dict.fromkeys(FAULTS, 0.05)
+    actions = (
+        "SubmitJob",
+        "ListJobs",
+        "DescribeJobs",
+        "TerminateJob",
+        "RegisterJobDefinition",
+        "DescribeJobDefinitions",
+    )
+    with fault_proxy(hold_jobs.url, slow_seconds=1.1, rates=dict.fromkeys(actions, each), seed=7) as p:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", p.url)
+        calls = (
+            [("hello", f"d{i}") for i in range(120)]
+            + [("many",)] * 40
+            + [("load", f"c{i}") for i in range(20)]
+            + [("hello", f"d{i}") for i in range(20)]  # repeats of active jobs: duplicates
+        )
+        printed: dict[tuple[str, ...], list[dict]] = {}
+        for call in calls:
+            result = queue(cli, jobs, *call)
+            assert result.code == 0, (call, result.err)
+            printed.setdefault(call, []).append(result.json()["jobs"])
+        concurrent = [callers(hold_jobs, jobs, "hello", f"conc{k}", count=5, proxy=p) for k in range(2)]
+    injected = sum(p.injected.values())
+    assert injected > 100, p.injected  # the faults did happen
+
+    def alive_ids(name: str) -> list[str]:
+        return sorted(j.job_id for j in alive(name))
+
+    for i in range(120):
+        (job,) = alive_ids(f"hello_d{i}")
+        assert all(r[0]["jobId"] == job for r in printed[("hello", f"d{i}")]), i
+        assert len(on_server(hold_jobs, f"hello_d{i}")) == 1, i
+    assert sorted(r[0]["jobId"] for r in printed[("many",)]) == alive_ids("many")
+    assert len(on_server(hold_jobs, "many")) == 40
+    for i in range(20):
+        (extract,), (load,) = alive_ids(f"extract_c{i}"), alive_ids(f"load_c{i}")
+        assert [(j["job"], j["jobId"]) for j in printed[("load", f"c{i}")][0]] == [("extract", extract), ("load", load)]
+    for k, results in enumerate(concurrent):
+        assert [r.returncode for r in results] == [0] * 5, [r.stderr for r in results]
+        (survivor,) = alive_ids(f"hello_conc{k}")
+        assert {json.loads(r.stdout)["jobs"][0]["jobId"] for r in results} == {survivor}
