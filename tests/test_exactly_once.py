@@ -233,3 +233,27 @@ def test_two_hundred_calls_through_five_percent_of_each_fault_leave_exactly_the_
         assert [r.returncode for r in results] == [0] * 5, [r.stderr for r in results]
         (survivor,) = alive_ids(f"hello_conc{k}")
         assert {json.loads(r.stdout)["jobs"][0]["jobId"] for r in results} == {survivor}
+
+
+def test_a_chain_stopped_after_a_lost_answer_names_every_job_it_created(cli, proxy, moto: Moto, tmp_path: Path) -> None:
+    """extract's answer is lost (it was created), then load's outcome stays unknown: the note names extract with its
+    real id, so the printed cancel command reaches it, and the error names load and its marker."""
+    jobs = tmp_path / "chain"
+    write_job(jobs, "extract", '{ queue = "default"; command = [ "e" ]; image = "busybox:1.36"; memory = 512; }')
+    write_job(
+        jobs,
+        "load",
+        '{ queue = "default"; command = [ "l" ]; image = "busybox:1.36"; memory = 512; after = [ "extract" ]; }',
+    )
+    proxy.script["SubmitJob"] = ["close-after", "error-before", "error-before", "error-before"]
+    result = cli("--jobs", str(jobs), "--backend", "aws", "queue", "load", "x")
+    assert result.code == 1
+    (extract,) = on_server(moto, "extract_x")
+    assert on_server(moto, "load_x") == []
+    note, error = result.err.strip().splitlines()
+    assert note == (
+        f"note: queued before this stopped: extract_x {extract['jobId']} (they stay queued; cancel them with: "
+        f"compute-on-aws cancel {extract['jobId']})"
+    )
+    assert error.startswith("error: submitting load_x to default: no usable answer from AWS 3 times")
+    assert "the job may exist" in error
