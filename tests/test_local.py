@@ -143,6 +143,16 @@ class Local:
         self.workers.append(process)
         return process
 
+    def kill_worker_mid_job(self, job_id: str) -> int:
+        """Starts a worker, lets it start the job (which writes its pid to $OUT/pid), then kills the worker (kill -9);
+        returns the job's pid."""
+        worker = self.start_worker()
+        pid = self.pid("pid")
+        wait_until(lambda: self.status(job_id)["status"] == "RUNNING", "the job to run")
+        worker.kill()
+        worker.wait()
+        return pid
+
     def drain(self, timeout: float = 30) -> None:
         """A worker in the background (stopped at teardown) until every job ended."""
         self.start_worker()
@@ -560,11 +570,7 @@ def test_a_new_worker_recovers_the_job_of_a_killed_worker(local: Local) -> None:
     )
     local.write_manifest()
     job_id = local.queue("resilient")
-    first = local.start_worker()
-    pid = local.pid("pid")
-    wait_until(lambda: local.status(job_id)["status"] == "RUNNING", "the job to run")
-    first.kill()
-    first.wait()
+    pid = local.kill_worker_mid_job(job_id)
     assert not gone(pid)  # the attempt outlived its worker
     local.drain()
     job = local.status(job_id)
@@ -809,11 +815,7 @@ def test_a_job_that_ends_while_its_worker_is_dead_keeps_its_real_outcome(local: 
     local.job("steady", 'echo run >> "$OUT/runs"; echo $$ > "$OUT/pid"; sleep 1; exit 3', attrs="attempts = 2;")
     local.write_manifest()
     job_id = local.queue("steady")
-    first = local.start_worker()
-    pid = local.pid("pid")
-    wait_until(lambda: local.status(job_id)["status"] == "RUNNING", "the job to run")
-    first.kill()
-    first.wait()
+    pid = local.kill_worker_mid_job(job_id)
     wait_until(lambda: gone(pid), "the job to end on its own", timeout=10)
     local.drain()
     local.finished(job_id)
