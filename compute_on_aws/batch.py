@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 # A job in one of these states is still going to run (or running): submitting the same name again is a duplicate.
 ACTIVE_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+ALL_STATUSES = (*ACTIVE_STATUSES, "SUCCEEDED", "FAILED")
 DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids
 # A unique value per SubmitJob request, to recognise the job it created when its answer was lost.
 SUBMISSION_PARAMETER = "computeOnAwsSubmission"
@@ -57,14 +58,21 @@ class ActiveJob:
     created_at: int
 
 
+def _duplicate_statuses(plan: Plan) -> Sequence[str]:
+    """A scheduled slot is done once a job holds its name, finished or not; other names only while one is active."""
+    return ALL_STATUSES if plan.slot is not None else ACTIVE_STATUSES
+
+
 def survivor(active: Sequence[ActiveJob]) -> ActiveJob:
     """Of same-named active jobs, the one that runs: the earliest created, ties broken by id. The duplicate check, the
     settlement after a race and chains all use this rule, so every caller names the same job."""
     return min(active, key=lambda j: (j.created_at, j.job_id))
 
 
-def find_active(batch: BatchClient, queue: str, job_name: str, definition_name: str) -> list[ActiveJob]:
-    """Active jobs with exactly this name and definition in the queue.
+def find_active(
+    batch: BatchClient, queue: str, job_name: str, definition_name: str, statuses: Sequence[str] = ACTIVE_STATUSES
+) -> list[ActiveJob]:
+    """Active jobs (or jobs in `statuses`) with exactly this name and definition in the queue.
 
     The JOB_NAME filter matches case-insensitively and returns every status, so both are checked here. A job of
     another definition that happens to share the name is not this job's duplicate.
@@ -78,7 +86,7 @@ def find_active(batch: BatchClient, queue: str, job_name: str, definition_name: 
             arn = job.get("jobDefinition")
             if (
                 job["jobName"] == job_name
-                and job.get("status") in ACTIVE_STATUSES
+                and job.get("status") in statuses
                 and (arn is None or definition_name_of(arn) == definition_name)
             ):
                 # Array children are listed as <parent id>:<index>; the parent is the job the user knows.
@@ -138,7 +146,7 @@ def _settle_race(batch: BatchClient, plan: Plan, definition_name: str, job_id: s
     terminated). Two pipelines queueing the same job at once both see both jobs and agree on the winner. When our own
     job is not listed yet, nothing is decided: better a rare duplicate than none running.
     """
-    active = find_active(batch, plan.queue, plan.job_name, definition_name)
+    active = find_active(batch, plan.queue, plan.job_name, definition_name, _duplicate_statuses(plan))
     if not any(j.job_id == job_id for j in active):
         return None
     first = survivor(active)
@@ -152,9 +160,10 @@ def queue(aws: Aws, config: Config, plan: Plan) -> Outcome:
     batch = aws.batch()
     done: list[str] = []
     definition_name = plan.definition["jobDefinitionName"]
-    if not plan.job.allow_duplicates:
+    deduplicated = not plan.job.allow_duplicates or plan.slot is not None
+    if deduplicated:
         with calling(f"{plan.job.name}: looking for a duplicate of {plan.job_name} in {plan.queue}"):
-            active = find_active(batch, plan.queue, plan.job_name, definition_name)
+            active = find_active(batch, plan.queue, plan.job_name, definition_name, _duplicate_statuses(plan))
         if active:
             running = survivor(active)
             return Outcome(
@@ -175,7 +184,7 @@ def queue(aws: Aws, config: Config, plan: Plan) -> Outcome:
     with calling(f"{plan.job.name}: submitting {plan.job_name} to {plan.queue}", done):
         job_id = submit_once(batch, request)
     done.append(f"submitted job {job_id}")
-    if not plan.job.allow_duplicates:
+    if deduplicated:
         with calling(f"{plan.job.name}: checking that {plan.job_name} was not queued twice at once", done):
             winner = _settle_race(batch, plan, definition_name, job_id)
         if winner is not None:

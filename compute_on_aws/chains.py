@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from compute_on_aws.config import Config
 from compute_on_aws.errors import UserError
@@ -55,6 +56,8 @@ class Chain:
     after: tuple[str, ...]  # job ids from --after: the named job waits for them too
     pushed_image: bool
     jobs: tuple[Job, ...]
+    # A scheduled run's slot: every job of the chain is named by it, so a second pipeline finds each one done.
+    slot: datetime | None = None
 
     def plan(self, job: Job, ids: Mapping[str, str]) -> Plan:
         depends_on = [(ids.get(d.job, pending_id(d.job)), d.type) for d in job.after]
@@ -68,6 +71,7 @@ class Chain:
             self.environ,
             depends_on=depends_on,
             pushed_image=self.pushed_image,
+            slot=self.slot,
         )
 
 
@@ -80,6 +84,7 @@ def plan_chain(
     *,
     after: Sequence[str] = (),
     pushed_image: bool = True,
+    slot: datetime | None = None,
 ) -> tuple[Chain, list[Plan]]:
     """The chain, and a plan of each of its jobs (ids not known yet shown by pending_id): a missing variable or a limit
     in the last job is raised here, before the first is queued."""
@@ -92,6 +97,7 @@ def plan_chain(
         after=tuple(after),
         pushed_image=pushed_image,
         jobs=tuple(order(manifest, name)),
+        slot=slot,
     )
     return chain, [chain.plan(job, {}) for job in chain.jobs]
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +19,19 @@ KEYS: dict[str, tuple[type, str]] = {
     "region": (str, "AWS region (default: the boto3 chain: AWS_REGION, profile)"),
     "queue": (str, "queue for jobs that declare none"),
     "image": (dict, "Nix-built images: registry, repository, tls_verify, login, system"),
-    "roles": (dict, "default IAM roles: job, execution"),
+    "roles": (dict, "IAM roles: job, execution (defaults of job definitions), scheduler, ci"),
     "tags": (dict, "tags added to every job definition"),
     "templates": (str, "folder with your own container-ec2.json.j2 / container-fargate.json.j2"),
     "fargate": (dict, "Fargate settings: assign_public_ip"),
+    "schedules": (dict, "scheduled runs: window (how late CI may be, default 1h), group (EventBridge schedule group)"),
     "local": (dict, "the local backend: state_dir, max_vcpus, queue_priorities, secrets_from_environment, ..."),
     "environments": (dict, "named overrides of the keys above, chosen with --env"),
 }
 IMAGE_KEYS = {"registry", "repository", "tls_verify", "login", "system"}
 # The Nix systems Batch runs images of (x86_64 and Graviton instances), with the architecture an image config names.
 IMAGE_SYSTEMS = {"x86_64-linux": "amd64", "aarch64-linux": "arm64"}
-ROLE_KEYS = {"job", "execution"}
+ROLE_KEYS = {"job", "execution", "scheduler", "ci"}
+SCHEDULE_KEYS = {"window", "group"}
 FARGATE_KEYS = {"assign_public_ip"}
 LOCAL_KEYS = {
     "state_dir",
@@ -81,6 +85,12 @@ class Config:
     tags: dict[str, str] = field(default_factory=dict)
     templates: Path | None = None
     fargate_assign_public_ip: bool = False
+    # The role EventBridge Scheduler assumes to submit scheduled jobs, and the one CI pipelines assume (OIDC).
+    scheduler_role_arn: str | None = None
+    ci_role_arn: str | None = None
+    # `queue --due` queues the slots of the last `schedule_window`; `schedules apply` owns `schedule_group`.
+    schedule_window: timedelta = timedelta(hours=1)
+    schedule_group: str = "compute-on-aws"
 
 
 def _unknown(where: str, key: str, known: set[str] | dict[str, Any]) -> UserError:
@@ -159,6 +169,42 @@ def _local(where: str, base_dir: Path, local: dict[str, Any]) -> LocalSettings:
     )
 
 
+def _role(where: str, label: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/\S+", value):
+        raise UserError(
+            f"{where}: {label}: expected an IAM role ARN (arn:aws:iam::<account>:role/<name>), got {value!r}"
+        )
+    return value
+
+
+def _window(where: str, value: Any) -> timedelta:
+    from compute_on_aws.schedules import parse_duration
+
+    if value is None:
+        return timedelta(hours=1)
+    return parse_duration(_string(f"{where}: schedules.window", value), f"{where}: schedules.window")
+
+
+def _group(where: str, base: Any, own: Any, environment: str | None) -> str:
+    """The schedule group `schedules apply` owns. Each environment has its own (`<group>-<env>` unless the environment
+    names one): apply deletes what its group holds beyond the declarations, so two environments never share one."""
+    if environment is None or own is not None:
+        value = base if environment is None else own
+        if value is None:
+            return "compute-on-aws"
+    else:
+        value = f"{_string(f'{where}: schedules.group', base) if base is not None else 'compute-on-aws'}-{environment}"
+    group = _string(f"{where}: schedules.group", value)
+    if not re.fullmatch(r"[0-9A-Za-z_.-]{1,64}", group) or group == "default":
+        raise UserError(
+            f"{where}: schedules.group: expected 1-64 letters, digits, - _ or . (and not AWS's default group), "
+            f"got {group!r}"
+        )
+    return group
+
+
 def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | None) -> Config:
     if data is None:
         data = {}
@@ -183,6 +229,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     roles = _check_section(f"{where}: roles", top.get("roles", {}), ROLE_KEYS)
     fargate = _check_section(f"{where}: fargate", top.get("fargate", {}), FARGATE_KEYS)
     local = _check_section(f"{where}: local", top.get("local", {}), LOCAL_KEYS)
+    scheduling = _check_section(f"{where}: schedules", top.get("schedules", {}), SCHEDULE_KEYS)
     backend = top.get("backend", "local")
     if backend not in BACKENDS:
         raise UserError(f"{where}: backend: expected local or aws, got {backend!r}")
@@ -219,6 +266,15 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         tags=dict(tags),
         templates=_templates_dir(where, base_dir, top.get("templates")),
         fargate_assign_public_ip=_bool(f"{where}: fargate.assign_public_ip", fargate.get("assign_public_ip", False)),
+        scheduler_role_arn=_role(where, "roles.scheduler", roles.get("scheduler")),
+        ci_role_arn=_role(where, "roles.ci", roles.get("ci")),
+        schedule_window=_window(where, scheduling.get("window")),
+        schedule_group=_group(
+            where,
+            (data.get("schedules") or {}).get("group"),
+            ((environments.get(environment) or {}).get("schedules") or {}).get("group") if environment else None,
+            environment,
+        ),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from compute_on_aws.errors import UserError
 
-MANIFEST_VERSION = 3
+MANIFEST_VERSION = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +42,16 @@ class Dependency:
 
     job: str
     type: Literal["N_TO_N"] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """When a job runs on its own: a 5-field cron read in `timezone` (IANA), with the arguments its runs get."""
+
+    cron: str
+    timezone: str
+    args: tuple[str, ...]
+    enabled: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +96,7 @@ class Job:
     execution_role_arn: str | None
     program: Program
     image: Image
+    schedules: tuple[Schedule, ...] = ()
 
     def command(self, system: str | None) -> tuple[str, ...] | None:
         """What the container runs, for images of `system`; None where Nix did not build it (no nixpkgs)."""
@@ -203,6 +214,17 @@ def _retry_rule(r: _Reader, data: Any, where: str) -> RetryRule:
     )
 
 
+def _schedule(r: _Reader, data: Any, where: str) -> Schedule:
+    if not isinstance(data, dict):
+        raise r.fail(where, "expected an object")
+    return Schedule(
+        cron=r.get(data, "cron", str, where),
+        timezone=r.get(data, "timezone", str, where),
+        args=r.strings(data, "args", where),
+        enabled=r.get(data, "enable", bool, where),
+    )
+
+
 def _job(r: _Reader, name: str, data: Any) -> Job:
     where = f"jobs.{name}"
     if not isinstance(data, dict):
@@ -242,6 +264,10 @@ def _job(r: _Reader, name: str, data: Any) -> Job:
         execution_role_arn=r.optional(data, "executionRoleArn", str, where),
         program=_program(r, r.get(data, "program", dict, where), f"{where}.program"),
         image=_image(r, r.get(data, "image", dict, where), f"{where}.image"),
+        schedules=tuple(
+            _schedule(r, entry, f"{where}.schedules[{i}]")
+            for i, entry in enumerate(r.get(data, "schedules", list, where))
+        ),
     )
 
 
@@ -256,10 +282,20 @@ def parse_manifest(data: Any, source: str) -> Manifest:
             "version",
             f"this helper reads version {MANIFEST_VERSION}, got {version} (update compute-on-aws or the flake)",
         )
-    errors = r.get(data, "errors", dict, "top level")
+    errors = {name: tuple(problems) for name, problems in r.get(data, "errors", dict, "top level").items()}
+    jobs = {name: _job(r, name, job) for name, job in sorted(r.get(data, "jobs", dict, "top level").items())}
+    # Nix checked the schedules against cron's syntax; the library that computes their runs has the last word (a
+    # 31st of February), and a job it refuses is invalid like any other.
+    from compute_on_aws.schedules import problem
+
+    for name, job in list(jobs.items()):
+        problems = [(i, problem(schedule)) for i, schedule in enumerate(job.schedules)]
+        if any(p for _, p in problems):
+            errors[name] = tuple(f"{name}: schedule: entry {i + 1}: {p}" for i, p in problems if p)
+            del jobs[name]
     return Manifest(
-        jobs={name: _job(r, name, job) for name, job in sorted(r.get(data, "jobs", dict, "top level").items())},
-        errors={name: tuple(problems) for name, problems in sorted(errors.items())},
+        jobs=jobs,
+        errors=dict(sorted(errors.items())),
         source=source,
         host_system=r.optional(data, "hostSystem", str, "top level"),
     )

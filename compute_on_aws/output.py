@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from compute_on_aws.model import Job
+from compute_on_aws.model import Job, Schedule
 from compute_on_aws.plan import Outcome, Plan
+from compute_on_aws.schedules import SCHEDULED_TIME_VARIABLE
 
 REDACTED = "<redacted>"
 
@@ -15,7 +16,8 @@ def redacted(request: dict[str, Any]) -> dict[str, Any]:
     """The request with the values of propagated variables replaced: they may be tokens."""
     shown = copy.deepcopy(request)
     for variable in shown.get("containerOverrides", {}).get("environment", []):
-        variable["value"] = REDACTED
+        if variable["name"] != SCHEDULED_TIME_VARIABLE:  # the slot, set by compute-on-aws: no secret
+            variable["value"] = REDACTED
     return shown
 
 
@@ -60,7 +62,7 @@ def queue_line(plan: Plan, outcome: Outcome, *, backend: str = "aws") -> str:
 
 
 def jobs_table(jobs: list[Job]) -> list[str]:
-    rows = [("JOB", "QUEUE", "VCPUS", "MEMORY", "ARRAY", "PROGRAM", "AFTER", "DESCRIPTION")]
+    rows = [("JOB", "QUEUE", "VCPUS", "MEMORY", "ARRAY", "PROGRAM", "AFTER", "SCHEDULE", "DESCRIPTION")]
     for job in jobs:
         rows.append(
             (
@@ -71,6 +73,7 @@ def jobs_table(jobs: list[Job]) -> list[str]:
                 str(job.parallel) if job.parallel > 1 else "-",
                 job.program.kind,
                 ",".join(d.job + (f"({d.type})" if d.type else "") for d in job.after) or "-",
+                "; ".join(_schedule_cell(s) for s in job.schedules) or "-",
                 job.description,
             )
         )
@@ -78,6 +81,21 @@ def jobs_table(jobs: list[Job]) -> list[str]:
     return [
         "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)) + "  " + row[-1] for row in rows
     ]
+
+
+def _schedule_cell(schedule: Schedule) -> str:
+    zone = "" if schedule.timezone == "UTC" else f" {schedule.timezone}"
+    args = "".join(f" {a}" for a in schedule.args)
+    return f"{schedule.cron}{zone}{args}" + ("" if schedule.enabled else " (disabled)")
+
+
+def schedule_summary(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "cron": schedule.cron,
+        "timezone": schedule.timezone,
+        "args": list(schedule.args),
+        "enabled": schedule.enabled,
+    }
 
 
 def job_summary(job: Job) -> dict[str, Any]:
@@ -94,4 +112,5 @@ def job_summary(job: Job) -> dict[str, Any]:
         "after": [{"job": d.job, "type": d.type} for d in job.after],
         "sequential": job.sequential,
         "definitionName": job.definition_name,
+        "schedules": [schedule_summary(s) for s in job.schedules],
     }

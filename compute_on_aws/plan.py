@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
-from compute_on_aws import limits, naming, render
+from compute_on_aws import limits, naming, render, schedules
 from compute_on_aws.config import Config
 from compute_on_aws.errors import UserError
 from compute_on_aws.model import Job, Manifest
@@ -44,6 +45,9 @@ class Plan:
     program_drv: str | None
     # False when Nix did not build the entrypoint/image (evaluated without nixpkgs): fine for a dry run only.
     resolved: bool
+    # A scheduled run's slot: its name holds it, and a job of that name in any status (finished ones too) is its
+    # duplicate, so that a retried pipeline never runs a slot twice.
+    slot: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +125,7 @@ def plan(
     depends_on: Sequence[tuple[str, str | None]] = (),
     *,
     pushed_image: bool = True,
+    slot: datetime | None = None,
 ) -> Plan:
     job = find_job(manifest, name)
     missing = [v for v in job.environment if v not in environ]
@@ -130,6 +135,8 @@ def plan(
             "shell, and the job copies its environment from here (set them, or remove them from the declaration)"
         )
     variables = {v: environ[v] for v in job.environment}
+    if slot is not None:
+        variables[schedules.SCHEDULED_TIME_VARIABLE] = schedules.scheduled_time(slot)
     queue = job.queue or config.queue
     if queue is None:
         raise UserError(f"{job.name}: queue: not declared, and compute-on-aws.yaml sets no default queue")
@@ -140,7 +147,11 @@ def plan(
     image, push = image_uri(job, config, system, pushed=pushed_image)
     command = job.command(system) or (UNRESOLVED,)
     definition = render.definition_request(job, config, image=image, command=command)
-    job_name = naming.job_name(job.name, tuple(args), include_args=job.include_positional_args_in_name)
+    job_name = (
+        naming.job_name(job.name, tuple(args), include_args=job.include_positional_args_in_name)
+        if slot is None
+        else schedules.slot_name(job, slot, tuple(args))
+    )
     request = render.submit_request(
         job,
         job_name=job_name,
@@ -162,4 +173,5 @@ def plan(
         image_push=push,
         program_drv=job.program.builds[system].drv if system in job.program.builds else None,
         resolved=job.resolved(system),
+        slot=slot,
     )

@@ -238,7 +238,7 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
         'retryRules = [ { onExitCode = "137"; action = "RETRY"; } ]; }',
     )
     manifest = pure_manifest(jobs)
-    assert manifest["version"] == 3 and manifest["errors"] == {} and manifest["hostSystem"] is None
+    assert manifest["version"] == 4 and manifest["errors"] == {} and manifest["hostSystem"] is None
     minimal = manifest["jobs"]["minimal"]
     assert minimal == {
         "name": "minimal",
@@ -269,6 +269,7 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
         "executionRoleArn": None,
         "program": {"kind": "command", "command": ["true"]},
         "image": {"kind": "reference", "reference": "busybox:1.36"},
+        "schedules": [],
     }
     named = manifest["jobs"]["named"]
     assert named["program"]["command"] == ["echo", "named"]

@@ -412,6 +412,25 @@ def test_a_declared_chain_runs_in_order_and_queue_wait_waits_for_all_of_it(local
     assert "failed: load_day1" in result.err and "failed: report_day1" in result.err
 
 
+def test_a_scheduled_slot_runs_once_locally_and_knows_its_time(local: Local) -> None:
+    local.job(
+        "nightly",
+        'echo "$COMPUTE_ON_AWS_SCHEDULED_TIME $0" >> "$OUT/runs"',
+        attrs='schedule = { cron = "0 5 * * *"; args = [ "full" ]; };',
+    )
+    local.write_manifest()
+    first = local.run("queue", "--due", "--at", "2026-11-28T05:30Z", "--json")
+    assert first.code == 0, first.err
+    (queued,) = first.json()["jobs"]
+    assert queued["jobName"] == "nightly_2026-11-28T0500Z_full" and queued["outcome"] == "submitted"
+    local.run_worker()
+    assert local.marker("runs") == "2026-11-28T05:00:00Z full\n"
+    # Finished, the slot is still taken: a second pipeline (or a retry of this one) does not run it again.
+    again = local.run("queue", "--due", "--at", "2026-11-28T05:45Z", "--json")
+    assert again.code == 0, again.err
+    assert [(j["outcome"], j["jobId"]) for j in again.json()["jobs"]] == [("duplicate", queued["jobId"])]
+
+
 def times_of_a_run(local: Local, job: str) -> dict[str, float]:
     """Queues the job, waits for it (room for 8 children at once), and reads the times its children wrote."""
     local.write_manifest()

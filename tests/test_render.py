@@ -239,6 +239,7 @@ def manifest_job(**changes: Any) -> dict[str, Any]:
         "executionRoleArn": None,
         "program": {"kind": "command", "command": ["true"]},
         "image": {"kind": "reference", "reference": "busybox:1.36"},
+        "schedules": [],
     }
     job.update(changes)
     return job
@@ -247,7 +248,7 @@ def manifest_job(**changes: Any) -> dict[str, Any]:
 def planned(
     job: dict[str, Any], config: Config | None = None, args: tuple[str, ...] = (), environ: dict[str, str] | None = None
 ) -> plan.Plan:
-    manifest = parse_manifest({"version": 3, "errors": {}, "jobs": {job["name"]: job}}, source="test")
+    manifest = parse_manifest({"version": 4, "errors": {}, "jobs": {job["name"]: job}}, source="test")
     return plan.plan(manifest, config or Config(), job["name"], list(args), environ or {})
 
 
@@ -505,7 +506,7 @@ def test_templates_render_any_string_safely(run, tmp_path: Path) -> None:
 
 def chain_manifest(after: dict[str, list[str]]) -> Any:
     jobs = {n: manifest_job(name=n, after=[{"job": d, "type": None} for d in deps]) for n, deps in after.items()}
-    return parse_manifest({"version": 3, "errors": {}, "jobs": jobs}, source="test")
+    return parse_manifest({"version": 4, "errors": {}, "jobs": jobs}, source="test")
 
 
 def test_a_chain_puts_each_job_once_after_all_it_runs_after() -> None:
@@ -525,7 +526,7 @@ def test_every_job_of_a_chain_is_checked_before_any_is_queued() -> None:
         "extract": manifest_job(name="extract"),
         "load": manifest_job(name="load", environment=["RUN_DATE"], after=[{"job": "extract", "type": None}]),
     }
-    manifest = parse_manifest({"version": 3, "errors": {}, "jobs": jobs}, source="test")
+    manifest = parse_manifest({"version": 4, "errors": {}, "jobs": jobs}, source="test")
     with pytest.raises(UserError, match="load: environment: RUN_DATE is not set"):
         chains.plan_chain(manifest, Config(), "load", [], {})
 
@@ -546,7 +547,7 @@ def nix_image_job(name: str, systems: tuple[str, ...] = ("x86_64-linux", "aarch6
 def planned_on(
     job: dict[str, Any], config: Config, *, host: str | None = "x86_64-linux", aws: bool = True
 ) -> plan.Plan:
-    data = {"version": 3, "hostSystem": host, "errors": {}, "jobs": {job["name"]: job}}
+    data = {"version": 4, "hostSystem": host, "errors": {}, "jobs": {job["name"]: job}}
     return plan.plan(parse_manifest(data, source="m.json"), config, job["name"], [], {}, pushed_image=aws)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from compute_on_aws.chains import Queued
+    from compute_on_aws.config import Config
+    from compute_on_aws.model import Manifest
     from compute_on_aws.plan import Outcome, Plan
 
 
@@ -57,10 +61,18 @@ def jobs_command(
         raise typer.Exit(2)
 
 
+@dataclass(frozen=True)
+class Request:
+    """One job to queue, with the jobs it runs after: its arguments, and the slot of a scheduled run."""
+
+    name: str
+    args: tuple[str, ...] = ()
+    slot: datetime | None = None
+
+
 def _queue(
     s: Settings,
-    name: str,
-    args: list[str],
+    requests: list[Request],
     *,
     dry_run: bool,
     as_json: bool,
@@ -69,29 +81,35 @@ def _queue(
     after: list[str] | None = None,
     timeout: float | None = None,
     cancel_on_interrupt: bool = False,
+    config: Config | None = None,
+    manifest: Manifest | None = None,
 ) -> None:
     from compute_on_aws import output
     from compute_on_aws.chains import plan_chain, queue_chain
     from compute_on_aws.plan import Outcome
 
-    manifest = _load_manifest(s)
-    config = _load_config(s)
+    manifest = manifest or _load_manifest(s)
+    config = config or _load_config(s)
     backend = _backend(s, config)
-    chain, plans = plan_chain(
-        manifest, config, name, args, os.environ, after=after or [], pushed_image=backend == "aws"
-    )
-    unresolved = [p.job.name for p in plans if not p.resolved]
-    if unresolved and not dry_run:
-        raise UserError(
-            f"{unresolved[0]}: its entrypoint is built by Nix: queue it through the flake "
-            f"(nix run .#queue-job -- {name})"
+    # Every chain planned (variables, limits, names checked) before the first job is queued.
+    chains = []
+    for r in requests:
+        chain, plans = plan_chain(
+            manifest, config, r.name, r.args, os.environ, after=after or [], pushed_image=backend == "aws", slot=r.slot
         )
-    if unresolved:
-        print(
-            f"note: {', '.join(unresolved)}: entrypoint and image are built by Nix, and this evaluation had no "
-            "nixpkgs: they show as <built by nix> (nix run .#compute-on-aws -- render ... shows them)",
-            file=sys.stderr,
-        )
+        chains.append(chain)
+        unresolved = [p.job.name for p in plans if not p.resolved]
+        if unresolved and not dry_run:
+            raise UserError(
+                f"{unresolved[0]}: its entrypoint is built by Nix: queue it through the flake "
+                f"(nix run .#queue-job -- {r.name})"
+            )
+        if unresolved:
+            print(
+                f"note: {', '.join(unresolved)}: entrypoint and image are built by Nix, and this evaluation had no "
+                "nixpkgs: they show as <built by nix> (nix run .#compute-on-aws -- render ... shows them)",
+                file=sys.stderr,
+            )
 
     aws = None
     submit: Callable[[Plan], Outcome]
@@ -116,17 +134,31 @@ def _queue(
             return batch.queue(aws, config, p)
 
     results: list[Queued] = []
-    try:
-        for queued in queue_chain(chain, submit):
-            results.append(queued)
-            if not as_json:
-                print(output.queue_line(queued.plan, queued.outcome, backend=backend), flush=True)
-    except (ComputeOnAwsError, Signalled):
-        _report_queued_before(results)
-        raise
+    failed: ComputeOnAwsError | None = None
+    for chain in chains:
+        queued_here: list[Queued] = []
+        try:
+            for queued in queue_chain(chain, submit):
+                queued_here.append(queued)
+                if not as_json:
+                    print(output.queue_line(queued.plan, queued.outcome, backend=backend), flush=True)
+        except ComputeOnAwsError as e:
+            _report_queued_before(queued_here)
+            if len(chains) == 1:
+                raise
+            # Scheduled runs are independent: one that cannot be queued does not keep the others from running.
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            failed = failed if failed is not None and failed.exit_code >= e.exit_code else e
+        except Signalled:
+            _report_queued_before(queued_here)
+            raise
+        finally:
+            results.extend(queued_here)
     if as_json:
         _print_json({"jobs": [output.queue_result(q.plan, q.outcome) for q in results]})
         sys.stdout.flush()
+    if failed is not None:
+        raise typer.Exit(failed.exit_code)
     job_ids = [q.outcome.job_id for q in results if q.outcome.job_id is not None]
     if (wait or follow) and job_ids:
         from compute_on_aws.cli.watching import control_for, keep_alive_for, wait_jobs
@@ -158,8 +190,20 @@ def _report_queued_before(results: list[Queued]) -> None:
 @app.command("queue", context_settings=JOB_ARGS)
 def queue_command(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The job (its folder's name).", show_default=False)],
+    name: Annotated[
+        str | None, typer.Argument(help="The job (its folder's name); with --due, only its runs.", show_default=False)
+    ] = None,
     args: Annotated[list[str] | None, typer.Argument(help="Arguments appended to the job's command.")] = None,
+    due: Annotated[
+        bool, typer.Option("--due", help="Queue every scheduled run whose time is inside the window ending at --at.")
+    ] = False,
+    at: Annotated[
+        str | None, typer.Option("--at", help="With --due: the window's end, ISO 8601 [default: now].")
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option("--window", help="With --due: how far back runs are due, e.g. 90m [default: config, else 1h]."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be sent; call nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job; exit 0 if it succeeded, 1 if not.")] = False,
@@ -183,12 +227,13 @@ def queue_command(
 ) -> None:
     """Queue a job with arguments. Skips it (exit 0) if the same job is already queued or running.
 
+    With --due (a scheduled CI pipeline), queues the scheduled runs of the last hour instead: each named after its
+    slot (observes-etl_2026-11-28T0500Z), so a second or retried pipeline finds it queued and skips it.
+
     Example: compute-on-aws queue observes-etl 2026-11-25 --env staging
     """
-    _queue(
-        _overridden(ctx, config, env, backend, state_dir),
-        name,
-        args or [],
+    s = _overridden(ctx, config, env, backend, state_dir)
+    options = dict(
         dry_run=dry_run,
         as_json=as_json,
         wait=wait,
@@ -197,6 +242,51 @@ def queue_command(
         timeout=timeout,
         cancel_on_interrupt=cancel_on_interrupt,
     )
+    if not due:
+        if at is not None or window is not None:
+            raise UserError(f"{'--at' if at is not None else '--window'}: only with --due")
+        if name is None:
+            raise UserError("queue: name the job to queue (compute-on-aws jobs lists them), or give --due")
+        _queue(s, [Request(name, tuple(args or ()))], **options)  # type: ignore[arg-type]
+        return
+    _queue_due(s, name, args or [], at=at, window=window, options=options)
+
+
+def _queue_due(
+    s: Settings, name: str | None, args: list[str], *, at: str | None, window: str | None, options: dict[str, Any]
+) -> None:
+    from compute_on_aws import schedules
+    from compute_on_aws.plan import find_job
+
+    if args:
+        raise UserError(f"--due: scheduled runs take the arguments their schedule declares, not {' '.join(args)!r}")
+    manifest = _load_manifest(s)
+    config = _load_config(s)
+    end = schedules.parse_time(at, "--at") if at is not None else datetime.now(UTC)
+    length = config.schedule_window if window is None else schedules.parse_duration(window, "--window")
+    if name is not None:
+        job = find_job(manifest, name)
+        manifest = replace(manifest, jobs={job.name: job})
+    due = schedules.due(manifest, end, length)
+    for problem in (p for problems in manifest.errors.values() for p in problems):
+        print(f"error: {problem} (its schedules are not queued)", file=sys.stderr)
+    start = end - length
+    if not due:
+        if options["as_json"]:
+            _print_json({"jobs": []})
+        else:
+            print(f"nothing due from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+    else:
+        if not options["as_json"]:
+            print(
+                f"due from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC: "
+                + ", ".join(f"{d.job.name} at {d.slot:%H:%M}" for d in due),
+                flush=True,
+            )
+        requests = [Request(d.job.name, d.schedule.args, d.slot) for d in due]
+        _queue(s, requests, config=config, manifest=manifest, **options)
+    if manifest.errors:
+        raise typer.Exit(2)
 
 
 @app.command("render", context_settings=JOB_ARGS)
@@ -212,7 +302,7 @@ def render_command(
 
     Example: compute-on-aws render observes-etl 2026-11-25 --json
     """
-    _queue(_overridden(ctx, config, env), name, args or [], dry_run=True, as_json=as_json)
+    _queue(_overridden(ctx, config, env), [Request(name, tuple(args or ()))], dry_run=True, as_json=as_json)
 
 
 @app.command("iam-policy")

@@ -84,6 +84,9 @@ def _job_row(plan: Plan, request: dict[str, Any], settings: LocalSettings) -> di
     }
 
 
+ACTIVE = "('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING')"
+
+
 def _insert(db: sqlite3.Connection, row: dict[str, Any]) -> None:
     columns = ", ".join(row)
     db.execute(f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))  # noqa: S608
@@ -98,11 +101,12 @@ def queue(config: Config, plan: Plan, *, state_dir: Path | None = None) -> Outco
         with transaction(db):
             # Checked and inserted in one transaction: two `queue` calls at once cannot both submit.
             definition_name = plan.definition["jobDefinitionName"]
-            if not plan.job.allow_duplicates:
+            if not plan.job.allow_duplicates or plan.slot is not None:
+                # A scheduled slot counts as done in any status; other names only while queued or running.
+                statuses = "" if plan.slot is not None else f"AND status IN {ACTIVE} "
                 existing = db.execute(
-                    "SELECT job_id, status FROM jobs WHERE queue = ? AND job_name = ? AND parent_id IS NULL "
-                    "AND status IN ('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING') "
-                    "AND substr(definition, 1, length(?)) = ? ORDER BY seq LIMIT 1",
+                    "SELECT job_id, status FROM jobs WHERE queue = ? AND job_name = ? AND parent_id IS NULL "  # noqa: S608
+                    f"{statuses}AND substr(definition, 1, length(?)) = ? ORDER BY seq LIMIT 1",
                     (plan.queue, plan.job_name, f"{definition_name}:", f"{definition_name}:"),
                 ).fetchone()
                 if existing is not None:

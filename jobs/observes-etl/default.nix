@@ -26,6 +26,8 @@
   memory = 4096;
   attempts = 3;
   attemptDurationSeconds = 4 * 3600;
+  # Every day at 05:00 UTC, for the day before (the script's default): from CI (queue --due) or EventBridge Scheduler.
+  schedule = "0 5 * * *";
   environment = [ "CI_COMMIT_SHA" ];
   env = {
     OBSERVES_API_URL = "https://observations.example.com/v1/observations";

@@ -306,6 +306,129 @@ let
 
   command = v: if !isList v || v == [ ] then expect "a non-empty list of strings" v else listOf string v;
 
+  # Cron as CI systems write it: five fields (minute hour day-of-month month day-of-week), each a comma list of `*`,
+  # a value or a range, optionally with a /step; months and weekdays also by name (JAN, MON). Checked here so that a
+  # mistake is an evaluation error; the helper computes the runs with a cron library.
+  cronFields = [
+    { name = "minute"; lo = 0; hi = 59; names = [ ]; }
+    { name = "hour"; lo = 0; hi = 23; names = [ ]; }
+    { name = "day of month"; lo = 1; hi = 31; names = [ ]; }
+    { name = "month"; lo = 1; hi = 12; names = [ "JAN" "FEB" "MAR" "APR" "MAY" "JUN" "JUL" "AUG" "SEP" "OCT" "NOV" "DEC" ]; }
+    { name = "day of week"; lo = 0; hi = 7; names = [ "SUN" "MON" "TUE" "WED" "THU" "FRI" "SAT" ]; }
+  ];
+  upper = builtins.replaceStrings lowerChars upperChars;
+  indexOf =
+    x: xs:
+    let
+      found = filter (i: builtins.elemAt xs i == x) (genList (i: i) (length xs));
+    in
+    if found == [ ] then null else builtins.head found;
+  # A field's value as a number (names count from lo: JAN = 1, SUN = 0), or null when it is no value of the field.
+  cronValue =
+    field: v:
+    let
+      digits = match "0*([0-9]{1,3})" v;
+      named = indexOf (upper v) field.names;
+      n = if digits != null then builtins.fromJSON (builtins.head digits) else if named != null then field.lo + named else null;
+    in
+    if n != null && n >= field.lo && n <= field.hi then n else null;
+  cronItem =
+    field: item:
+    let
+      parts = match "(\\*|([0-9A-Za-z]+)(-([0-9A-Za-z]+))?)(/([0-9]+))?" item;
+      at = builtins.elemAt parts;
+      start = at 1;
+      end = at 3;
+      step = at 5;
+      range = "${toString field.lo}-${toString field.hi}${
+        if field.names == [ ] then "" else " or ${builtins.head field.names}-${builtins.elemAt field.names (length field.names - 1)}"
+      }";
+      bad = what: [ "${field.name}: ${what}" ];
+    in
+    if parts == null then
+      bad "${show item} is not *, a value, a range or one of those with /step"
+    else if start != null && cronValue field start == null then
+      bad "${show start} is not a value of ${range}"
+    else if end != null && cronValue field end == null then
+      bad "${show end} is not a value of ${range}"
+    else if end != null && cronValue field start > cronValue field end then
+      bad "${show item} is a range that ends before it starts"
+    else
+      when (step != null && (builtins.fromJSON (builtins.head (match "0*([0-9]{1,3}).*" step ++ [ "0" ])) < 1 || stringLength step > 3)) (
+        bad "${show item}: the step must be a number from 1 up"
+      );
+  cron =
+    v:
+    let
+      fields = filter (f: isString f && f != "") (builtins.split "[ \t]+" v);
+    in
+    if !isString v then
+      expect "a cron string (\"0 5 * * *\") or { cron; timezone ? \"UTC\"; args ? [ ]; enable ? true; }" v
+    else if length fields != 5 then
+      [ "${show v} has ${toString (length fields)} fields; cron takes 5: minute hour day-of-month month day-of-week" ]
+    else
+      map (p: "${show v}: ${p}") (
+        concatMap (i: concatMap (cronItem (builtins.elemAt cronFields i)) (
+          filter isString (builtins.split "," (builtins.elemAt fields i))
+        )) (genList (i: i) 5)
+      );
+
+  # IANA names, as Python's tzdata ships them (nix/lib/timezones.json; the helper computes with the same database).
+  timezones = builtins.fromJSON (builtins.readFile ./timezones.json);
+  timezone =
+    v:
+    if !isString v then
+      expect "an IANA timezone name (\"Europe/Berlin\")" v
+    else
+      let
+        close = filter (t: upper t == upper v || matches ".*/${v}" t) timezones;
+      in
+      when (!elem v timezones) [
+        "unknown timezone ${show v}${if close == [ ] then "" else " (did you mean ${builtins.head close}?)"}; use an IANA name such as \"Europe/Berlin\" or \"UTC\""
+      ];
+
+  scheduleEntry =
+    v:
+    if isString v then
+      cron v
+    else if !isAttrs v || isDerivation v then
+      expect "a cron string (\"0 5 * * *\") or { cron; timezone ? \"UTC\"; args ? [ ]; enable ? true; }" v
+    else
+      map (k: "unknown attribute ${k} (expected cron, timezone, args, enable)") (
+        filter (k: !elem k [ "cron" "timezone" "args" "enable" ]) (attrNames v)
+      )
+      ++ (if v ? cron then map (p: "cron: ${p}") (cron v.cron) else [ "cron is required" ])
+      ++ optional (p: map (x: "timezone: ${x}") (timezone p)) (v.timezone or null)
+      ++ optional (p: map (x: "args: ${x}") (if isList p then listOf (x: if isString x then [ ] else expect "a string" x) p else expect "a list of strings" p)) (v.args or null)
+      ++ optional (p: map (x: "enable: ${x}") (bool p)) (v.enable or null);
+  # One schedule (a cron string or a set), or a list of them: each becomes { cron; timezone; args; enable; }.
+  normalSchedule =
+    v:
+    {
+      cron = builtins.concatStringsSep " " (
+        filter (f: isString f && f != "") (builtins.split "[ \t]+" (if isString v then v else v.cron))
+      );
+      timezone = if isString v then "UTC" else v.timezone or "UTC";
+      args = if isString v then [ ] else v.args or [ ];
+      enable = if isString v then true else v.enable or true;
+    };
+  schedulesOf = v: if v == null then [ ] else map normalSchedule (if isList v then v else [ v ]);
+  schedule =
+    v:
+    if isList v then
+      let
+        normal = map normalSchedule v;
+        twice = filter (x: length (filter (y: y == x) normal) > 1) normal;
+      in
+      concatMap (i: map (p: "entry ${toString (i + 1)}: ${p}") (scheduleEntry (builtins.elemAt v i))) (
+        genList (i: i) (length v)
+      )
+      ++ when (concatMap scheduleEntry v == [ ] && twice != [ ]) [
+        "declares ${show (builtins.head twice).cron} in ${(builtins.head twice).timezone} with the same args twice"
+      ]
+    else
+      scheduleEntry v;
+
   platform = v: when (!elem v [ "EC2" "FARGATE" ]) [ "must be \"EC2\" or \"FARGATE\", got ${show v}" ];
 
   # Retry spot reclaims and host failures (their status reason starts with "Host EC2"); stop on anything else.
@@ -326,6 +449,7 @@ in
     dependencyName
     looksLikeCredential
     namePattern
+    schedulesOf
     show
     isDerivation
     isNumber
@@ -450,6 +574,12 @@ in
     jobRoleArn = {
       default = null;
       check = roleArn;
+    };
+    # When the job runs on its own: a cron string in UTC ("0 5 * * *"), { cron; timezone ? "UTC"; args ? [ ];
+    # enable ? true; }, or a list of those.
+    schedule = {
+      default = null;
+      check = schedule;
     };
     executionRoleArn = {
       default = null;

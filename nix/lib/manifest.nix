@@ -73,6 +73,8 @@ let
         });
       };
 
+  inherit (import ./declaration.nix) schedulesOf;
+
   retryRule =
     r:
     removeAttrs r [ "action" ]
@@ -87,11 +89,13 @@ let
       "command"
       "image"
       "retryRules"
+      "schedule"
     ]
     // {
       program = program name job;
       image = image name job;
       retryRules = map retryRule job.retryRules;
+      schedules = schedulesOf job.schedule;
       after = map (
         d:
         if builtins.isString d then
@@ -108,7 +112,7 @@ let
     };
 in
 {
-  version = 3;
+  version = 4;
   inherit hostSystem;
   jobs = mapAttrs manifestJob evaluated.jobs;
   inherit (evaluated) errors;

@@ -11,9 +11,11 @@ py.buildPythonApplication {
   build-system = [ py.setuptools ];
   dependencies = [
     py.boto3
+    py.cronsim
     py.jinja2
     py.pyyaml
     py.typer
+    py.tzdata
   ];
   # A wheel that lacks a subpackage fails here, not in the user's first `nix run`.
   pythonImportsCheck = [

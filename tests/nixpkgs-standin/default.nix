@@ -182,9 +182,11 @@ let
     pkgs = {
       inherit buildPythonApplication setuptools;
       boto3 = hostSitePackages;
+      cronsim = hostSitePackages;
       jinja2 = hostSitePackages;
       pyyaml = hostSitePackages;
       typer = hostSitePackages;
+      tzdata = hostSitePackages;
     };
   };
 

@@ -1,0 +1,79 @@
+"""Commands about schedules: schedules list/plan/apply (EventBridge Scheduler) and ci github/gitlab (pipeline files)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from compute_on_aws.cli.app import (
+    _load_manifest,
+    _print_json,
+    app,
+    at_least,
+)
+
+schedules_app = typer.Typer(
+    no_args_is_help=True, help="Scheduled runs: list them, and keep EventBridge Scheduler in line with them."
+)
+app.add_typer(schedules_app, name="schedules")
+
+
+def _report_invalid(errors: dict[str, tuple[str, ...]]) -> None:
+    for problem in (p for problems in errors.values() for p in problems):
+        print(f"error: {problem}", file=sys.stderr)
+    if errors:
+        raise typer.Exit(2)
+
+
+@schedules_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    count: Annotated[
+        int, typer.Option("--count", help="How many next runs to show per schedule.", callback=at_least(0))
+    ] = 3,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Show the runs after this time (ISO 8601) [default: now].")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every declared schedule, in words, with its next runs in UTC and in its own timezone.
+
+    Example: compute-on-aws schedules list --count 5
+    """
+    from compute_on_aws import schedules
+    from compute_on_aws.output import schedule_summary
+
+    manifest = _load_manifest(ctx.obj)
+    after = schedules.parse_time(at, "--at") if at is not None else datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for job in manifest.jobs.values():
+        for schedule in job.schedules:
+            runs = schedules.next_runs(schedule, after, count) if schedule.enabled else []
+            tz = schedules.zone(schedule.timezone)
+            rows.append(
+                {
+                    "job": job.name,
+                    **schedule_summary(schedule),
+                    "description": schedules.explain(schedule),
+                    "next": [{"utc": schedules.scheduled_time(r), "local": r.astimezone(tz).isoformat()} for r in runs],
+                    "names": [schedules.slot_name(job, r, schedule.args) for r in runs],
+                }
+            )
+    if as_json:
+        _print_json({"schedules": rows})
+    elif not rows:
+        print('no job declares a schedule (schedule = "0 5 * * *"; in jobs/<name>/default.nix)')
+    for row in [] if as_json else rows:
+        args = f" with {' '.join(row['args'])}" if row["args"] else ""
+        print(f"{row['job']}  {row['cron']}  {row['description']}{args}")
+        for run in row["next"]:
+            utc = datetime.fromisoformat(run["utc"])
+            local = datetime.fromisoformat(run["local"])
+            shown = f"{utc:%a %Y-%m-%d %H:%M} UTC"
+            if row["timezone"] != "UTC":
+                shown += f" ({local:%a %H:%M} {row['timezone']})"
+            print(f"  next: {shown}")
+    _report_invalid(manifest.errors)
