@@ -23,6 +23,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "tags": (dict, "tags added to every job definition"),
     "templates": (str, "folder with your own container-ec2.json.j2 / container-fargate.json.j2"),
     "fargate": (dict, "Fargate settings: assign_public_ip"),
+    "ci": (dict, "generated CI pipelines (ci github/gitlab): uses (actions by role: checkout, nix, aws), gitlab_image"),
     "schedules": (dict, "scheduled runs: window (how late CI may be, default 1h), group (EventBridge schedule group)"),
     "local": (dict, "the local backend: state_dir, max_vcpus, queue_priorities, secrets_from_environment, ..."),
     "environments": (dict, "named overrides of the keys above, chosen with --env"),
@@ -32,6 +33,8 @@ IMAGE_KEYS = {"registry", "repository", "tls_verify", "login", "system"}
 IMAGE_SYSTEMS = {"x86_64-linux": "amd64", "aarch64-linux": "arm64"}
 ROLE_KEYS = {"job", "execution", "scheduler", "ci"}
 SCHEDULE_KEYS = {"window", "group"}
+CI_KEYS = {"uses", "gitlab_image"}
+CI_USES_KEYS = {"checkout", "nix", "aws"}
 FARGATE_KEYS = {"assign_public_ip"}
 LOCAL_KEYS = {
     "state_dir",
@@ -91,6 +94,9 @@ class Config:
     # `queue --due` queues the slots of the last `schedule_window`; `schedules apply` owns `schedule_group`.
     schedule_window: timedelta = timedelta(hours=1)
     schedule_group: str = "compute-on-aws"
+    # The actions a generated GitHub workflow uses, by role (e.g. pinned to commits), and GitLab's job image.
+    ci_uses: dict[str, str] = field(default_factory=dict)
+    ci_gitlab_image: str = "nixos/nix:latest"
 
 
 def _unknown(where: str, key: str, known: set[str] | dict[str, Any]) -> UserError:
@@ -230,6 +236,8 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     fargate = _check_section(f"{where}: fargate", top.get("fargate", {}), FARGATE_KEYS)
     local = _check_section(f"{where}: local", top.get("local", {}), LOCAL_KEYS)
     scheduling = _check_section(f"{where}: schedules", top.get("schedules", {}), SCHEDULE_KEYS)
+    ci = _check_section(f"{where}: ci", top.get("ci", {}), CI_KEYS)
+    uses = _check_section(f"{where}: ci.uses", ci.get("uses", {}), CI_USES_KEYS)
     backend = top.get("backend", "local")
     if backend not in BACKENDS:
         raise UserError(f"{where}: backend: expected local or aws, got {backend!r}")
@@ -269,6 +277,8 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         scheduler_role_arn=_role(where, "roles.scheduler", roles.get("scheduler")),
         ci_role_arn=_role(where, "roles.ci", roles.get("ci")),
         schedule_window=_window(where, scheduling.get("window")),
+        ci_uses={k: _string(f"{where}: ci.uses.{k}", v) for k, v in uses.items()},
+        ci_gitlab_image=_string(f"{where}: ci.gitlab_image", ci.get("gitlab_image", "nixos/nix:latest")),
         schedule_group=_group(
             where,
             (data.get("schedules") or {}).get("group"),

@@ -26,7 +26,7 @@ def template_name(job: Job) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _templates(own: Path | None) -> Any:
+def templates(own: Path | None) -> Any:
     import jinja2
 
     loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("compute_on_aws", "templates")]
@@ -87,7 +87,7 @@ def definition_request(job: Job, config: Config, *, image: str, command: Sequenc
     }
     name = template_name(job)
     try:
-        text = _templates(config.templates).get_template(name).render(context)
+        text = templates(config.templates).get_template(name).render(context)
     except jinja2.TemplateNotFound:
         raise UserError(f"template {name} not found (templates: {config.templates})") from None
     except jinja2.TemplateError as e:

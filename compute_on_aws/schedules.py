@@ -126,3 +126,108 @@ def parse_time(text: str, what: str) -> datetime:
     except ValueError:
         raise UserError(f"{what}: expected an ISO 8601 time such as 2026-11-28T05:00Z, got {text!r}") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _listed(values: set[int]) -> str:
+    """`0,15,30` or `1-5`: runs of three or more consecutive values as ranges."""
+    ordered = sorted(values)
+    parts: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(f"{ordered[i]}-{ordered[j]}" if j - i >= 2 else ",".join(map(str, ordered[i : j + 1])))
+        i = j + 1
+    return ",".join(parts)
+
+
+def _offsets(name: str, start: datetime) -> list[timedelta]:
+    """Every UTC offset the zone uses in the year from `start` (two where it keeps daylight saving time)."""
+    tz = zone(name)
+    found = {(start + timedelta(days=d)).astimezone(tz).utcoffset() for d in range(0, 366, 7)}
+    return sorted(o for o in found if o is not None)
+
+
+def utc_crons(schedule: Schedule, *, job: str, now: datetime, shortest: timedelta | None = None) -> list[str]:
+    """The schedule as crons read in UTC, for schedulers that know no timezone (GitHub Actions).
+
+    Each UTC offset the zone uses gives its own lines, so a zone with daylight saving time gets the crons of both
+    offsets: the pipeline then starts at both times, and `queue --due` queues only the run that is really due (the
+    other start finds it queued). Refused where a shift moves runs to another day while the cron names days of the
+    month or months (no UTC cron says "the day before the 1st").
+    """
+    if schedule.timezone in ("UTC", "Etc/UTC") or _offsets(schedule.timezone, now) == [timedelta(0)]:
+        lines = [schedule.cron]
+    else:
+        lines = []
+        for offset in _offsets(schedule.timezone, now):
+            lines += [line for line in _shifted(schedule, offset, job) if line not in lines]
+    lines = [_numeric(line) for line in lines]
+    if shortest is not None:
+        for line in lines:
+            _check_interval(line, schedule, job, shortest)
+    return lines
+
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+def _numeric(cron: str) -> str:
+    """Months and weekdays as numbers: POSIX cron, which GitHub documents, has no names."""
+    minute, hour, dom, month, dow = cron.split()
+    for i, name in enumerate(_MONTHS):
+        month = re.sub(name, str(i + 1), month, flags=re.IGNORECASE)
+    for i, name in enumerate(_WEEKDAYS):
+        dow = re.sub(name, str(i), dow, flags=re.IGNORECASE)
+    return f"{minute} {hour} {dom} {month} {dow}"
+
+
+def _shifted(schedule: Schedule, offset: timedelta, job: str) -> list[str]:
+    sim = CronSim(schedule.cron, datetime(2026, 1, 1, tzinfo=UTC))
+    minute, hour, dom, month, dow = schedule.cron.split()
+    shift = int(offset.total_seconds() // 60)
+    # {(utc hours, day shift): utc minutes}: local times regrouped after the shift, one cron line per group.
+    # Every day alike: a run moved past midnight is still a run of every day.
+    days_free = dom == "*" and month == "*" and dow == "*"
+    hours_at: dict[tuple[int, int], set[int]] = {}
+    for h in sim.hours:
+        for m in sim.minutes:
+            total = h * 60 + m - shift
+            day = 0 if days_free else total // 1440
+            hours_at.setdefault((total % 1440 % 60, day), set()).add(total % 1440 // 60)
+    groups: dict[tuple[frozenset[int], int], set[int]] = {}
+    for (m, day), hours in hours_at.items():
+        groups.setdefault((frozenset(hours), day), set()).add(m)
+    lines = []
+    for (utc_hours, day), minutes in sorted(groups.items(), key=lambda g: (g[0][1], min(g[0][0]), min(g[1]))):
+        days = f"{dom} {month} {dow}"
+        if day != 0:
+            if dom != "*" or month != "*":
+                raise UserError(
+                    f"{job}: schedule {schedule.cron!r} in {schedule.timezone}: some runs fall on another day in UTC, "
+                    "and a cron naming days of the month or months cannot say so; GitHub runs schedules in UTC only: "
+                    "write this cron in UTC, or run it from EventBridge Scheduler (schedules apply) or GitLab, which "
+                    "keep timezones"
+                )
+            # Nix allows no `#` or `L` in weekdays: every one is a plain number here.
+            days = f"* * {_listed({(w + day) % 7 for w in sim.weekdays if isinstance(w, int)})}"
+        shown_minutes = minute if minutes == sim.minutes else _listed(minutes)
+        shown_hours = hour if utc_hours == sim.hours else "*" if len(utc_hours) == 24 else _listed(set(utc_hours))
+        lines.append(f"{shown_minutes} {shown_hours} {days}")
+    return lines
+
+
+def _check_interval(line: str, schedule: Schedule, job: str, shortest: timedelta) -> None:
+    runs = CronSim(line, datetime(2026, 1, 5, tzinfo=UTC))
+    previous = next(runs)
+    for _ in range(200):
+        current = next(runs)
+        if current - previous < shortest:
+            raise UserError(
+                f"{job}: schedule {schedule.cron!r} runs more often than every {shortest.seconds // 60} minutes, "
+                "the shortest interval GitHub schedules workflows at: run it from EventBridge Scheduler "
+                "(schedules apply) instead"
+            )
+        previous = current

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from compute_on_aws.cli.app import (
+    EnvOption,
+    _load_config,
     _load_manifest,
+    _overridden,
     _print_json,
     app,
     at_least,
 )
+from compute_on_aws.errors import UserError
+
+if TYPE_CHECKING:
+    from compute_on_aws.pipelines import Kind
 
 schedules_app = typer.Typer(
     no_args_is_help=True, help="Scheduled runs: list them, and keep EventBridge Scheduler in line with them."
@@ -77,3 +85,64 @@ def list_command(
                 shown += f" ({local:%a %H:%M} {row['timezone']})"
             print(f"  next: {shown}")
     _report_invalid(manifest.errors)
+
+
+ci_app = typer.Typer(no_args_is_help=True, help="Scheduled CI pipelines that queue the declared schedules.")
+app.add_typer(ci_app, name="ci")
+
+CheckOption = Annotated[
+    Path | None,
+    typer.Option("--check", help="Exit 1 if this committed file differs from what would be printed.", dir_okay=False),
+]
+PathOption = Annotated[str | None, typer.Option("--path", help="Where the file is committed (named in its header).")]
+
+
+def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, path: str | None, env: str | None) -> None:
+    from compute_on_aws.pipelines import render
+
+    s = _overridden(ctx, None, env)
+    manifest = _load_manifest(s)
+    _report_invalid(manifest.errors)
+    text = render(kind, manifest, _load_config(s), now=datetime.now(UTC), path=path or (str(check) if check else None))
+    if check is None:
+        sys.stdout.write(text)
+        return
+    try:
+        committed = check.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"--check {check}: cannot read it ({e.strerror})") from None
+    if committed != text:
+        env_flag = f" --env {s.env}" if s.env else ""
+        print(
+            f"error: {check} is out of date with the job declarations: regenerate it with "
+            f"`compute-on-aws ci {kind}{env_flag} > {check}` and commit it",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
+    print(f"{check} is up to date")
+
+
+@ci_app.command("github")
+def github_command(
+    ctx: typer.Context, check: CheckOption = None, path: PathOption = None, env: EnvOption = None
+) -> None:
+    """Print a GitHub Actions workflow that runs queue --due at every declared schedule (converted to UTC).
+
+    Credentials come through GitHub's OIDC provider: roles.ci and region in compute-on-aws.yaml.
+
+    Example: compute-on-aws ci github > .github/workflows/compute-on-aws-schedules.yml
+    """
+    _pipeline(ctx, "github", check, path, env)
+
+
+@ci_app.command("gitlab")
+def gitlab_command(
+    ctx: typer.Context, check: CheckOption = None, path: PathOption = None, env: EnvOption = None
+) -> None:
+    """Print a GitLab CI job that runs queue --due in scheduled pipelines, with the pipeline schedules to create.
+
+    Include it from .gitlab-ci.yml (include: local: .gitlab/compute-on-aws-schedules.yml).
+
+    Example: compute-on-aws ci gitlab > .gitlab/compute-on-aws-schedules.yml
+    """
+    _pipeline(ctx, "gitlab", check, path, env)
