@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
 # What to do about the AWS error codes users meet most.
 _ADVICE = {
@@ -90,6 +91,10 @@ class Aws:
         client: CloudWatchLogsClient = self._client("logs")
         return client
 
+    def scheduler(self) -> EventBridgeSchedulerClient:
+        client: EventBridgeSchedulerClient = self._client("scheduler")
+        return client
+
 
 def never_sent(error: BaseException) -> bool:
     """Whether a botocore failure happened before the request reached AWS (no connection could be made)."""
@@ -154,7 +159,8 @@ def calling(what: str, done: list[str] | None = None) -> Iterator[None]:
         yield
     except botocore.exceptions.ClientError as e:
         code = error_code(e) or "Unknown"
-        message = e.response.get("Error", {}).get("Message", "")
+        # One line, even when a proxy or endpoint answers with a page of XML or HTML.
+        message = " ".join(str(e.response.get("Error", {}).get("Message", "")).split())
         advice = _ADVICE.get(code)
         raise AwsError(f"{what}: AWS {code}: {message}{f' ({advice})' if advice else ''}{already}", code) from None
     except botocore.exceptions.PartialCredentialsError as e:

@@ -35,8 +35,8 @@ def definition_name_of(arn: str) -> str:
     return arn.rsplit("/", 1)[-1].split(":", 1)[0]
 
 
-def ensure_definition(batch: BatchClient, definition: dict[str, Any]) -> tuple[str, bool]:
-    """`name:revision` of an ACTIVE revision with the same content hash, registering one only when none has it."""
+def find_definition(batch: BatchClient, definition: dict[str, Any]) -> str | None:
+    """`name:revision` of the newest ACTIVE revision with the same content hash, if any."""
     name = definition["jobDefinitionName"]
     wanted = definition["parameters"][HASH_PARAMETER]
     same = [
@@ -45,8 +45,15 @@ def ensure_definition(batch: BatchClient, definition: dict[str, Any]) -> tuple[s
         for d in page["jobDefinitions"]
         if d.get("parameters", {}).get(HASH_PARAMETER) == wanted
     ]
-    if same:
-        return f"{name}:{max(same)}", False
+    return f"{name}:{max(same)}" if same else None
+
+
+def ensure_definition(batch: BatchClient, definition: dict[str, Any]) -> tuple[str, bool]:
+    """`name:revision` of an ACTIVE revision with the same content hash, registering one only when none has it."""
+    found = find_definition(batch, definition)
+    if found is not None:
+        return found, False
+    name = definition["jobDefinitionName"]
     registered = batch.register_job_definition(**definition)
     return f"{name}:{registered['revision']}", True
 

@@ -76,6 +76,50 @@ def submitter_policy(manifest: Manifest, config: Config, *, account: str = "*", 
     if roles:
         statements.append(_statement("PassJobRoles", ["iam:PassRole"], roles))
     statements += _image_statements(manifest, config)
+    statements += _schedule_statements(manifest, config, arn=arn, account=account, region=region)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _schedule_statements(manifest: Manifest, config: Config, *, arn: str, account: str, region: str) -> list[Any]:
+    """What `schedules plan` and `apply` call: the project's schedule group and the schedules inside it only."""
+    if config.scheduler_role_arn is None or not any(job.schedules for job in manifest.jobs.values()):
+        return []
+    scheduler = f"{arn}:scheduler:{region}:{account}"
+    group = config.schedule_group
+    return [
+        # ListSchedules names no resource a policy can scope.
+        _statement("ListSchedules", ["scheduler:ListSchedules"], ["*"]),
+        _statement(
+            "ManageScheduleGroup",
+            ["scheduler:GetScheduleGroup", "scheduler:CreateScheduleGroup", "scheduler:TagResource"],
+            [f"{scheduler}:schedule-group/{group}"],
+        ),
+        _statement(
+            "ManageSchedules",
+            [
+                "scheduler:GetSchedule",
+                "scheduler:CreateSchedule",
+                "scheduler:UpdateSchedule",
+                "scheduler:DeleteSchedule",
+            ],
+            [f"{scheduler}:schedule/{group}/*"],
+        ),
+        {
+            **_statement("PassSchedulerRole", ["iam:PassRole"], [config.scheduler_role_arn]),
+            "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        },
+    ]
+
+
+def scheduler_policy(manifest: Manifest, config: Config, *, account: str = "*", region: str = "*") -> dict[str, Any]:
+    """The policy of the role EventBridge Scheduler assumes (roles.scheduler): SubmitJob on the queues and definitions
+    of the scheduled jobs, nothing else."""
+    scheduled = [job for job in manifest.jobs.values() if job.schedules]
+    arn = f"arn:{partition(region)}:batch:{region}:{account}"
+    queues = sorted({q for q in (job.queue or config.queue for job in scheduled) if q is not None})
+    resources = [f"{arn}:job-definition/{d}:*" for d in sorted({job.definition_name for job in scheduled})]
+    resources += [q if q.startswith("arn:") else f"{arn}:job-queue/{q}" for q in queues]
+    statements = [_statement("SubmitScheduledJobs", ["batch:SubmitJob"], resources)] if scheduled else []
     return {"Version": "2012-10-17", "Statement": statements}
 
 

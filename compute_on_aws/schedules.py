@@ -4,6 +4,7 @@ daylight saving time included)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -231,3 +232,43 @@ def _check_interval(line: str, schedule: Schedule, job: str, shortest: timedelta
                 "(schedules apply) instead"
             )
         previous = current
+
+
+# Batch job names allow no `:`, and EventBridge Scheduler's time has them: its runs share one name per schedule, and
+# get their slot in SCHEDULED_TIME_VARIABLE (the scheduler invokes each slot once: AWS's own guarantee).
+EVENTBRIDGE_TIME = "<aws.scheduler.scheduled-time>"
+EVENTBRIDGE_EXECUTION = "<aws.scheduler.execution-id>"
+_SCHEDULE_NAME_LIMIT = 64
+
+
+def eventbridge_name(job: str, index: int) -> str:
+    """`observes-etl.0`: the job and the schedule's place in its declaration (`.` is in no job name)."""
+    name = f"{job}.{index}"
+    if len(name) <= _SCHEDULE_NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(job.encode()).hexdigest()[:8]
+    return f"{job[: _SCHEDULE_NAME_LIMIT - len(digest) - len(str(index)) - 2]}-{digest}.{index}"
+
+
+def eventbridge_job_name(job: Job, args: tuple[str, ...]) -> str:
+    return naming.job_name(f"{job.name}_scheduled", args, include_args=True)
+
+
+def eventbridge_expression(schedule: Schedule, *, job: str) -> str:
+    """`cron(0 5 * * ? *)`: AWS's six fields (a year at the end), one of the two day fields `?`, weekdays by name (AWS
+    numbers them from 1 = Sunday). Cron runs a day matching either day field when both are restricted; AWS cannot."""
+    # AWS writes a step from the field's first value (0/15), not from `*`.
+    minute, hour, dom, month, dow = (
+        ",".join(f"{low}/{item[2:]}" if item.startswith("*/") else item for item in field.split(","))
+        for field, low in zip(schedule.cron.split(), (0, 0, 1, 1, 0), strict=True)
+    )
+    if dom != "*" and dow != "*":
+        raise UserError(
+            f"{job}: schedule {schedule.cron!r} restricts both the day of the month and the day of the week, which "
+            "EventBridge Scheduler cannot express: declare two schedules, one for each"
+        )
+    if dow == "*":
+        return f"cron({minute} {hour} {dom} {month} ? *)"
+    sim = CronSim(schedule.cron, datetime(2026, 1, 1, tzinfo=UTC))
+    days = ",".join(_WEEKDAYS[d] for d in sorted(w for w in sim.weekdays if isinstance(w, int)))
+    return f"cron({minute} {hour} ? {month} {days} *)"

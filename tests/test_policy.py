@@ -138,3 +138,40 @@ def test_a_call_the_policy_lacks_is_refused(cli, moto: Moto, jobs: Path, monkeyp
     result = cli("--jobs", str(jobs), "--backend", "aws", "queue", "etl")
     assert result.code == 1
     assert "submitting etl" in result.err and "is not authorized to perform: batch:submitjob" in result.err
+
+
+SCHEDULER = "arn:aws:iam::123456789012:role/scheduler"
+
+
+def test_schedules_add_the_group_and_the_scheduler_role_only(cli, jobs: Path) -> None:
+    write_job(jobs, "etl", JOBS["etl"].replace("tags.t", 'schedule = "0 5 * * *"; tags.t'))
+    config = f"region: eu-west-1\nroles:\n  scheduler: {SCHEDULER}\nschedules:\n  group: etl-schedules\n"
+    policy = policy_of(cli, jobs, config, "--account", "123456789012")
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    scheduler = "arn:aws:scheduler:eu-west-1:123456789012"
+    assert statements["ManageSchedules"]["Resource"] == [f"{scheduler}:schedule/etl-schedules/*"]
+    assert statements["ManageScheduleGroup"]["Resource"] == [f"{scheduler}:schedule-group/etl-schedules"]
+    assert statements["ListSchedules"] == {
+        "Sid": "ListSchedules",
+        "Effect": "Allow",
+        "Action": ["scheduler:ListSchedules"],
+        "Resource": ["*"],
+    }
+    assert statements["PassSchedulerRole"]["Resource"] == [SCHEDULER]
+    assert statements["PassSchedulerRole"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}
+    }
+    # The role the scheduler assumes may submit the scheduled job, and nothing else.
+    own = policy_of(cli, jobs, config, "--account", "123456789012", "--role", "scheduler")
+    batch = "arn:aws:batch:eu-west-1:123456789012"
+    assert own["Statement"] == [
+        {
+            "Sid": "SubmitScheduledJobs",
+            "Effect": "Allow",
+            "Action": ["batch:SubmitJob"],
+            "Resource": [f"{batch}:job-definition/etl:*", f"{batch}:job-queue/etl-small"],
+        }
+    ]
+    # Without schedules, none of it.
+    write_job(jobs, "etl", JOBS["etl"])
+    assert "ManageSchedules" not in by_sid(policy_of(cli, jobs, config, "--account", "123456789012"))

@@ -312,17 +312,27 @@ def iam_policy_command(
     region: Annotated[
         str | None, typer.Option("--region", help="Region of the resources [default: config, AWS_REGION, else *].")
     ] = None,
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role", help="submitter (whoever queues and applies schedules) or scheduler (roles.scheduler's own)."
+        ),
+    ] = "submitter",
     config: ConfigOption = None,
     env: EnvOption = None,
 ) -> None:
     """Print the IAM policy whoever queues these jobs needs (a CI role, a developer): least privilege, as JSON.
 
-    It allows what queue, status, wait, logs, cancel and list call, on the queues, job definitions, roles and ECR
-    repository of the declared jobs only.
+    It allows what queue, status, wait, logs, cancel, list and schedules plan/apply call, on the queues, job
+    definitions, roles, ECR repository and schedule group of the declared jobs only. With --role scheduler: the policy
+    of the role EventBridge Scheduler assumes (SubmitJob on the scheduled jobs' queues and definitions).
 
     Example: compute-on-aws iam-policy --account 123456789012 --env production > policy.json
     """
-    from compute_on_aws.policy import submitter_policy
+    from compute_on_aws.policy import scheduler_policy, submitter_policy
+
+    if role not in ("submitter", "scheduler"):
+        raise UserError(f"--role: expected submitter or scheduler, got {role!r}")
 
     s = _overridden(ctx, config, env)
     manifest = _load_manifest(s)
@@ -330,7 +340,8 @@ def iam_policy_command(
     if account != "*" and not (account.isdigit() and len(account) == 12):
         raise UserError(f"--account: expected a 12-digit AWS account id, got {account!r}")
     region = region or config_.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "*"
-    _print_json(submitter_policy(manifest, config_, account=account, region=region))
+    make = submitter_policy if role == "submitter" else scheduler_policy
+    _print_json(make(manifest, config_, account=account, region=region))
     for problem in (p for problems in manifest.errors.values() for p in problems):
         print(f"error: {problem} (not in the policy)", file=sys.stderr)
     if manifest.errors:

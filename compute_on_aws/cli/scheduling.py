@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from compute_on_aws.cli.app import (
+    ConfigOption,
     EnvOption,
     _load_config,
     _load_manifest,
@@ -146,3 +147,105 @@ def gitlab_command(
     Example: compute-on-aws ci gitlab > .gitlab/compute-on-aws-schedules.yml
     """
     _pipeline(ctx, "gitlab", check, path, env)
+
+
+def _sync(ctx: typer.Context, env: str | None, config_path: Path | None, *, apply: bool, as_json: bool) -> None:
+    import os
+
+    from compute_on_aws.aws import Aws
+    from compute_on_aws.eventbridge import Schedules, declared
+
+    s = _overridden(ctx, config_path, env)
+    manifest = _load_manifest(s)
+    _report_invalid(manifest.errors)
+    config = _load_config(s)
+    command = "apply" if apply else "plan"
+    if config.scheduler_role_arn is None:
+        raise UserError(
+            f"schedules {command}: roles.scheduler is not set in compute-on-aws.yaml: the IAM role EventBridge "
+            "Scheduler assumes to submit the jobs (compute-on-aws iam-policy --role scheduler prints its policy)"
+        )
+    wanted = declared(manifest, config, os.environ)
+    unresolved = sorted({d.plan.job.name for d in wanted if not d.plan.resolved})
+    if unresolved and apply:
+        raise UserError(
+            f"{unresolved[0]}: its entrypoint and image are built by Nix: apply through the flake "
+            "(nix run .#compute-on-aws -- schedules apply)"
+        )
+    if unresolved:
+        print(
+            f"note: {', '.join(unresolved)}: built by Nix, and this evaluation had no nixpkgs: their definitions show "
+            "as new revisions (nix run .#compute-on-aws -- schedules plan resolves them)",
+            file=sys.stderr,
+        )
+    remote = Schedules(Aws(config.region), config)
+    exists = remote.group_exists()
+    changes = remote.changes(wanted, remote.current() if exists else {})
+    counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "delete", "unchanged")}
+    if as_json and not apply:
+        _print_json(
+            {
+                "group": config.schedule_group,
+                "groupExists": exists,
+                "changes": [
+                    {"action": c.action, "name": c.name, "job": c.job, "details": list(c.details)} for c in changes
+                ],
+            }
+        )
+        return
+    if not as_json:
+        _print_changes(config.schedule_group, exists, changes, counts)
+    done: list[str] = []
+    if apply and (not exists or counts["create"] + counts["update"] + counts["delete"]):
+        done = remote.apply(changes, create_group=not exists)
+        if not as_json:
+            for line in done:
+                print(line)
+    if as_json:
+        _print_json({"group": config.schedule_group, "done": done})
+
+
+def _print_changes(group: str, exists: bool, changes: list[Any], counts: dict[str, int]) -> None:
+    print(f"EventBridge Scheduler group {group}" + ("" if exists else " (to create)") + ":")
+    marks = {"create": "+", "update": "~", "delete": "-"}
+    for change in changes:
+        if change.action == "unchanged":
+            continue
+        print(f"  {marks[change.action]} {change.name}" + (f" ({change.job})" if change.job else ""))
+        for detail in change.details:
+            print(f"      {detail}")
+    print(
+        f"{counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete, "
+        f"{counts['unchanged']} unchanged."
+    )
+
+
+@schedules_app.command("plan")
+def plan_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+) -> None:
+    """Show what schedules apply would create, update and delete on EventBridge Scheduler. Changes nothing.
+
+    Example: nix run .#compute-on-aws -- schedules plan --env production
+    """
+    _sync(ctx, env, config, apply=False, as_json=as_json)
+
+
+@schedules_app.command("apply")
+def apply_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+) -> None:
+    """Make EventBridge Scheduler run the declared schedules: one schedule each in this project's group, submitting
+    what queue would (definitions registered first). Deletes only schedules of its own group no declaration names.
+
+    Variables the jobs copy (their environment) take their values from this shell.
+
+    Example: nix run .#compute-on-aws -- schedules apply --env production
+    """
+    _sync(ctx, env, config, apply=True, as_json=as_json)

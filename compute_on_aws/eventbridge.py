@@ -1,0 +1,268 @@
+"""Declared schedules on EventBridge Scheduler: one schedule per declaration, in the project's own schedule group, each
+submitting to Batch (the scheduler's universal target) the request `queue` would send. `plan` only reads; `apply`
+registers the definitions, then creates, updates and deletes schedules until the group matches the declarations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from compute_on_aws import images, schedules
+from compute_on_aws.aws import Aws, calling, error_code
+from compute_on_aws.batch import SUBMISSION_PARAMETER, ensure_definition, find_definition
+from compute_on_aws.config import Config
+from compute_on_aws.errors import UserError
+from compute_on_aws.model import Manifest, Schedule
+from compute_on_aws.plan import Plan, plan
+
+if TYPE_CHECKING:
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_scheduler.type_defs import TagTypeDef
+
+TARGET_ARN = "arn:aws:scheduler:::aws-sdk:batch:submitJob"
+# A SubmitJob the scheduler could not make (throttled, Batch unavailable) is retried for an hour, 3 times at most: a
+# retry after an answer that was lost could queue a run twice, so not 185 times over a day (AWS's default).
+RETRY_POLICY = {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 3}
+# The fields of a schedule this tool sets, the ones compared with what AWS holds.
+COMPARED = ("ScheduleExpression", "ScheduleExpressionTimezone", "State", "FlexibleTimeWindow", "Description")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A declared schedule: the EventBridge schedule it becomes, and the plan of the job it submits."""
+
+    name: str
+    schedule: Schedule
+    plan: Plan
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Literal["create", "update", "delete", "unchanged"]
+    name: str
+    job: str | None = None
+    details: tuple[str, ...] = ()
+    declared: Declared | None = None
+
+
+def declared(manifest: Manifest, config: Config, environ: Mapping[str, str]) -> list[Declared]:
+    """Every schedule of every job, planned as `queue` plans it (variables from `environ`, limits, the definition)."""
+    found = []
+    for job in manifest.jobs.values():
+        if job.schedules and job.after:
+            raise UserError(
+                f"{job.name}: schedule: EventBridge Scheduler submits one job, and {job.name} runs after "
+                f"{', '.join(d.job for d in job.after)}: run its schedule from CI (ci github, ci gitlab: queue --due "
+                "queues the whole chain), or schedule the first job of the chain"
+            )
+        for index, schedule in enumerate(job.schedules):
+            schedules.eventbridge_expression(schedule, job=job.name)  # refuses what AWS's cron cannot say, early
+            planned = plan(manifest, config, job.name, schedule.args, environ)
+            job_name = schedules.eventbridge_job_name(job, schedule.args)
+            planned = replace(planned, job_name=job_name, request={**planned.request, "jobName": job_name})
+            found.append(Declared(schedules.eventbridge_name(job.name, index), schedule, planned))
+    return found
+
+
+def _universal(value: Any, *, keep_keys: bool = False) -> Any:
+    """A request in the universal target's spelling: Batch's member names capitalised (jobName -> JobName), the
+    keys of maps (parameters) as they are."""
+    if isinstance(value, dict):
+        return {
+            (k if keep_keys else k[:1].upper() + k[1:]): _universal(v, keep_keys=k == "parameters")
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_universal(v) for v in value]
+    return value
+
+
+def submit_input(d: Declared, definition_ref: str) -> dict[str, Any]:
+    """The SubmitJob request the schedule sends: `queue`'s, pinned to the definition's revision, with the slot's time
+    and the invocation's id (to find the job it created) filled in by the scheduler."""
+    request = {
+        **d.plan.request,
+        "jobDefinition": definition_ref,
+        "parameters": {SUBMISSION_PARAMETER: schedules.EVENTBRIDGE_EXECUTION},
+    }
+    overrides = dict(request.get("containerOverrides", {}))
+    environment = [
+        *overrides.get("environment", []),
+        {"name": schedules.SCHEDULED_TIME_VARIABLE, "value": schedules.EVENTBRIDGE_TIME},
+    ]
+    overrides["environment"] = sorted(environment, key=lambda v: v["name"])
+    request["containerOverrides"] = overrides
+    result: dict[str, Any] = _universal(request)
+    return result
+
+
+def schedule_request(d: Declared, definition_ref: str, config: Config) -> dict[str, Any]:
+    """The CreateSchedule/UpdateSchedule request of a declared schedule."""
+    assert config.scheduler_role_arn is not None
+    return {
+        "Name": d.name,
+        "GroupName": config.schedule_group,
+        "ScheduleExpression": schedules.eventbridge_expression(d.schedule, job=d.plan.job.name),
+        "ScheduleExpressionTimezone": d.schedule.timezone,
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "State": "ENABLED" if d.schedule.enabled else "DISABLED",
+        "Description": f"compute-on-aws: {d.plan.job.name}: {schedules.explain(d.schedule)}"[:512],
+        "Target": {
+            "Arn": TARGET_ARN,
+            "RoleArn": config.scheduler_role_arn,
+            "Input": json.dumps(submit_input(d, definition_ref), sort_keys=True),
+            "RetryPolicy": RETRY_POLICY,
+        },
+    }
+
+
+def differences(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """What differs, in words; variables by name only (their values may be secrets)."""
+    found = [
+        f"{key}: {_shown(current.get(key))} -> {_shown(wanted[key])}"
+        for key in COMPARED
+        if current.get(key) != wanted[key]
+    ]
+    target, was = wanted["Target"], current.get("Target", {})
+    found += [
+        f"Target.{key}: {_shown(was.get(key))} -> {_shown(target[key])}"
+        for key in ("Arn", "RoleArn", "RetryPolicy")
+        if was.get(key) != target[key]
+    ]
+    try:
+        old = json.loads(was.get("Input", "{}"))
+    except json.JSONDecodeError:
+        old = {}
+    new = json.loads(target["Input"])
+    old_env, new_env = (_variables(x) for x in (old, new))
+    for key in sorted(set(old) | set(new)):
+        if key == "ContainerOverrides":
+            continue
+        if old.get(key) != new.get(key):
+            found.append(f"{key}: {_shown(old.get(key))} -> {_shown(new.get(key))}")
+    old_command = old.get("ContainerOverrides", {}).get("Command")
+    new_command = new.get("ContainerOverrides", {}).get("Command")
+    if old_command != new_command:
+        found.append(f"Command: {_shown(old_command)} -> {_shown(new_command)}")
+    found += [
+        f"environment {name}: {'added' if name not in old_env else 'removed' if name not in new_env else 'changed'}"
+        for name in sorted(set(old_env) | set(new_env))
+        if old_env.get(name) != new_env.get(name)
+    ]
+    return found
+
+
+def _variables(request: dict[str, Any]) -> dict[str, str]:
+    return {v["Name"]: v["Value"] for v in request.get("ContainerOverrides", {}).get("Environment", [])}
+
+
+def _shown(value: Any) -> str:
+    return "(none)" if value is None else json.dumps(value, sort_keys=True)
+
+
+class Schedules:
+    """The schedule group on AWS, read once; changes computed against it and applied."""
+
+    def __init__(self, aws: Aws, config: Config) -> None:
+        self.aws = aws
+        self.config = config
+        self.group = config.schedule_group
+
+    def _client(self) -> EventBridgeSchedulerClient:
+        return self.aws.scheduler()
+
+    def group_exists(self) -> bool:
+        import botocore.exceptions
+
+        with calling(f"reading schedule group {self.group}"):
+            try:
+                self._client().get_schedule_group(Name=self.group)
+            except botocore.exceptions.ClientError as e:
+                if error_code(e) == "ResourceNotFoundException":
+                    return False
+                raise
+        return True
+
+    def current(self) -> dict[str, dict[str, Any]]:
+        """Every schedule in the group, in full (ListSchedules gives summaries only)."""
+        client = self._client()
+        with calling(f"listing the schedules of group {self.group}"):
+            names = [
+                s["Name"]
+                for page in client.get_paginator("list_schedules").paginate(GroupName=self.group)
+                for s in page["Schedules"]
+            ]
+            return {name: dict(client.get_schedule(GroupName=self.group, Name=name)) for name in sorted(names)}
+
+    def definition_ref(self, d: Declared, *, register: bool, done: list[str]) -> str:
+        batch = self.aws.batch()
+        what = f"{d.plan.job.name}: {'registering' if register else 'looking up'} job definition"
+        with calling(f"{what} {d.plan.job.definition_name}", done):
+            if register:
+                ref, registered = ensure_definition(batch, d.plan.definition)
+                if registered:
+                    done.append(f"registered job definition {ref}")
+                return ref
+            found = find_definition(batch, d.plan.definition)
+        return found or f"{d.plan.definition['jobDefinitionName']}:<new revision>"
+
+    def changes(self, wanted: list[Declared], current: dict[str, dict[str, Any]]) -> list[Change]:
+        """What apply would do; reads only (a definition not registered yet shows as a new revision)."""
+        changes = []
+        for d in wanted:
+            request = schedule_request(d, self.definition_ref(d, register=False, done=[]), self.config)
+            if d.name not in current:
+                changes.append(Change("create", d.name, d.plan.job.name, _summary(request), d))
+                continue
+            details = differences(current[d.name], request)
+            changes.append(Change("update" if details else "unchanged", d.name, d.plan.job.name, tuple(details), d))
+        names = {d.name for d in wanted}
+        changes += [Change("delete", name) for name in current if name not in names]
+        return changes
+
+    def apply(self, changes: list[Change], *, create_group: bool) -> list[str]:
+        """Makes the changes (the definitions are registered already); returns what was done, in order."""
+        client = self._client()
+        done: list[str] = []
+        if create_group:
+            with calling(f"creating schedule group {self.group}", done):
+                tags: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(self.config.tags.items())]
+                client.create_schedule_group(Name=self.group, Tags=tags)
+            done.append(f"created schedule group {self.group}")
+        for change in changes:
+            if change.action in ("create", "update"):
+                d = change.declared
+                assert d is not None
+                if d.plan.image_push is not None:
+                    pushed = images.publish(
+                        d.plan.image_push, self.config.image, self.aws, what=f"the image of {d.plan.job.name}"
+                    )
+                    if pushed:
+                        done.append(f"pushed image {d.plan.image_push.target}")
+                ref = self.definition_ref(d, register=True, done=done)
+                request = schedule_request(d, ref, self.config)
+                verb = "creating" if change.action == "create" else "updating"
+                with calling(f"{change.job}: {verb} schedule {change.name} in group {self.group}", done):
+                    if change.action == "create":
+                        client.create_schedule(**request)
+                    else:
+                        client.update_schedule(**request)
+            elif change.action == "delete":
+                with calling(f"deleting schedule {change.name} from group {self.group}", done):
+                    client.delete_schedule(GroupName=self.group, Name=change.name)
+            else:
+                continue
+            done.append(f"{change.action}d {change.name}")
+        return done
+
+
+def _summary(request: dict[str, Any]) -> tuple[str, ...]:
+    submit = json.loads(request["Target"]["Input"])
+    variables = ", ".join(_variables(submit))
+    return (
+        f"{request['ScheduleExpression']} {request['ScheduleExpressionTimezone']}, {request['State'].lower()}",
+        f"submits {submit['JobName']} to {submit['JobQueue']} with {submit['JobDefinition']}",
+        f"environment: {variables} (values not shown)",
+    )
