@@ -284,6 +284,8 @@ def standin() -> Path:
                 "python": os.path.realpath(sys._base_executable),
                 "pythonVersion": f"{sys.version_info.major}.{sys.version_info.minor}",
                 "sitePackages": sysconfig.get_path("purelib"),
+                # What it holds (dist-info names carry versions): another set of packages is another derivation.
+                "sitePackagesEntries": sorted(os.listdir(sysconfig.get_path("purelib"))),
             }
         )
     )

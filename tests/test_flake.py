@@ -439,3 +439,26 @@ def test_queue_job_app_runs_a_job_locally(project: Path, tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "built and ran world"
+
+
+def test_queue_job_due_builds_and_runs_a_scheduled_job_once(project: Path, tmp_path: Path) -> None:
+    write_job(
+        project / "jobs",
+        "greet",
+        '{ pkgs, ... }: { queue = "q"; entrypoint.text = "echo \\"slot $COMPUTE_ON_AWS_SCHEDULED_TIME\\""; '
+        'schedule = { cron = "0 5 * * *"; timezone = "Europe/Berlin"; }; }',
+    )
+    state = tmp_path / "state"
+    # 05:00 in Berlin is 04:00 UTC in winter; observes-etl's 05:00 UTC is not due yet.
+    due = ("queue-job", "--due", "--at", "2026-11-28T04:30Z", "--backend", "local", "--state-dir", str(state))
+    result = run_app(project, *due, "--follow")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "slot 2026-11-28T04:00:00Z"
+    again = run_app(project, *due)
+    assert again.returncode == 0, again.stderr
+    assert "duplicate: greet_2026-11-28T0400Z is already SUCCEEDED" in again.stdout
+    listed = run_app(project, "compute-on-aws", "schedules", "list", "--at", "2026-11-28T00:00Z", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["job"]: r for r in json.loads(listed.stdout)["schedules"]}
+    assert rows["greet"]["next"][0] == {"utc": "2026-11-28T04:00:00Z", "local": "2026-11-28T05:00:00+01:00"}
+    assert rows["observes-etl"]["cron"] == "0 5 * * *"

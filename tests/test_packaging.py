@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, write_job
 
 
 def shipped_files() -> set[str]:
@@ -123,3 +123,21 @@ def test_the_installed_console_script_lists_queues_and_runs_a_job(installed: Pat
     ran = run_installed(installed, "queue", "hello", "--state-dir", str(state), "--follow", cwd=workdir)
     assert ran.returncode == 0, ran.stderr + (state / "worker.log").read_text()
     assert ran.stdout.splitlines()[-1] == "hello from compute-on-aws"
+
+
+def test_the_installed_helper_computes_schedules_and_prints_pipelines(installed: Path, tmp_path: Path) -> None:
+    """cronsim, the timezone data and the pipeline templates come with the wheel."""
+    workdir = tmp_path / "repo"
+    write_job(
+        workdir / "jobs",
+        "etl",
+        '{ command = [ "etl" ]; image = "i"; schedule = { cron = "0 5 * * *"; timezone = "America/New_York"; }; }',
+    )
+    (workdir / "compute-on-aws.yaml").write_text("region: us-east-1\nroles:\n  ci: arn:aws:iam::123456789012:role/ci\n")
+    listed = run_installed(installed, "schedules", "list", "--at", "2026-11-28T00:00Z", "--json", cwd=workdir)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["schedules"][0]["next"][0]["utc"] == "2026-11-28T10:00:00Z"
+    for kind in ("github", "gitlab"):
+        pipeline = run_installed(installed, "ci", kind, cwd=workdir)
+        assert pipeline.returncode == 0, pipeline.stderr
+        assert "nix run .#queue-job -- --due --backend aws" in pipeline.stdout

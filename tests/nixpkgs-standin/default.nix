@@ -200,7 +200,7 @@ let
         *) ln -s "$entry" $out/site-packages/ ;;
       esac
     done
-  '' { };
+  '' { entries = concatStringsSep " " (host.sitePackagesEntries or [ ]); };
   setuptools = hostSitePackages;
 
   # pkgs/development/interpreters/python/mk-python-derivation.nix with pyproject = true (the pin) and its hooks:
