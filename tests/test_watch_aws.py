@@ -124,7 +124,9 @@ def test_array_progress_and_children_logs(aws, scripted) -> None:
 
 def test_logs_before_during_and_after(aws, scripted, moto: Moto) -> None:
     scripted["etl_slow"] = Script(
-        path=[("RUNNABLE", 0.5), ("STARTING", 0.05), ("RUNNING", 0.5)], lines=[f"line {i}" for i in range(5)]
+        # RUNNABLE long enough for the first `logs` to come before the job starts, on a busy machine too.
+        path=[("RUNNABLE", 2.0), ("STARTING", 0.05), ("RUNNING", 0.5)],
+        lines=[f"line {i}" for i in range(5)],
     )
     job_id = submit(aws, "etl", "slow")
     early = aws("logs", job_id)
