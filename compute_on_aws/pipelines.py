@@ -13,10 +13,6 @@ from compute_on_aws.errors import UserError
 from compute_on_aws.model import Manifest, Schedule
 
 Kind = Literal["github", "gitlab"]
-DEFAULT_PATHS: dict[Kind, str] = {
-    "github": ".github/workflows/compute-on-aws-schedules.yml",
-    "gitlab": ".gitlab/compute-on-aws-schedules.yml",
-}
 # Well-known actions at their current major versions; `ci.uses` in the config replaces them (e.g. pinned by commit).
 DEFAULT_USES = {
     "checkout": "actions/checkout@v4",
@@ -82,7 +78,7 @@ def _gitlab_crons(manifest: Manifest) -> list[CronLine]:
     return [CronLine(cron, zone, ", ".join(jobs)) for (cron, zone), jobs in by_cron.items()]
 
 
-def render(kind: Kind, manifest: Manifest, config: Config, *, now: datetime, path: str | None = None) -> str:
+def render(kind: Kind, manifest: Manifest, config: Config, *, now: datetime) -> str:
     from compute_on_aws.render import templates
 
     if config.ci_role_arn is None:
@@ -97,7 +93,6 @@ def render(kind: Kind, manifest: Manifest, config: Config, *, now: datetime, pat
     name = "compute-on-aws-schedules" + (f"-{env}" if env else "")
     common = {
         "name": name,
-        "path": path or DEFAULT_PATHS[kind],
         "env_flag": f" --env {env}" if env else "",
         "window": _window(config),
         "role": config.ci_role_arn,

@@ -26,10 +26,7 @@ roles:
 environments:
   staging: {}
 """
-EXAMPLES = {
-    "github": (ROOT / "examples/ci/github-workflow.yml", ".github/workflows/compute-on-aws-schedules.yml"),
-    "gitlab": (ROOT / "examples/ci/gitlab-ci.yml", ".gitlab/compute-on-aws-schedules.yml"),
-}
+EXAMPLES = {"github": ROOT / "examples/ci/github-workflow.yml", "gitlab": ROOT / "examples/ci/gitlab-ci.yml"}
 
 
 @pytest.fixture
@@ -110,7 +107,7 @@ def test_the_gitlab_job_runs_on_schedules_and_lists_the_schedules_to_create(cli,
 
 def test_check_exits_1_when_the_committed_file_is_out_of_date(cli, project: Path) -> None:
     committed = project / "workflow.yml"
-    committed.write_text(generate(cli, project, "github", "--path", str(committed)))
+    committed.write_text(generate(cli, project, "github"))
     args = ("--jobs", str(project / "jobs"), "--config", str(project / "compute-on-aws.yaml"), "ci", "github")
     current = cli(*args, "--check", str(committed))
     assert current.code == 0 and current.out == f"{committed} is up to date\n", current.err
@@ -125,9 +122,9 @@ def test_check_exits_1_when_the_committed_file_is_out_of_date(cli, project: Path
 
 @pytest.mark.parametrize("kind", ["github", "gitlab"])
 def test_the_shipped_examples_are_current_and_valid(cli, kind: str, tmp_path: Path) -> None:
-    example, path = EXAMPLES[kind]
-    result = cli("ci", kind, "--path", path, "--check", str(example), cwd=ROOT)
-    assert result.code == 0, f"{result.err} (regenerate: compute-on-aws ci {kind} --path {path} > {example})"
+    example = EXAMPLES[kind]
+    result = cli("ci", kind, "--check", str(example), cwd=ROOT)
+    assert result.code == 0, f"{result.err} (regenerate: compute-on-aws ci {kind} > {example})"
     if kind == "github":
         check_github(example.read_text(), tmp_path)
 

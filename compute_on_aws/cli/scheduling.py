@@ -95,16 +95,15 @@ CheckOption = Annotated[
     Path | None,
     typer.Option("--check", help="Exit 1 if this committed file differs from what would be printed.", dir_okay=False),
 ]
-PathOption = Annotated[str | None, typer.Option("--path", help="Where the file is committed (named in its header).")]
 
 
-def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, path: str | None, env: str | None) -> None:
+def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, env: str | None) -> None:
     from compute_on_aws.pipelines import render
 
     s = _overridden(ctx, None, env)
     manifest = _load_manifest(s)
     _report_invalid(manifest.errors)
-    text = render(kind, manifest, _load_config(s), now=datetime.now(UTC), path=path or (str(check) if check else None))
+    text = render(kind, manifest, _load_config(s), now=datetime.now(UTC))
     if check is None:
         sys.stdout.write(text)
         return
@@ -124,29 +123,25 @@ def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, path: str | No
 
 
 @ci_app.command("github")
-def github_command(
-    ctx: typer.Context, check: CheckOption = None, path: PathOption = None, env: EnvOption = None
-) -> None:
+def github_command(ctx: typer.Context, check: CheckOption = None, env: EnvOption = None) -> None:
     """Print a GitHub Actions workflow that runs queue --due at every declared schedule (converted to UTC).
 
     Credentials come through GitHub's OIDC provider: roles.ci and region in compute-on-aws.yaml.
 
     Example: compute-on-aws ci github > .github/workflows/compute-on-aws-schedules.yml
     """
-    _pipeline(ctx, "github", check, path, env)
+    _pipeline(ctx, "github", check, env)
 
 
 @ci_app.command("gitlab")
-def gitlab_command(
-    ctx: typer.Context, check: CheckOption = None, path: PathOption = None, env: EnvOption = None
-) -> None:
+def gitlab_command(ctx: typer.Context, check: CheckOption = None, env: EnvOption = None) -> None:
     """Print a GitLab CI job that runs queue --due in scheduled pipelines, with the pipeline schedules to create.
 
     Include it from .gitlab-ci.yml (include: local: .gitlab/compute-on-aws-schedules.yml).
 
     Example: compute-on-aws ci gitlab > .gitlab/compute-on-aws-schedules.yml
     """
-    _pipeline(ctx, "gitlab", check, path, env)
+    _pipeline(ctx, "gitlab", check, env)
 
 
 def _sync(ctx: typer.Context, env: str | None, config_path: Path | None, *, apply: bool, as_json: bool) -> None:
