@@ -163,9 +163,21 @@ def test_a_scheduled_chain_names_every_job_after_the_slot(cli, moto: Moto, tmp_p
     extract, load = first.json()["jobs"]
     assert (extract["jobName"], load["jobName"]) == ("extract_2026-11-28T0500Z", "load_2026-11-28T0500Z")
     assert moto.submitted()[1]["dependsOn"] == [{"jobId": extract["jobId"]}]
-    again = due(cli, jobs, "--at", "2026-11-28T05:20Z", "--json")
+    # Naming the job keeps the jobs it runs after.
+    again = due(cli, jobs, "load", "--at", "2026-11-28T05:20Z", "--json")
     assert [j["outcome"] for j in again.json()["jobs"]] == ["duplicate", "duplicate"]
     assert len(moto.submitted()) == 2
+
+
+def test_a_run_that_cannot_be_queued_does_not_keep_the_others_back(cli, moto: Moto, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    job(jobs, "nightly", '"0 5 * * *"')
+    write_job(jobs, "early", '{ queue = "no-such-queue"; command = [ "x" ]; image = "i"; schedule = "0 4 * * *"; }')
+    result = due(cli, jobs, "--at", "2026-11-28T05:00Z", "--window", "2h")
+    assert result.code == 1
+    assert "submitted nightly_2026-11-28T0500Z to default" in result.out
+    (line,) = result.err.splitlines()
+    assert line.startswith("error: early: ") and "no-such-queue" in line
 
 
 @pytest.mark.parametrize(

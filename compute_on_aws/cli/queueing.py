@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -93,23 +93,24 @@ def _queue(
     backend = _backend(s, config)
     # Every chain planned (variables, limits, names checked) before the first job is queued.
     chains = []
+    unresolved: dict[str, None] = {}
     for r in requests:
         chain, plans = plan_chain(
             manifest, config, r.name, r.args, os.environ, after=after or [], pushed_image=backend == "aws", slot=r.slot
         )
         chains.append(chain)
-        unresolved = [p.job.name for p in plans if not p.resolved]
+        unresolved.update((p.job.name, None) for p in plans if not p.resolved)
         if unresolved and not dry_run:
             raise UserError(
-                f"{unresolved[0]}: its entrypoint is built by Nix: queue it through the flake "
+                f"{next(iter(unresolved))}: its entrypoint is built by Nix: queue it through the flake "
                 f"(nix run .#queue-job -- {r.name})"
             )
-        if unresolved:
-            print(
-                f"note: {', '.join(unresolved)}: entrypoint and image are built by Nix, and this evaluation had no "
-                "nixpkgs: they show as <built by nix> (nix run .#compute-on-aws -- render ... shows them)",
-                file=sys.stderr,
-            )
+    if unresolved:
+        print(
+            f"note: {', '.join(unresolved)}: entrypoint and image are built by Nix, and this evaluation had no "
+            "nixpkgs: they show as <built by nix> (nix run .#compute-on-aws -- render ... shows them)",
+            file=sys.stderr,
+        )
 
     aws = None
     submit: Callable[[Plan], Outcome]
@@ -233,28 +234,36 @@ def queue_command(
     Example: compute-on-aws queue observes-etl 2026-11-25 --env staging
     """
     s = _overridden(ctx, config, env, backend, state_dir)
-    options = dict(
-        dry_run=dry_run,
-        as_json=as_json,
-        wait=wait,
-        follow=follow,
-        after=after,
-        timeout=timeout,
-        cancel_on_interrupt=cancel_on_interrupt,
-    )
-    if not due:
+    if due:
+        manifest, config_, requests = _due_requests(s, name, args or [], at=at, window=window, as_json=as_json)
+    else:
         if at is not None or window is not None:
             raise UserError(f"{'--at' if at is not None else '--window'}: only with --due")
         if name is None:
             raise UserError("queue: name the job to queue (compute-on-aws jobs lists them), or give --due")
-        _queue(s, [Request(name, tuple(args or ()))], **options)  # type: ignore[arg-type]
-        return
-    _queue_due(s, name, args or [], at=at, window=window, options=options)
+        manifest, config_, requests = None, None, [Request(name, tuple(args or ()))]
+    if requests:
+        _queue(
+            s,
+            requests,
+            dry_run=dry_run,
+            as_json=as_json,
+            wait=wait,
+            follow=follow,
+            after=after,
+            timeout=timeout,
+            cancel_on_interrupt=cancel_on_interrupt,
+            config=config_,
+            manifest=manifest,
+        )
+    if manifest is not None and manifest.errors:
+        raise typer.Exit(2)
 
 
-def _queue_due(
-    s: Settings, name: str | None, args: list[str], *, at: str | None, window: str | None, options: dict[str, Any]
-) -> None:
+def _due_requests(
+    s: Settings, name: str | None, args: list[str], *, at: str | None, window: str | None, as_json: bool
+) -> tuple[Manifest, Config, list[Request]]:
+    """The scheduled runs due in the window (printed), and the manifest and config they were read from."""
     from compute_on_aws import schedules
     from compute_on_aws.plan import find_job
 
@@ -264,29 +273,17 @@ def _queue_due(
     config = _load_config(s)
     end = schedules.parse_time(at, "--at") if at is not None else datetime.now(UTC)
     length = config.schedule_window if window is None else schedules.parse_duration(window, "--window")
-    if name is not None:
-        job = find_job(manifest, name)
-        manifest = replace(manifest, jobs={job.name: job})
-    due = schedules.due(manifest, end, length)
+    only = None if name is None else find_job(manifest, name).name
+    due = [d for d in schedules.due(manifest, end, length) if only is None or d.job.name == only]
     for problem in (p for problems in manifest.errors.values() for p in problems):
         print(f"error: {problem} (its schedules are not queued)", file=sys.stderr)
-    start = end - length
-    if not due:
-        if options["as_json"]:
-            _print_json({"jobs": []})
-        else:
-            print(f"nothing due from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
-    else:
-        if not options["as_json"]:
-            print(
-                f"due from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC: "
-                + ", ".join(f"{d.job.name} at {d.slot:%H:%M}" for d in due),
-                flush=True,
-            )
-        requests = [Request(d.job.name, d.schedule.args, d.slot) for d in due]
-        _queue(s, requests, config=config, manifest=manifest, **options)
-    if manifest.errors:
-        raise typer.Exit(2)
+    span = f"from {end - length:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    if as_json and not due:
+        _print_json({"jobs": []})
+    elif not as_json:
+        listed = ", ".join(f"{d.job.name} at {d.slot:%H:%M}" for d in due)
+        print(f"due {span}: {listed}" if due else f"nothing due {span}", flush=True)
+    return manifest, config, [Request(d.job.name, d.schedule.args, d.slot) for d in due]
 
 
 @app.command("render", context_settings=JOB_ARGS)
