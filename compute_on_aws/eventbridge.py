@@ -169,6 +169,7 @@ class Schedules:
         self.aws = aws
         self.config = config
         self.group = config.schedule_group
+        self._refs: dict[str, str] = {}
 
     def _client(self) -> EventBridgeSchedulerClient:
         return self.aws.scheduler()
@@ -197,16 +198,25 @@ class Schedules:
             return {name: dict(client.get_schedule(GroupName=self.group, Name=name)) for name in sorted(names)}
 
     def definition_ref(self, d: Declared, *, register: bool, done: list[str]) -> str:
+        """`name:revision` of the job's definition, looked up once per definition and run (schedules of one job share
+        it); with `register`, registered when missing."""
+        key = json.dumps(d.plan.definition, sort_keys=True)
+        if key in self._refs:
+            return self._refs[key]
         batch = self.aws.batch()
+        ref: str | None
         what = f"{d.plan.job.name}: {'registering' if register else 'looking up'} job definition"
         with calling(f"{what} {d.plan.job.definition_name}", done):
             if register:
                 ref, registered = ensure_definition(batch, d.plan.definition)
                 if registered:
                     done.append(f"registered job definition {ref}")
-                return ref
-            found = find_definition(batch, d.plan.definition)
-        return found or f"{d.plan.definition['jobDefinitionName']}:<new revision>"
+            else:
+                ref = find_definition(batch, d.plan.definition)
+        if ref is None:
+            return f"{d.plan.definition['jobDefinitionName']}:<new revision>"
+        self._refs[key] = ref
+        return ref
 
     def changes(self, wanted: list[Declared], current: dict[str, dict[str, Any]]) -> list[Change]:
         """What apply would do; reads only (a definition not registered yet shows as a new revision)."""
