@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from compute_on_aws import __version__
 from compute_on_aws.errors import AwsError, UserError
+from compute_on_aws.ratelimit import Stopped, TokenBucket
 
 if TYPE_CHECKING:
     import boto3
@@ -33,6 +34,9 @@ _ADVICE = {
 }
 
 
+# Threads calling AWS at once in a bulk submission (the rate limit, not this, sets the pace).
+CONNECTIONS = 16
+
 # botocore's default: an answer slower than this counts as lost (for SubmitJob: the job may exist, see OutcomeUnknown).
 READ_TIMEOUT = 60
 
@@ -40,10 +44,14 @@ READ_TIMEOUT = 60
 class Aws:
     """Lazily created session and clients; region from the config or the standard boto3 chain."""
 
-    def __init__(self, region: str | None = None) -> None:
+    def __init__(self, region: str | None = None, *, batch_calls_per_second: float | None = None) -> None:
         self._region = region
         self._session: boto3.session.Session | None = None
         self._clients: dict[str, Any] = {}
+        # Every Batch call of the process, from any thread, takes a token first (None: no limit).
+        self.batch_budget: TokenBucket | None = (
+            None if batch_calls_per_second is None else TokenBucket(batch_calls_per_second)
+        )
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
@@ -59,6 +67,8 @@ class Aws:
                 retries={"mode": "standard", "max_attempts": 8},
                 read_timeout=READ_TIMEOUT,
                 user_agent_extra=f"compute-on-aws/{__version__}",
+                # Bulk submission calls from several threads; each needs a connection of its own.
+                max_pool_connections=CONNECTIONS,
             )
             try:
                 client = self._session.client(service, config=config)  # type: ignore[call-overload]
@@ -76,6 +86,8 @@ class Aws:
                 ) from None
             if service == "batch":
                 client.meta.events.register("needs-retry.batch.SubmitJob", _retry_submit_only_if_unsent)
+                if self.batch_budget is not None:
+                    client.meta.events.register("before-send.batch", self.batch_budget.before_send)
             self._clients[service] = client
         return self._clients[service]
 
@@ -100,7 +112,9 @@ def never_sent(error: BaseException) -> bool:
     """Whether a botocore failure happened before the request reached AWS (no connection could be made)."""
     import botocore.exceptions
 
-    return isinstance(error, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError))
+    return isinstance(
+        error, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError, Stopped)
+    )
 
 
 class OutcomeUnknown(Exception):

@@ -1,14 +1,15 @@
-"""A job and the jobs it runs after (`after`): every one planned and checked before any is queued, then each queued in
-order, its requests naming the ids its prerequisites got. Pure apart from the backend's `submit`, which is passed in."""
+"""Jobs and the jobs they run after (`after`): every one planned and checked before any is queued, then queued in waves,
+each job's requests naming the ids its prerequisites got. Pure apart from the backend's `queue`, which is passed in."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from compute_on_aws.config import Config
-from compute_on_aws.errors import UserError
+from compute_on_aws.errors import ComputeOnAwsError, UserError
 from compute_on_aws.model import Job, Manifest
 from compute_on_aws.plan import Outcome, Plan, find_job, plan
 
@@ -102,12 +103,68 @@ def plan_chain(
     return chain, [chain.plan(job, {}) for job in chain.jobs]
 
 
-def queue_chain(chain: Chain, submit: Callable[[Plan], Outcome]) -> Iterator[Queued]:
-    """Submits each job in order, each naming its prerequisites' ids; yields each as it is queued."""
-    ids: dict[str, str] = {}
-    for job in chain.jobs:
-        current = chain.plan(job, ids)
-        outcome = submit(current)
-        if outcome.job_id is not None:
-            ids[job.name] = outcome.job_id
-        yield Queued(current, outcome)
+@dataclass(frozen=True)
+class NotQueued:
+    plan: Plan
+    error: ComputeOnAwsError
+
+
+def _shared(plan: Plan) -> tuple[object, ...]:
+    """Plans that queue the same job: one name, while active (unless the job allows duplicates: then only the very same
+    request). A prerequisite several chains share is queued once."""
+    if not plan.job.allow_duplicates or plan.slot is not None:
+        return (plan.queue, plan.job_name, plan.definition["jobDefinitionName"])
+    return (plan.job.name, json.dumps(plan.request, sort_keys=True))
+
+
+def queue_chains(
+    chains: Sequence[Chain], queue: Callable[[Sequence[Plan]], list[Outcome | ComputeOnAwsError]]
+) -> Iterator[tuple[int, Queued | NotQueued]]:
+    """Queues many chains in waves: every chain's first job in one call of `queue`, then every second job (naming the
+    ids of the first), and so on; yields (chain index, result) per job. A job whose prerequisite was not queued is not
+    queued either."""
+    ids: list[dict[str, str]] = [{} for _ in chains]
+    stopped: dict[int, str] = {}
+    for level in range(max((len(c.jobs) for c in chains), default=0)):
+        wave: list[Plan] = []
+        owners: list[list[tuple[int, Plan]]] = []
+        first: dict[tuple[object, ...], int] = {}
+        for index, chain in enumerate(chains):
+            if level >= len(chain.jobs):
+                continue
+            current = chain.plan(chain.jobs[level], ids[index])
+            if index in stopped:
+                error = UserError(f"{current.job_name}: not queued: it runs after {stopped[index]}, which was not")
+                yield index, NotQueued(current, error)
+                continue
+            key = _shared(current)
+            if key not in first:
+                first[key] = len(wave)
+                wave.append(current)
+                owners.append([])
+            owners[first[key]].append((index, current))
+        results = queue(wave) if wave else []
+        for result, sharing in zip(results, owners, strict=True):
+            for position, (index, current) in enumerate(sharing):
+                if isinstance(result, ComputeOnAwsError):
+                    stopped[index] = current.job_name
+                    yield index, NotQueued(current, result)
+                    continue
+                outcome = result if position == 0 else _same_job(current, result)
+                if outcome.job_id is not None:
+                    ids[index][current.job.name] = outcome.job_id
+                yield index, Queued(current, outcome)
+
+
+def _same_job(plan: Plan, queued: Outcome) -> Outcome:
+    """For a plan sharing a job queued by another chain of the same call: that job, as a duplicate."""
+    if queued.outcome == "dry-run":
+        return replace(queued, request=plan.request)
+    status = queued.existing_status if queued.outcome == "duplicate" else "SUBMITTED"
+    return Outcome(
+        outcome="duplicate",
+        job_id=queued.job_id,
+        request=plan.request,
+        definition_ref=queued.definition_ref,
+        existing_status=status,
+    )

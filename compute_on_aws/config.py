@@ -23,6 +23,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "tags": (dict, "tags added to every job definition"),
     "templates": (str, "folder with your own container-ec2.json.j2 / container-fargate.json.j2"),
     "fargate": (dict, "Fargate settings: assign_public_ip"),
+    "aws": (dict, "AWS API use: calls_per_second (Batch calls of one command, all threads; default 40 of AWS's 50)"),
     "ci": (dict, "generated CI pipelines (ci github/gitlab): uses (actions by role: checkout, nix, aws), gitlab_image"),
     "schedules": (dict, "scheduled runs: window (how late CI may be, default 1h), group (EventBridge schedule group)"),
     "local": (dict, "the local backend: state_dir, max_vcpus, queue_priorities, secrets_from_environment, ..."),
@@ -36,6 +37,7 @@ SCHEDULE_KEYS = {"window", "group"}
 CI_KEYS = {"uses", "gitlab_image"}
 CI_USES_KEYS = {"checkout", "nix", "aws"}
 FARGATE_KEYS = {"assign_public_ip"}
+AWS_KEYS = {"calls_per_second"}
 LOCAL_KEYS = {
     "state_dir",
     "max_vcpus",
@@ -97,6 +99,8 @@ class Config:
     # The actions a generated GitHub workflow uses, by role (e.g. pinned to commits), and GitLab's job image.
     ci_uses: dict[str, str] = field(default_factory=dict)
     ci_gitlab_image: str = "nixos/nix:latest"
+    # Batch allows ~50 calls/s per account, shared by every tool in it: one command keeps below, leaving room.
+    batch_calls_per_second: float = 40
 
 
 def _unknown(where: str, key: str, known: set[str] | dict[str, Any]) -> UserError:
@@ -237,6 +241,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     local = _check_section(f"{where}: local", top.get("local", {}), LOCAL_KEYS)
     scheduling = _check_section(f"{where}: schedules", top.get("schedules", {}), SCHEDULE_KEYS)
     ci = _check_section(f"{where}: ci", top.get("ci", {}), CI_KEYS)
+    aws = _check_section(f"{where}: aws", top.get("aws", {}), AWS_KEYS)
     uses = _check_section(f"{where}: ci.uses", ci.get("uses", {}), CI_USES_KEYS)
     backend = top.get("backend", "local")
     if backend not in BACKENDS:
@@ -277,6 +282,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         scheduler_role_arn=_role(where, "roles.scheduler", roles.get("scheduler")),
         ci_role_arn=_role(where, "roles.ci", roles.get("ci")),
         schedule_window=_window(where, scheduling.get("window")),
+        batch_calls_per_second=_number(f"{where}: aws.calls_per_second", aws.get("calls_per_second", 40), minimum=0.1),
         ci_uses={k: _string(f"{where}: ci.uses.{k}", v) for k, v in uses.items()},
         ci_gitlab_image=_string(f"{where}: ci.gitlab_image", ci.get("gitlab_image", "nixos/nix:latest")),
         schedule_group=_group(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from compute_on_aws.views import JobView
 
@@ -65,3 +66,56 @@ class LiveTable:
 
 def progress(out: TextIO) -> ChangePrinter | LiveTable:
     return LiveTable(out) if out.isatty() else ChangePrinter(out)
+
+
+class QueueProgress:
+    """How many of a bulk call's jobs are queued: a bar on a terminal (rich), a line per 10% elsewhere (CI logs)."""
+
+    def __init__(self, total: int, out: TextIO) -> None:
+        self.total = total
+        self.out = out
+        self.done = 0
+        self._shown_tenth = 0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> QueueProgress:
+        if self.out.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(
+                TextColumn("queueing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(file=self.out),
+                transient=True,
+                # stdout stays stdout (scripts read it); lines meant for it are printed with `line`.
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("queueing", total=self.total)
+        return self
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done)
+            return
+        tenth = self.done * 10 // max(self.total, 1)
+        if tenth > self._shown_tenth:
+            self._shown_tenth = tenth
+            print(f"queued {self.done}/{self.total} ({tenth * 10}%)", file=self.out, flush=True)
+
+    def line(self, text: str) -> None:
+        """A line for stdout; above the bar when stdout is the bar's terminal, so that the bar is not torn."""
+        if self._bar is not None and sys.stdout.isatty():
+            self._bar.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            print(text, flush=True)
+
+    def __exit__(self, *_: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

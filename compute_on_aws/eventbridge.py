@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from compute_on_aws import images, schedules
 from compute_on_aws.aws import Aws, calling, error_code
-from compute_on_aws.batch import SUBMISSION_PARAMETER, ensure_definition, find_definition
+from compute_on_aws.backends.aws.batch import SUBMISSION_PARAMETER, ensure_definition, find_definition
 from compute_on_aws.config import Config
 from compute_on_aws.errors import UserError
 from compute_on_aws.model import Manifest, Schedule

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,10 +51,18 @@ def library_dir() -> Path:
     return Path(str(resources.files("compute_on_aws") / "nixlib"))
 
 
-def evaluate_jobs(jobs_dir: Path) -> dict[str, Any]:
-    """Evaluates a jobs folder without nixpkgs into manifest data (entrypoints and images left unresolved)."""
+def evaluate_jobs(jobs_dir: Path, only: Sequence[str] | None = None) -> dict[str, Any]:
+    """Evaluates a jobs folder without nixpkgs into manifest data (entrypoints and images left unresolved).
+
+    With `only`, just those jobs and the jobs they run after (transitively) are evaluated: the other job files are not
+    even read, so one that Nix cannot parse does not stop these.
+    """
     if not jobs_dir.is_dir():
         raise UserError(f"jobs folder {jobs_dir} not found (pass --jobs DIR, or run from your repository's root)")
+    selection: list[str] = []
+    if only is not None:
+        _check_names(jobs_dir, only)
+        selection = ["--argstr", "only", json.dumps(list(only))]
     result = _run(
         [
             "nix-instantiate",
@@ -63,6 +73,7 @@ def evaluate_jobs(jobs_dir: Path) -> dict[str, Any]:
             "--argstr",
             "jobsDir",
             str(jobs_dir.resolve()),
+            *selection,
         ]
     )
     if result.returncode != 0:
@@ -73,6 +84,17 @@ def evaluate_jobs(jobs_dir: Path) -> dict[str, Any]:
         job: [_explained(jobs_dir, problem) for problem in problems] for job, problems in data["errors"].items()
     }
     return data
+
+
+def _check_names(jobs_dir: Path, names: Sequence[str]) -> None:
+    """Refuses a name that is no job, as plan.find_job does: Nix leaves such a name out of its result silently."""
+    # Jobs are the folders Nix's readDir calls directories: a symlink to a folder is not one.
+    known = sorted(p.name for p in jobs_dir.iterdir() if p.is_dir() and not p.is_symlink())
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"declared jobs: {', '.join(known) or 'none'}"
+            raise UserError(f"no job named {name!r} in {jobs_dir} ({hint})")
 
 
 # A value that threw: Nix's tryEval, which evalJobs reports problems with, keeps no message.

@@ -34,6 +34,10 @@ def queue_result(plan: Plan, outcome: Outcome) -> dict[str, Any]:
     }
 
 
+def not_queued(plan: Plan, error: Exception) -> dict[str, Any]:
+    return {"job": plan.job.name, "jobName": plan.job_name, "args": list(plan.args), "error": str(error)}
+
+
 def _resources(job: Job) -> str:
     vcpus = f"{job.vcpus:g} vCPU"
     gpus = f", {job.gpus} GPU" if job.gpus else ""

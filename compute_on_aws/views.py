@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from compute_on_aws.model import Job
 
 FINAL = ("SUCCEEDED", "FAILED")
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
@@ -139,3 +143,17 @@ def from_batch(job: dict[str, Any]) -> JobView:
         log_stream=container.get("logStreamName")
         or next((a.log_stream for a in reversed(attempts) if a.log_stream), None),
     )
+
+
+def of_declared(views: Iterable[JobView], jobs: Iterable[Job]) -> list[JobView]:
+    """The jobs queued for these declared jobs: named as one, or `<name>_...` (with arguments or a slot), and made from
+    its definition. A job of another project that shares the queue is left out."""
+    definitions = {job.name: job.definition_name for job in jobs}
+
+    def declared(view: JobView) -> bool:
+        definition = (view.definition or "").split(":", 1)[0] or None
+        # Every prefix ending before a `_` could be the declared name (a name may hold `_` itself).
+        names = [view.job_name, *(view.job_name[:i] for i, c in enumerate(view.job_name) if c == "_")]
+        return any(n in definitions and definition in (None, definitions[n]) for n in names)
+
+    return [view for view in views if declared(view)]

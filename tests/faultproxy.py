@@ -7,7 +7,8 @@ Each request to an AWS API action can be answered with a fault instead of (or af
   its answer is lost.
 Faults come from a per-action script (`script["SubmitJob"] = ["close-after", None]`: the first SubmitJob loses its
 answer, the second goes through) or at random with given rates. `page_size` makes ListJobs page as AWS does (moto
-returns everything at once). Every forwarded request is counted per action.
+returns everything at once), and `calls_per_second` enforces AWS's limit on an account. Requests are counted per
+action: all received, and those forwarded to moto.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,14 +51,33 @@ class FaultProxy:
     rates: dict[str, dict[str, float]] = field(default_factory=dict)
     slow_seconds: float = 2.0
     page_size: int | None = None
+    # AWS's limit on an account's calls: beyond this many in any one second, 429 TooManyRequestsException (not counted).
+    calls_per_second: float | None = None
     seed: int = 1
     forwarded: Counter[str] = field(default_factory=Counter)
+    # Every request per action, including the pages served from the proxy's cache and the faults injected before moto.
+    received: Counter[str] = field(default_factory=Counter)
     injected: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._random = random.Random(self.seed)
         self._pages: dict[str, list[list[Any]]] = {}
+        self._recent: deque[float] = deque()
+
+    def over_limit(self) -> bool:
+        """Whether a call now goes beyond calls_per_second in the last second; else it is counted in."""
+        if self.calls_per_second is None:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= self.calls_per_second:
+                self.injected[("*", "over-limit")] += 1
+                return True
+            self._recent.append(now)
+            return False
 
     def fault_for(self, action: str) -> str | None:
         with self._lock:
@@ -128,10 +148,15 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             action = _action(self.path, self.headers)
+            with proxy._lock:
+                proxy.received[action] += 1
             request = json.loads(body) if body and action == "ListJobs" else {}
             if action == "ListJobs" and proxy.page_size is not None and request.get("nextToken"):
                 answer = json.dumps(proxy.next_page(request["nextToken"])).encode()
                 self._answer(200, answer, [("Content-Type", "application/json")])
+                return
+            if proxy.over_limit():
+                self._error(429, "TooManyRequestsException")
                 return
             fault = proxy.fault_for(action)
             if fault == "throttle":

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, nix_value, pure_manifest, write_job
+
+from compute_on_aws.errors import UserError
+from compute_on_aws.model import parse_manifest
+from compute_on_aws.nix import evaluate_jobs
 
 BASE = 'queue = "q"; command = [ "true" ]; image = "busybox:1.36";'
 
@@ -348,3 +354,89 @@ def test_a_value_that_throws_is_reported_with_its_message_and_the_other_jobs_sti
         "misuse: memory: could not be evaluated without nixpkgs (only entrypoint may use pkgs)",
         "sized: memory: memory comes from the sizes table",
     ]
+
+
+def broken_neighbours(jobs: Path) -> None:
+    """Job files Nix cannot even load (tryEval catches neither): only evaluation that never imports them succeeds."""
+    write_job(jobs, "c", "{ a = ; }")
+    write_job(jobs, "d", f"{{ {BASE} memory = undefinedVariable; }}")
+
+
+def test_only_evaluates_the_named_jobs_and_what_they_run_after(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "a", f'{{ {BASE} after = [ "b" ]; }}')
+    write_job(jobs, "b", f'{{ {BASE} after = [ {{ job = "e"; type = "N_TO_N"; }} ]; parallel = 2; }}')
+    write_job(jobs, "e", f"{{ {BASE} parallel = 2; }}")
+    broken_neighbours(jobs)
+    manifest = parse_manifest(evaluate_jobs(jobs, only=["a"]), source=str(jobs))
+    assert sorted(manifest.jobs) == ["a", "b", "e"] and manifest.errors == {}
+    assert sorted(parse_manifest(evaluate_jobs(jobs, only=["e", "e"]), source=str(jobs)).jobs) == ["e"]
+
+
+def test_without_only_a_broken_job_file_still_stops_every_job(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "a", f"{{ {BASE} }}")
+    broken_neighbours(jobs)
+    with pytest.raises(UserError, match=f"^jobs folder {re.escape(str(jobs))}: "):
+        evaluate_jobs(jobs)
+
+
+def test_only_still_reports_the_problems_of_the_named_jobs(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    # An invalid job adds no `after` edges: b is not evaluated (it would be imported otherwise, and it is broken).
+    write_job(jobs, "a", f'{{ {BASE} vcpus = 0; after = [ "c" ]; }}')
+    write_job(jobs, "sized", f'{{ {BASE} after = [ "thrower" ]; }}')
+    write_job(jobs, "thrower", f'{{ {BASE} memory = throw "memory comes from the sizes table"; }}')
+    broken_neighbours(jobs)
+    data = evaluate_jobs(jobs, only=["a", "sized"])
+    assert data["errors"] == {
+        "a": ["a: vcpus: must be > 0, got 0"],
+        "thrower": ["thrower: memory: memory comes from the sizes table"],
+    }
+    assert sorted(data["jobs"]) == ["sized"]
+
+
+def test_only_refuses_a_name_that_is_no_job(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "extract", f"{{ {BASE} }}")
+    write_job(jobs, "load", f"{{ {BASE} }}")
+    broken_neighbours(jobs)
+    with pytest.raises(UserError) as raised:
+        evaluate_jobs(jobs, only=["load", "extrct"])
+    assert str(raised.value) == f"no job named 'extrct' in {jobs} (did you mean extract?)"
+    with pytest.raises(UserError) as raised:
+        evaluate_jobs(jobs, only=["zzz"])
+    assert str(raised.value) == f"no job named 'zzz' in {jobs} (declared jobs: c, d, extract, load)"
+
+
+def test_only_reports_the_after_problems_of_the_jobs_it_reaches(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "a", f'{{ {BASE} after = [ "b" "x" ]; }}')
+    write_job(jobs, "b", f'{{ {BASE} after = [ "nope" ]; }}')
+    write_job(jobs, "x", f'{{ {BASE} after = [ "y" ]; }}')
+    write_job(jobs, "y", f'{{ {BASE} after = [ "x" ]; }}')
+    broken_neighbours(jobs)
+    data = evaluate_jobs(jobs, only=["a"])
+    assert data["errors"] == {
+        "b": ['b: after: no job named "nope" in the jobs folder'],
+        "x": ["x: after: y runs (directly or not) after x, a cycle"],
+        "y": ["y: after: x runs (directly or not) after y, a cycle"],
+    }
+    assert sorted(data["jobs"]) == ["a"]
+
+
+def test_eval_nix_leaves_out_names_that_are_no_folder(tmp_path: Path) -> None:
+    """The library's own contract (the helper refuses such names before asking Nix)."""
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "a", f"{{ {BASE} }}")
+    broken_neighbours(jobs)
+    evaluation = ["nix-instantiate", "--eval", "--strict", "--json", str(ROOT / "nix/lib/eval.nix")]
+    only = json.dumps(["a", "ghost", "../a"])
+    result = subprocess.run(
+        [*evaluation, "--argstr", "jobsDir", str(jobs), "--argstr", "only", only],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(result.stdout)
+    assert sorted(data["jobs"]) == ["a"] and data["errors"] == {}

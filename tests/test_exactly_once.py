@@ -34,7 +34,8 @@ def jobs(tmp_path: Path) -> Path:
 @pytest.fixture
 def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
     """The proxy in front of moto, as the endpoint; searches after a lost answer start at once; a 1 s read timeout."""
-    from compute_on_aws import aws, batch
+    from compute_on_aws import aws
+    from compute_on_aws.backends.aws import batch
 
     monkeypatch.setattr(batch, "LOOKUP_DELAYS", (0.05, 0.2))
     monkeypatch.setattr(aws, "READ_TIMEOUT", 1)
@@ -181,7 +182,8 @@ def test_two_hundred_calls_through_five_percent_of_each_fault_leave_exactly_the_
 ) -> None:
     """210 queue calls (new jobs, allowDuplicates jobs, chains, repeats, concurrent pipelines) while every AWS call
     meets each fault 5% of the time: every call exits 0, and each name has exactly the jobs that were asked for."""
-    from compute_on_aws import aws, batch
+    from compute_on_aws import aws
+    from compute_on_aws.backends.aws import batch
 
     write_job(jobs, "extract", '{ queue = "default"; command = [ "e" ]; image = "busybox:1.36"; memory = 512; }')
     write_job(

@@ -124,7 +124,9 @@ def test_a_late_pipeline_queues_every_slot_it_missed_with_the_schedules_args(cli
     names = [j["jobName"] for j in result.json()["jobs"]]
     # Oldest first; the disabled schedule never runs; args are part of a scheduled name.
     assert names == ["berlin_2026-11-28T0130Z_full", "nightly_2026-11-28T0500Z"]
-    assert moto.submitted()[0]["containerOverrides"]["command"] == ["etl", "full"]
+    # Submitted together (concurrently): each request is found by its name.
+    berlin = next(s for s in moto.submitted() if s["jobName"] == "berlin_2026-11-28T0130Z_full")
+    assert berlin["containerOverrides"]["command"] == ["etl", "full"]
 
 
 def test_queue_due_for_one_job_and_nothing_due(cli, moto: Moto, jobs: Path) -> None:
@@ -176,8 +178,9 @@ def test_a_run_that_cannot_be_queued_does_not_keep_the_others_back(cli, moto: Mo
     result = due(cli, jobs, "--at", "2026-11-28T05:00Z", "--window", "2h")
     assert result.code == 1
     assert "submitted nightly_2026-11-28T0500Z to default" in result.out
-    (line,) = result.err.splitlines()
-    assert line.startswith("error: early: ") and "no-such-queue" in line
+    not_queued, summary, *_ = result.err.splitlines()
+    assert not_queued.startswith("not queued: early: ") and "no-such-queue" in not_queued
+    assert summary == "2 jobs: 1 submitted, 1 not queued"
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -20,6 +20,7 @@ from compute_on_aws import interrupts
 from compute_on_aws.errors import ComputeOnAwsError, Signalled, UserError
 
 if TYPE_CHECKING:
+    from compute_on_aws.backends import Backend
     from compute_on_aws.config import Config
     from compute_on_aws.model import Manifest
 
@@ -108,7 +109,7 @@ def at_least(minimum: float) -> Callable[[typer.CallbackParam, float | None], fl
     return check
 
 
-def _overridden(
+def overridden(
     ctx: typer.Context,
     config: Path | None,
     env: str | None,
@@ -125,19 +126,21 @@ def _overridden(
     )
 
 
-def _backend(s: Settings, config: Config) -> str:
-    backend = s.backend or config.backend
-    if backend not in ("local", "aws"):
-        raise UserError(f"--backend: expected local or aws, got {backend!r}")
-    return backend
+def backend_for(s: Settings, config: Config) -> Backend:
+    """The one backend of this command, from --backend or the config."""
+    from compute_on_aws.backends import open_backend
+
+    return open_backend(s.backend or config.backend, config, state_dir=s.state_dir)
 
 
-def _load_manifest(s: Settings) -> Manifest:
+def load_manifest(s: Settings, only: Sequence[str] | None = None) -> Manifest:
+    """The declared jobs; with `only`, just those and the jobs they run after are evaluated (another team's broken job
+    file does not stop them). An evaluated manifest (--manifest) holds every job already."""
     from compute_on_aws import nix
     from compute_on_aws.model import parse_manifest
 
     if s.manifest is None:
-        return parse_manifest(nix.evaluate_jobs(s.jobs), source=str(s.jobs))
+        return parse_manifest(nix.evaluate_jobs(s.jobs, only), source=str(s.jobs))
     try:
         data = json.loads(s.manifest.read_text(encoding="utf-8"))
     except OSError as e:
@@ -149,13 +152,25 @@ def _load_manifest(s: Settings) -> Manifest:
     return parse_manifest(data, source=str(s.manifest))
 
 
-def _load_config(s: Settings) -> Config:
+def load_settings_config(s: Settings) -> Config:
     from compute_on_aws.config import load_config
 
     return load_config(s.config, environment=s.env)
 
 
-def _print_json(data: Any) -> None:
+def read_input(path: str, option: str) -> str:
+    """A file's text, or stdin's for `-`."""
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"{option} {path}: cannot read it ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{option} {path}: not UTF-8 text (byte {e.start})") from None
+
+
+def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 

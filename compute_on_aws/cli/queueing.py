@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
+from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from compute_on_aws.cli.app import (
     JOB_ARGS,
@@ -17,23 +21,36 @@ from compute_on_aws.cli.app import (
     EnvOption,
     Settings,
     StateDirOption,
-    _backend,
-    _load_config,
-    _load_manifest,
-    _overridden,
-    _print_json,
     app,
     at_least,
+    backend_for,
+    load_manifest,
+    load_settings_config,
+    overridden,
+    print_json,
+    read_input,
 )
 from compute_on_aws.errors import ComputeOnAwsError, Signalled, UserError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Sequence
 
-    from compute_on_aws.chains import Queued
+    from compute_on_aws.chains import NotQueued, Queued
     from compute_on_aws.config import Config
+    from compute_on_aws.display import QueueProgress
     from compute_on_aws.model import Manifest
     from compute_on_aws.plan import Outcome, Plan
+
+# ctx.meta key: how many of the command's words came after `--` (None: no `--`).
+_AFTER_DASHES = "compute_on_aws.after_dashes"
+
+
+class _WordsAfterDashes(TyperCommand):
+    """Notes where `--` was: click passes the words after it on as arguments like the others."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta[_AFTER_DASHES] = len(args) - args.index("--") - 1 if "--" in args else None
+        return super().parse_args(ctx, args)
 
 
 @app.command("jobs")
@@ -47,11 +64,11 @@ def jobs_command(
     """
     from compute_on_aws import output
 
-    manifest = _load_manifest(ctx.obj)
+    manifest = load_manifest(ctx.obj)
     jobs = list(manifest.jobs.values())
     errors = [problem for problems in manifest.errors.values() for problem in problems]
     if as_json:
-        _print_json({"jobs": [output.job_summary(job) for job in jobs], "errors": errors})
+        print_json({"jobs": [output.job_summary(job) for job in jobs], "errors": errors})
     else:
         for line in output.jobs_table(jobs):
             print(line.rstrip())
@@ -70,6 +87,34 @@ class Request:
     slot: datetime | None = None
 
 
+class _Tally:
+    """What a bulk call came to, job by job, as results arrive (for the progress display and the summary)."""
+
+    def __init__(self, progress: QueueProgress | None) -> None:
+        self.progress = progress
+        self.results: list[tuple[int, Queued | NotQueued]] = []
+        # As the backend tells them, before a wave ends: what Ctrl-C part-way through a wave reports.
+        self.seen: list[tuple[Plan, Outcome]] = []
+
+    def tick(self, plan: Plan, result: Outcome | ComputeOnAwsError) -> None:
+        if not isinstance(result, ComputeOnAwsError):
+            self.seen.append((plan, result))
+        if self.progress is not None:
+            self.progress.advance()
+
+    @property
+    def queued(self) -> list[Queued]:
+        from compute_on_aws.chains import Queued
+
+        return [r for _, r in self.results if isinstance(r, Queued)]
+
+    @property
+    def not_queued(self) -> list[NotQueued]:
+        from compute_on_aws.chains import NotQueued
+
+        return [r for _, r in self.results if isinstance(r, NotQueued)]
+
+
 def _queue(
     s: Settings,
     requests: list[Request],
@@ -85,18 +130,21 @@ def _queue(
     manifest: Manifest | None = None,
 ) -> None:
     from compute_on_aws import output
-    from compute_on_aws.chains import plan_chain, queue_chain
+    from compute_on_aws.chains import Queued, plan_chain, queue_chains
+    from compute_on_aws.display import QueueProgress
     from compute_on_aws.plan import Outcome
 
-    manifest = manifest or _load_manifest(s)
-    config = config or _load_config(s)
-    backend = _backend(s, config)
+    # The config first: a mistake in it is reported before Nix runs.
+    config = config or load_settings_config(s)
+    manifest = manifest or load_manifest(s, list(dict.fromkeys(r.name for r in requests)))
+    backend = None if dry_run else backend_for(s, config)
+    pushes_images = backend.pushes_images if backend is not None else (s.backend or config.backend) == "aws"
     # Every chain planned (variables, limits, names checked) before the first job is queued.
     chains = []
     unresolved: dict[str, None] = {}
     for r in requests:
         chain, plans = plan_chain(
-            manifest, config, r.name, r.args, os.environ, after=after or [], pushed_image=backend == "aws", slot=r.slot
+            manifest, config, r.name, r.args, os.environ, after=after or [], pushed_image=pushes_images, slot=r.slot
         )
         chains.append(chain)
         unresolved.update((p.job.name, None) for p in plans if not p.resolved)
@@ -112,73 +160,120 @@ def _queue(
             file=sys.stderr,
         )
 
-    aws = None
-    submit: Callable[[Plan], Outcome]
-    if dry_run:
-
-        def submit(p: Plan) -> Outcome:
-            return Outcome(outcome="dry-run", job_id=None, request=p.request, definition_ref=p.job.definition_name)
-
-    elif backend == "local":
-        from compute_on_aws.local import backend as local
-
-        def submit(p: Plan) -> Outcome:
-            return local.queue(config, p, state_dir=s.state_dir)
-
-    else:
-        from compute_on_aws import batch
-        from compute_on_aws.aws import Aws
-
-        aws = Aws(config.region)
-
-        def submit(p: Plan) -> Outcome:
-            return batch.queue(aws, config, p)
-
-    results: list[Queued] = []
-    failed: ComputeOnAwsError | None = None
-    for chain in chains:
-        queued_here: list[Queued] = []
-        try:
-            for queued in queue_chain(chain, submit):
-                queued_here.append(queued)
-                if not as_json:
-                    print(output.queue_line(queued.plan, queued.outcome, backend=backend), flush=True)
-        except ComputeOnAwsError as e:
-            _report_queued_before(queued_here)
-            if len(chains) == 1:
-                raise
-            # Scheduled runs are independent: one that cannot be queued does not keep the others from running.
-            print(f"error: {e}", file=sys.stderr, flush=True)
-            failed = failed if failed is not None and failed.exit_code >= e.exit_code else e
-        except Signalled:
-            _report_queued_before(queued_here)
-            raise
-        finally:
-            results.extend(queued_here)
-    if as_json:
-        _print_json({"jobs": [output.queue_result(q.plan, q.outcome) for q in results]})
-        sys.stdout.flush()
-    if failed is not None:
-        raise typer.Exit(failed.exit_code)
-    job_ids = [q.outcome.job_id for q in results if q.outcome.job_id is not None]
-    if (wait or follow) and job_ids:
-        from compute_on_aws.cli.watching import control_for, keep_alive_for, wait_jobs
-
-        code = wait_jobs(
-            control_for(s, config, aws),
-            job_ids,
-            follow=follow,
-            timeout=timeout,
-            cancel_on_interrupt=cancel_on_interrupt,
-            keep_alive=keep_alive_for(s, config),
+    # A job asked for that another one asked for runs after (with the same arguments) is queued as part of that one.
+    chains = [
+        c
+        for c in chains
+        if not any(
+            o is not c and o.args == c.args and o.slot == c.slot and c.name in {j.name for j in o.jobs[:-1]}
+            for o in chains
         )
+    ]
+    total = sum(len(c.jobs) for c in chains)
+    # A bar (or a line per 10%) for bulk calls; one job's line says all there is.
+    progress = QueueProgress(total, sys.stderr) if total >= PROGRESS_FROM and not dry_run else None
+    tally = _Tally(progress)
+
+    def queue_wave(plans: Sequence[Plan]) -> list[Outcome | ComputeOnAwsError]:
+        if backend is None:
+            return [
+                Outcome(outcome="dry-run", job_id=None, request=p.request, definition_ref=p.job.definition_name)
+                for p in plans
+            ]
+        return backend.queue(plans, tally.tick)
+
+    where = "local" if backend is not None and backend.name == "local" else "aws"
+    # One job and what it runs after: a failure ends the command as it did before bulk calls existed.
+    single = len(chains) == 1
+    try:
+        with progress or nullcontext():
+            for index, result in queue_chains(chains, queue_wave):
+                tally.results.append((index, result))
+                if as_json or (single and not isinstance(result, Queued)):
+                    continue
+                line = (
+                    output.queue_line(result.plan, result.outcome, backend=where)
+                    if isinstance(result, Queued)
+                    else f"not queued: {result.error}"
+                )
+                if progress is not None:
+                    progress.line(line)
+                else:
+                    print(line, file=sys.stdout if isinstance(result, Queued) else sys.stderr, flush=True)
+    except (ComputeOnAwsError, Signalled):
+        # A failure of the whole call (not of one job), or Ctrl-C: what was queued stays queued.
+        _report_queued_before(tally.seen)
+        raise
+    if single and tally.not_queued:
+        _report_queued_before(tally.seen)
+        raise tally.not_queued[0].error
+    if as_json:
+        print_json(
+            {
+                "jobs": [output.queue_result(q.plan, q.outcome) for q in tally.queued],
+                "failed": [output.not_queued(n.plan, n.error) for n in tally.not_queued],
+            }
+        )
+        sys.stdout.flush()
+    if len(chains) > 1 or tally.not_queued:
+        _summary(tally, requests)
+    if tally.not_queued:
+        raise typer.Exit(max(n.error.exit_code for n in tally.not_queued))
+    job_ids = list(dict.fromkeys(q.outcome.job_id for q in tally.queued if q.outcome.job_id is not None))
+    if (wait or follow) and job_ids and backend is not None:
+        from compute_on_aws.cli.watching import wait_jobs
+
+        code = wait_jobs(backend, job_ids, follow=follow, timeout=timeout, cancel_on_interrupt=cancel_on_interrupt)
         raise typer.Exit(code)
 
 
-def _report_queued_before(results: list[Queued]) -> None:
-    """When a later job of a chain fails to queue (or Ctrl-C comes), the ones before it stay queued: say which."""
-    queued = [(q.plan.job_name, q.outcome.job_id) for q in results if q.outcome.outcome == "submitted"]
-    if queued:
+# From this many jobs in one call, progress is shown while they are queued.
+PROGRESS_FROM = 10
+
+
+def _summary(tally: _Tally, requests: list[Request]) -> None:
+    """The counts, why jobs were not queued, and how to queue the rest."""
+    outcomes: Counter[str] = Counter(q.outcome.outcome for q in tally.queued)
+    counts = ", ".join(
+        f"{outcomes[o]} {label}"
+        for o, label in (("submitted", "submitted"), ("duplicate", "duplicates"), ("dry-run", "dry runs"))
+        if outcomes[o]
+    )
+    failed = tally.not_queued
+    print(
+        f"{len(tally.queued) + len(failed)} jobs: {counts or 'none queued'}"
+        + (f", {len(failed)} not queued" if failed else ""),
+        file=sys.stderr,
+    )
+    if not failed:
+        return
+    reasons = Counter(str(missing.error) for missing in failed)
+    for reason, count in reasons.most_common(5):
+        print(f"  {count} x {reason}" if count > 1 else f"  {reason}", file=sys.stderr)
+    again = [q for q in tally.queued if q.outcome.outcome == "submitted" and q.plan.job.allow_duplicates]
+    if not again:
+        print(
+            "to queue the rest, run the same command again: the jobs it queued are found and skipped as duplicates",
+            file=sys.stderr,
+        )
+        return
+    print(
+        "to queue the rest (these jobs allow duplicates, so the same command would queue the others twice):",
+        file=sys.stderr,
+    )
+    for missing in failed[:20]:
+        words = " ".join(shlex.quote(a) for a in missing.plan.args)
+        print(f"  compute-on-aws queue {missing.plan.job.name}" + (f" -- {words}" if words else ""), file=sys.stderr)
+    if len(failed) > 20:
+        print(f"  ... and {len(failed) - 20} more (--json lists them all under failed)", file=sys.stderr)
+
+
+def _report_queued_before(results: list[tuple[Plan, Outcome]]) -> None:
+    """When a call stops part-way (a failure of AWS or Ctrl-C), the jobs queued before stay queued: say which."""
+    queued = [(plan.job_name, outcome.job_id) for plan, outcome in results if outcome.outcome == "submitted"]
+    if not queued:
+        return
+    if len(queued) <= 20:
         listed = ", ".join(f"{job_name} {job_id}" for job_name, job_id in queued)
         ids = " ".join(str(job_id) for _, job_id in queued)
         print(
@@ -186,15 +281,38 @@ def _report_queued_before(results: list[Queued]) -> None:
             f"compute-on-aws cancel {ids})",
             file=sys.stderr,
         )
+        return
+    print(
+        f"note: {len(queued)} jobs were queued before this stopped (they stay queued: running the same command again "
+        "skips them as duplicates; compute-on-aws list shows them)",
+        file=sys.stderr,
+    )
 
 
-@app.command("queue", context_settings=JOB_ARGS)
+@app.command("queue", context_settings=JOB_ARGS, cls=_WordsAfterDashes)
 def queue_command(
     ctx: typer.Context,
-    name: Annotated[
-        str | None, typer.Argument(help="The job (its folder's name); with --due, only its runs.", show_default=False)
+    words: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="The job (its folder's name) and its arguments; or several jobs, then -- and the arguments of each.",
+            show_default=False,
+        ),
     ] = None,
-    args: Annotated[list[str] | None, typer.Argument(help="Arguments appended to the job's command.")] = None,
+    all_jobs: Annotated[bool, typer.Option("--all", help="Queue every declared job.")] = False,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Queue the jobs that declare this tag, KEY=VALUE (repeatable: all must match)."),
+    ] = None,
+    args_from: Annotated[
+        str | None,
+        typer.Option(
+            "--args-from",
+            help="Queue each job once per line of this file (or - for stdin): its arguments, as shell words or a "
+            "JSON array.",
+            show_default=False,
+        ),
+    ] = None,
     due: Annotated[
         bool, typer.Option("--due", help="Queue every scheduled run whose time is inside the window ending at --at.")
     ] = False,
@@ -207,8 +325,8 @@ def queue_command(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be sent; call nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for the job; exit 0 if it succeeded, 1 if not.")] = False,
-    follow: Annotated[bool, typer.Option("--follow", help="Wait, and print the job's output as it comes.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the jobs; exit 0 if all succeeded, 1 if not.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", help="Wait, and print the jobs' output as it comes.")] = False,
     after: Annotated[
         list[str] | None, typer.Option("--after", help="Run after this job succeeded (a job id; repeatable).")
     ] = None,
@@ -219,29 +337,58 @@ def queue_command(
         ),
     ] = None,
     cancel_on_interrupt: Annotated[
-        bool, typer.Option("--cancel-on-interrupt", help="With --wait: on Ctrl-C or SIGTERM, cancel the job.")
+        bool, typer.Option("--cancel-on-interrupt", help="With --wait: on Ctrl-C or SIGTERM, cancel the jobs.")
     ] = False,
     config: ConfigOption = None,
     env: EnvOption = None,
     backend: BackendOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
-    """Queue a job with arguments. Skips it (exit 0) if the same job is already queued or running.
+    """Queue jobs with arguments. Skips a job (exit 0) if the same job is already queued or running.
+
+    Many at once: several names (their arguments after --), --all, --tag KEY=VALUE, and --args-from FILE (one
+    job per line of arguments), all within one budget of AWS calls (aws.calls_per_second). If some cannot be queued,
+    it says which and exits 1; running it again queues only the rest.
 
     With --due (a scheduled CI pipeline), queues the scheduled runs of the last hour instead: each named after its
     slot (observes-etl_2026-11-28T0500Z), so a second or retried pipeline finds it queued and skips it.
 
-    Example: compute-on-aws queue observes-etl 2026-11-25 --env staging
+    Examples: compute-on-aws queue observes-etl 2026-11-25 --env staging;
+    compute-on-aws queue tenant-backfill --args-from tenants.txt
     """
-    s = _overridden(ctx, config, env, backend, state_dir)
+    s = overridden(ctx, config, env, backend, state_dir)
+    names, args = _names_and_args(ctx, words or [])
+    manifest: Manifest | None = None
+    config_: Config | None = None
     if due:
-        manifest, config_, requests = _due_requests(s, name, args or [], at=at, window=window, as_json=as_json)
+        if all_jobs or tag or args_from is not None or len(names) > 1:
+            raise UserError("--due: queues the scheduled runs of one job or all; not with --all, --tag, --args-from")
+        manifest, config_, requests = _due_requests(
+            s, names[0] if names else None, args, at=at, window=window, as_json=as_json
+        )
     else:
         if at is not None or window is not None:
             raise UserError(f"{'--at' if at is not None else '--window'}: only with --due")
-        if name is None:
-            raise UserError("queue: name the job to queue (compute-on-aws jobs lists them), or give --due")
-        manifest, config_, requests = None, None, [Request(name, tuple(args or ()))]
+        if all_jobs or tag:
+            if names:
+                raise UserError(f"{'--all' if all_jobs else '--tag'}: selects the jobs; name none ({names[0]!r})")
+            manifest = load_manifest(s)
+            names = _selected(manifest, all_jobs, tag or [])
+        elif not names:
+            raise UserError(
+                "queue: name the job to queue (compute-on-aws jobs lists them), or give --all, --tag or --due"
+            )
+        arg_lists = [tuple(args)]
+        if args_from is not None:
+            from compute_on_aws.inputs import parse_arg_lists
+
+            if args:
+                raise UserError("--args-from: gives each job's arguments; give none on the command line too")
+            source = "stdin" if args_from == "-" else args_from
+            arg_lists = parse_arg_lists(read_input(args_from, "--args-from"), source)
+            if not arg_lists:
+                raise UserError(f"--args-from {source}: no argument lists in it (one per line)")
+        requests = [Request(name, a) for name in names for a in arg_lists]
     if requests:
         _queue(
             s,
@@ -260,6 +407,32 @@ def queue_command(
         raise typer.Exit(2)
 
 
+def _names_and_args(ctx: typer.Context, words: list[str]) -> tuple[list[str], list[str]]:
+    """`NAME ARGS...` (today's form) or `NAME... -- ARGS...`: with `--`, the words before it are jobs."""
+    after_dashes = ctx.meta.get(_AFTER_DASHES)
+    if after_dashes is None:
+        return words[:1], words[1:]
+    cut = len(words) - after_dashes
+    return words[:cut], words[cut:]
+
+
+def _selected(manifest: Manifest, all_jobs: bool, tags: list[str]) -> list[str]:
+    """The declared jobs --all or every --tag KEY=VALUE picks (invalid declarations are reported apart)."""
+    wanted = []
+    for pair in tags:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--tag: expected KEY=VALUE, got {pair!r}")
+        wanted.append((key, value))
+    names = [job.name for job in manifest.jobs.values() if all_jobs or all(job.tags.get(k) == v for k, v in wanted)]
+    for problem in (p for problems in manifest.errors.values() for p in problems):
+        print(f"error: {problem} (not queued)", file=sys.stderr)
+    if not names:
+        what = "declared" if all_jobs else f"with tag {' and '.join(tags)}"
+        raise UserError(f"no valid job {what} in {manifest.source}")
+    return names
+
+
 def _due_requests(
     s: Settings, name: str | None, args: list[str], *, at: str | None, window: str | None, as_json: bool
 ) -> tuple[Manifest, Config, list[Request]]:
@@ -269,8 +442,8 @@ def _due_requests(
 
     if args:
         raise UserError(f"--due: scheduled runs take the arguments their schedule declares, not {' '.join(args)!r}")
-    manifest = _load_manifest(s)
-    config = _load_config(s)
+    manifest = load_manifest(s)
+    config = load_settings_config(s)
     end = schedules.parse_time(at, "--at") if at is not None else datetime.now(UTC)
     length = config.schedule_window if window is None else schedules.parse_duration(window, "--window")
     only = None if name is None else find_job(manifest, name).name
@@ -279,7 +452,7 @@ def _due_requests(
         print(f"error: {problem} (its schedules are not queued)", file=sys.stderr)
     span = f"from {end - length:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
     if as_json and not due:
-        _print_json({"jobs": []})
+        print_json({"jobs": []})
     elif not as_json:
         listed = ", ".join(f"{d.job.name} at {d.slot:%H:%M}" for d in due)
         print(f"due {span}: {listed}" if due else f"nothing due {span}", flush=True)
@@ -299,7 +472,7 @@ def render_command(
 
     Example: compute-on-aws render observes-etl 2026-11-25 --json
     """
-    _queue(_overridden(ctx, config, env), [Request(name, tuple(args or ()))], dry_run=True, as_json=as_json)
+    _queue(overridden(ctx, config, env), [Request(name, tuple(args or ()))], dry_run=True, as_json=as_json)
 
 
 @app.command("iam-policy")
@@ -331,14 +504,14 @@ def iam_policy_command(
     if role not in ("submitter", "scheduler"):
         raise UserError(f"--role: expected submitter or scheduler, got {role!r}")
 
-    s = _overridden(ctx, config, env)
-    manifest = _load_manifest(s)
-    config_ = _load_config(s)
+    s = overridden(ctx, config, env)
+    manifest = load_manifest(s)
+    config_ = load_settings_config(s)
     if account != "*" and not (account.isdigit() and len(account) == 12):
         raise UserError(f"--account: expected a 12-digit AWS account id, got {account!r}")
     region = region or config_.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "*"
     make = submitter_policy if role == "submitter" else scheduler_policy
-    _print_json(make(manifest, config_, account=account, region=region))
+    print_json(make(manifest, config_, account=account, region=region))
     for problem in (p for problems in manifest.errors.values() for p in problems):
         print(f"error: {problem} (not in the policy)", file=sys.stderr)
     if manifest.errors:
@@ -370,11 +543,11 @@ def worker_command(
 
     Example: compute-on-aws worker --max-vcpus 4
     """
-    from compute_on_aws.local import backend as local
-    from compute_on_aws.local.worker import WorkerSettings, run_worker
+    from compute_on_aws.backends.local import submit as local
+    from compute_on_aws.backends.local.worker import WorkerSettings, run_worker
 
-    s = _overridden(ctx, config, env, state_dir=state_dir)
-    settings = _load_config(s).local
+    s = overridden(ctx, config, env, state_dir=state_dir)
+    settings = load_settings_config(s).local
     run_worker(
         local.store_for(settings, s.state_dir),
         WorkerSettings(

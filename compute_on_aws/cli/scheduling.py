@@ -12,12 +12,12 @@ import typer
 from compute_on_aws.cli.app import (
     ConfigOption,
     EnvOption,
-    _load_config,
-    _load_manifest,
-    _overridden,
-    _print_json,
     app,
     at_least,
+    load_manifest,
+    load_settings_config,
+    overridden,
+    print_json,
 )
 from compute_on_aws.errors import UserError
 
@@ -55,7 +55,7 @@ def list_command(
     from compute_on_aws import schedules
     from compute_on_aws.output import schedule_summary
 
-    manifest = _load_manifest(ctx.obj)
+    manifest = load_manifest(ctx.obj)
     after = schedules.parse_time(at, "--at") if at is not None else datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     for job in manifest.jobs.values():
@@ -72,7 +72,7 @@ def list_command(
                 }
             )
     if as_json:
-        _print_json({"schedules": rows})
+        print_json({"schedules": rows})
     elif not rows:
         print('no job declares a schedule (schedule = "0 5 * * *"; in jobs/<name>/default.nix)')
     for row in [] if as_json else rows:
@@ -100,10 +100,10 @@ CheckOption = Annotated[
 def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, env: str | None) -> None:
     from compute_on_aws.pipelines import render
 
-    s = _overridden(ctx, None, env)
-    manifest = _load_manifest(s)
+    s = overridden(ctx, None, env)
+    manifest = load_manifest(s)
     _report_invalid(manifest.errors)
-    text = render(kind, manifest, _load_config(s), now=datetime.now(UTC))
+    text = render(kind, manifest, load_settings_config(s), now=datetime.now(UTC))
     if check is None:
         sys.stdout.write(text)
         return
@@ -150,10 +150,10 @@ def _sync(ctx: typer.Context, env: str | None, config_path: Path | None, *, appl
     from compute_on_aws.aws import Aws
     from compute_on_aws.eventbridge import Schedules, declared
 
-    s = _overridden(ctx, config_path, env)
-    manifest = _load_manifest(s)
+    s = overridden(ctx, config_path, env)
+    manifest = load_manifest(s)
     _report_invalid(manifest.errors)
-    config = _load_config(s)
+    config = load_settings_config(s)
     command = "apply" if apply else "plan"
     if config.scheduler_role_arn is None:
         raise UserError(
@@ -178,7 +178,7 @@ def _sync(ctx: typer.Context, env: str | None, config_path: Path | None, *, appl
     changes = remote.changes(wanted, remote.current() if exists else {})
     counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "delete", "unchanged")}
     if as_json and not apply:
-        _print_json(
+        print_json(
             {
                 "group": config.schedule_group,
                 "groupExists": exists,
@@ -197,7 +197,7 @@ def _sync(ctx: typer.Context, env: str | None, config_path: Path | None, *, appl
             for line in done:
                 print(line)
     if as_json:
-        _print_json({"group": config.schedule_group, "done": done})
+        print_json({"group": config.schedule_group, "done": done})
 
 
 def _print_changes(group: str, exists: bool, changes: list[Any], counts: dict[str, int]) -> None:

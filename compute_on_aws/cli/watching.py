@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,56 +16,60 @@ from compute_on_aws.cli.app import (
     EnvOption,
     Settings,
     StateDirOption,
-    _backend,
-    _load_config,
-    _load_manifest,
-    _overridden,
-    _print_json,
     app,
     at_least,
+    backend_for,
+    load_manifest,
+    load_settings_config,
+    overridden,
+    print_json,
+    read_input,
 )
 from compute_on_aws.errors import Interrupted, Signalled, UserError
 from compute_on_aws.following import Follower
-from compute_on_aws.local.watch import LocalControl
-from compute_on_aws.waiting import Backoff, wait_for
+from compute_on_aws.waiting import wait_for
 
 if TYPE_CHECKING:
-    from compute_on_aws.aws import Aws
-    from compute_on_aws.batch import AwsControl
+    from compute_on_aws.backends import Backend
     from compute_on_aws.config import Config
     from compute_on_aws.views import JobView
 
-    Control = AwsControl | LocalControl
-
 TIMED_OUT = 124
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+IdsFromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ids-from",
+        help="More job ids, one per line, from this file or - (stdin); `queue --json` output works too.",
+        show_default=False,
+    ),
+]
 
 
-def control_for(s: Settings, config: Config, aws: Aws | None = None) -> Control:
-    """The backend's watching side; `aws` is the session `queue` already opened, so one process has one."""
-    if _backend(s, config) == "local":
-        from compute_on_aws.local.backend import store_for
+def job_ids_of(given: list[str] | None, ids_from: str | None, *, required: bool) -> list[str]:
+    """The ids given as arguments, then those of --ids-from, each once."""
+    from compute_on_aws.inputs import parse_ids
 
-        return LocalControl(store_for(config.local, s.state_dir))
-    from compute_on_aws.aws import Aws
-    from compute_on_aws.batch import AwsControl
-
-    return AwsControl(aws or Aws(config.region))
+    ids = list(given or [])
+    if ids_from is not None:
+        ids += parse_ids(read_input(ids_from, "--ids-from"), "stdin" if ids_from == "-" else ids_from)
+    ids = list(dict.fromkeys(ids))
+    if required and not ids:
+        raise UserError("no job ids: give them as arguments or with --ids-from FILE|-")
+    return ids
 
 
 def wait_jobs(
-    control: Control,
+    backend: Backend,
     job_ids: Sequence[str],
     *,
     follow: bool = False,
     timeout: float | None = None,
     cancel_on_interrupt: bool = False,
-    keep_alive: Callable[[], None] | None = None,
 ) -> int:
     """Waits for the jobs, showing progress on stderr (and their output on stdout with `follow`); the exit code."""
-    local = isinstance(control, LocalControl)
-    # Polling AWS costs API calls (50/s per account, shared): back off; locally it costs a SQLite read.
-    backoff = Backoff(first=0.2, factor=1.0, cap=0.2) if local else Backoff(cap=5.0 if follow else 30.0)
+    control = backend
+    backoff = backend.backoff(follow)
     printer = display.ChangePrinter(sys.stderr) if follow else display.progress(sys.stderr)
     follower = Follower(control, sys.stdout) if follow else None
     last_alive = 0.0
@@ -75,9 +79,9 @@ def wait_jobs(
         printer(views)
         if follower is not None:
             follower(views)
-        if keep_alive is not None and time.monotonic() - last_alive > 2:
+        if time.monotonic() - last_alive > 2:
             last_alive = time.monotonic()
-            keep_alive()
+            backend.keep_alive()
 
     try:
         result = wait_for(
@@ -102,20 +106,11 @@ def wait_jobs(
     return 1 if result.failed else 0
 
 
-def keep_alive_for(s: Settings, config: Config) -> Callable[[], None] | None:
-    """While waiting on the local backend, a worker that died (or never started) is replaced."""
-    if _backend(s, config) != "local" or not config.local.autostart_worker:
-        return None
-    from compute_on_aws.local import backend as local
-
-    store = local.store_for(config.local, s.state_dir)
-    return lambda: local.ensure_worker(store, config.local)
-
-
 @app.command("wait")
 def wait_command(
     ctx: typer.Context,
-    job_ids: Annotated[list[str], typer.Argument(help="Job ids.", show_default=False)],
+    job_ids: Annotated[list[str] | None, typer.Argument(help="Job ids.", show_default=False)] = None,
+    ids_from: IdsFromOption = None,
     timeout: Annotated[
         float | None,
         typer.Option("--timeout", help="Give up after this many seconds (exit 124).", callback=at_least(0)),
@@ -132,16 +127,10 @@ def wait_command(
 
     Example: compute-on-aws wait 6f1c0b2e-... --timeout 3600
     """
-    s = _overridden(ctx, config, env, backend, state_dir)
-    config_ = _load_config(s)
-    code = wait_jobs(
-        control_for(s, config_),
-        job_ids,
-        timeout=timeout,
-        cancel_on_interrupt=cancel_on_interrupt,
-        keep_alive=keep_alive_for(s, config_),
-    )
-    raise typer.Exit(code)
+    s = overridden(ctx, config, env, backend, state_dir)
+    ids = job_ids_of(job_ids, ids_from, required=True)
+    backend_ = backend_for(s, load_settings_config(s))
+    raise typer.Exit(wait_jobs(backend_, ids, timeout=timeout, cancel_on_interrupt=cancel_on_interrupt))
 
 
 def _when(seconds: float | None) -> str:
@@ -172,29 +161,29 @@ def status_lines(view: JobView) -> list[str]:
     return lines
 
 
-def _declared_jobs(s: Settings, name: str | None) -> list[Any]:
-    from compute_on_aws.plan import find_job
-
-    manifest = _load_manifest(s)
-    return [find_job(manifest, name)] if name else list(manifest.jobs.values())
-
-
 def _listed(s: Settings, config: Config, job: str | None, queue: str | None, status: str | None) -> list[JobView]:
-    control = control_for(s, config)
-    found: dict[str, JobView] = {}
-    for declared in _declared_jobs(s, job):
-        where = queue or declared.queue or config.queue
+    """This project's jobs (or one declared job's) in their queues, newest first: each queue listed once, whatever
+    the number of jobs declared."""
+    from compute_on_aws.plan import find_job
+    from compute_on_aws.views import of_declared
+
+    manifest = load_manifest(s, [job] if job else None)
+    declared = [find_job(manifest, job)] if job else list(manifest.jobs.values())
+    queues: dict[str, None] = {}
+    for each in declared:
+        where = queue or each.queue or config.queue
         if where is None:
-            raise UserError(f"{declared.name}: no queue declared or configured: pass --queue")
-        for view in control.list_jobs(where, declared, status):
-            found[view.job_id] = view
-    return sorted(found.values(), key=lambda v: v.created_at or 0, reverse=True)
+            raise UserError(f"{each.name}: no queue declared or configured: pass --queue")
+        queues[where] = None
+    found = of_declared(backend_for(s, config).list_jobs(list(queues), status), declared) if queues else []
+    return sorted(found, key=lambda v: v.created_at or 0, reverse=True)
 
 
 @app.command("status")
 def status_command(
     ctx: typer.Context,
     job_ids: Annotated[list[str] | None, typer.Argument(help="Job ids.", show_default=False)] = None,
+    ids_from: IdsFromOption = None,
     job: Annotated[str | None, typer.Option("--job", help="The latest jobs of this declared job.")] = None,
     queue: Annotated[str | None, typer.Option("--queue", help="Queue to look in (with --job).")] = None,
     as_json: JsonOption = False,
@@ -207,19 +196,16 @@ def status_command(
 
     Example: compute-on-aws status --job observes-etl
     """
-    s = _overridden(ctx, config, env, backend, state_dir)
-    config_ = _load_config(s)
-    if not job_ids and job is None:
-        raise UserError("status: give job ids, or --job NAME")
-    control = control_for(s, config_)
-    ids = list(job_ids or [])
+    s = overridden(ctx, config, env, backend, state_dir)
+    config_ = load_settings_config(s)
+    ids = job_ids_of(job_ids, ids_from, required=job is None)
     if job is not None:
         ids += [v.job_id for v in _listed(s, config_, job, queue, None)[:20]]
-    found = control.describe(ids)
+    found = backend_for(s, config_).describe(ids)
     missing = [j for j in ids if j not in found]
     shown = [found[j] for j in ids if j in found]
     if as_json:
-        _print_json({"jobs": [v.to_json() for v in shown], "missing": missing})
+        print_json({"jobs": [v.to_json() for v in shown], "missing": missing})
     else:
         for view in shown:
             print("\n".join(status_lines(view)))
@@ -249,10 +235,10 @@ def list_command(
 
     if status is not None and status.upper() not in STATES:
         raise UserError(f"--status: expected one of {', '.join(STATES)}, got {status!r}")
-    s = _overridden(ctx, config, env, backend, state_dir)
-    views = _listed(s, _load_config(s), job, queue, status.upper() if status else None)
+    s = overridden(ctx, config, env, backend, state_dir)
+    views = _listed(s, load_settings_config(s), job, queue, status.upper() if status else None)
     if as_json:
-        _print_json({"jobs": [v.to_json() for v in views]})
+        print_json({"jobs": [v.to_json() for v in views]})
         return
     rows = [("CREATED", "STATUS", "JOB ID", "QUEUE", "NAME")]
     rows += [(_when(v.created_at), v.status, v.job_id, v.queue or "-", v.job_name) for v in views]
@@ -277,9 +263,8 @@ def logs_command(
 
     Example: compute-on-aws logs 6f1c0b2e-... --follow
     """
-    s = _overridden(ctx, config, env, backend, state_dir)
-    config_ = _load_config(s)
-    control = control_for(s, config_)
+    s = overridden(ctx, config, env, backend, state_dir)
+    control = backend_for(s, load_settings_config(s))
     target = job_id if index is None else f"{job_id}:{index}"
     view = control.describe([target]).get(target)
     if view is None:
@@ -289,7 +274,7 @@ def logs_command(
     if attempt is not None and not 1 <= attempt <= len(view.attempts):
         raise UserError(f"--attempt {attempt}: {target} has {len(view.attempts)} attempt(s)")
     if follow and attempt is None:
-        raise typer.Exit(wait_jobs(control, [target], follow=True, keep_alive=keep_alive_for(s, config_)))
+        raise typer.Exit(wait_jobs(control, [target], follow=True))
     lines, _ = control.log_lines(view, attempt, None)
     if not lines and view.log_stream is None:
         print(f"{target} is {view.status}: no log yet", file=sys.stderr)
@@ -300,7 +285,8 @@ def logs_command(
 @app.command("cancel")
 def cancel_command(
     ctx: typer.Context,
-    job_ids: Annotated[list[str], typer.Argument(help="Job ids.", show_default=False)],
+    job_ids: Annotated[list[str] | None, typer.Argument(help="Job ids.", show_default=False)] = None,
+    ids_from: IdsFromOption = None,
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded as the status reason.")] = "Cancelled by user",
     config: ConfigOption = None,
     env: EnvOption = None,
@@ -311,9 +297,10 @@ def cancel_command(
 
     Example: compute-on-aws cancel 6f1c0b2e-... --reason "wrong day"
     """
-    s = _overridden(ctx, config, env, backend, state_dir)
-    results = control_for(s, _load_config(s)).cancel(job_ids, reason)
+    s = overridden(ctx, config, env, backend, state_dir)
+    ids = job_ids_of(job_ids, ids_from, required=True)
+    results = backend_for(s, load_settings_config(s)).cancel(ids, reason)
     for job_id, what in results:
         print(f"{job_id}: {what}")
-    if any(what == "not found" for _, what in results):
+    if any(what == "not found" or what.startswith("failed") for _, what in results):
         raise typer.Exit(1)

@@ -11,7 +11,9 @@ in
   # discoverJobs :: path -> { <name> = path; }
   discoverJobs = import ./discoverJobs.nix;
 
-  # evalJobs :: { jobsDir, pkgs ? null, extraArgs ? { } } -> { jobs = { <name> = declaration; }; errors = [ string ]; }
+  # evalJobs :: { jobsDir, pkgs ? null, extraArgs ? { }, only ? null }
+  #   -> { jobs = { <name> = declaration; }; errors = { <name> = [ string ]; }; }
+  # only: null for every job, or a list of job names: those and the jobs they run after; no other job file is imported.
   evalJobs = import ./evalJobs.nix;
 
   # mkManifest :: { evaluated, entrypoints ? { }, images ? { }, hostSystem ? null } -> JSON-able manifest (./manifest.nix)

@@ -1,5 +1,6 @@
-# Loads and validates every job under jobsDir. Problems are returned as data, one string each
-# ("<job>: <attribute>: <what is wrong>"), so that every invalid declaration is reported at once.
+# Loads and validates the jobs under jobsDir (every one, or those named in `only` and the jobs they run after). Problems
+# are returned as data, one string each ("<job>: <attribute>: <what is wrong>"), so that every invalid declaration is
+# reported at once.
 {
   # Folder holding one sub-folder per job (jobs/<name>/default.nix).
   jobsDir,
@@ -8,6 +9,10 @@
   pkgs ? null,
   # More arguments offered to job files that are functions (they receive the ones they name, like callPackage).
   extraArgs ? { },
+  # null evaluates every job. A list of job names evaluates those and, transitively, the jobs named in their `after`
+  # (edges of valid jobs only, as for cycles): no other job file is imported, so a syntax error or an undefined
+  # variable there (which tryEval cannot catch) does not stop these jobs. Names that are no folder are left out.
+  only ? null,
 }:
 let
   inherit (builtins)
@@ -263,14 +268,16 @@ let
   # invalid add no edges (their problems are reported already).
   namesIn = map declaration.dependencyName;
   afterOf = name: if alone.${name}.problems == [ ] then namesIn alone.${name}.job.after else [ ];
-  runsAfter =
-    start:
+  # The given jobs and every job they run after, directly or not: only the jobs on the way are evaluated.
+  closure =
+    starts:
     map (x: x.key) (
       builtins.genericClosure {
-        startSet = [ { key = start; } ];
+        startSet = map (d: { key = d; }) starts;
         operator = x: map (d: { key = d; }) (filter (d: discovered ? ${d}) (afterOf x.key));
       }
     );
+  runsAfter = start: closure [ start ];
   graphProblems =
     name: e:
     let
@@ -297,11 +304,16 @@ let
       + "this one has ${toString e.job.parallel}, ${d.job} has ${toString (sizeOf d.job)}"
     ) unpaired;
 
-  evaluated = builtins.attrValues (
-    mapAttrs (
-      name: e: if e.problems != [ ] then e else e // { problems = graphProblems name e; }
-    ) alone
-  );
+  # Built from the selected names only: anything that walked all of `alone` would import every job file.
+  selected =
+    if only == null then attrNames discovered else closure (filter (d: discovered ? ${d}) only);
+  evaluated = map (
+    name:
+    let
+      e = alone.${name};
+    in
+    if e.problems != [ ] then e else e // { problems = graphProblems name e; }
+  ) selected;
 in
 {
   jobs = listToAttrs (

@@ -20,7 +20,7 @@ py.buildPythonApplication {
   # A wheel that lacks a subpackage fails here, not in the user's first `nix run`.
   pythonImportsCheck = [
     "compute_on_aws.cli"
-    "compute_on_aws.local.worker"
+    "compute_on_aws.backends.local.worker"
   ];
   # skopeo pushes Nix-built images; nix builds the entrypoint of the job being queued (it is the caller's nix).
   makeWrapperArgs = [

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compute_on_aws.local import processes, semantics
-from compute_on_aws.local.store import Store, now, private_log, row_to_dict, transaction
+from compute_on_aws.backends.local import processes, semantics
+from compute_on_aws.backends.local.store import Store, now, private_log, row_to_dict, transaction
 
 # What Batch says of a container that exited on its own, and of an attempt whose host went away (the default retry
 # rules retry "Host EC2*", like a reclaimed spot instance).

@@ -1,14 +1,21 @@
-"""The local backend's answers to status, list, logs and cancel: the same JobViews the AWS backend gives."""
+"""The local backend as the CLI sees it: queue, and status, list, logs and cancel answered with the JobViews the AWS
+backend gives."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from compute_on_aws.local.store import Store
-from compute_on_aws.model import Job
+from compute_on_aws.errors import ComputeOnAwsError
 from compute_on_aws.views import Attempt, JobView
+from compute_on_aws.waiting import Backoff
+
+if TYPE_CHECKING:
+    from compute_on_aws.backends import OnResult
+    from compute_on_aws.config import Config
+    from compute_on_aws.plan import Outcome, Plan
 
 
 def view_of(db: sqlite3.Connection, row: sqlite3.Row) -> JobView:
@@ -47,11 +54,24 @@ def view_of(db: sqlite3.Connection, row: sqlite3.Row) -> JobView:
     )
 
 
-class LocalControl:
-    """Watching and controlling jobs of the local backend, answering as AwsControl does."""
+class LocalBackend:
+    """Jobs queued in SQLite on this machine and run by its workers, answering as the AWS backend does."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    name = "local"
+    # Jobs run the entrypoint built for this machine: no image is pushed.
+    pushes_images = False
+
+    def __init__(self, config: Config, *, state_dir: Path | None = None) -> None:
+        from compute_on_aws.backends.local.submit import store_for
+
+        self.config = config
+        self.state_dir = state_dir
+        self.store = store_for(config.local, state_dir)
+
+    def queue(self, plans: Sequence[Plan], on_result: OnResult) -> list[Outcome | ComputeOnAwsError]:
+        from compute_on_aws.backends.local.submit import queue
+
+        return queue(self.config, plans, on_result, state_dir=self.state_dir)
 
     def describe(self, job_ids: Sequence[str]) -> dict[str, JobView]:
         db = self.store.connect()
@@ -66,20 +86,21 @@ class LocalControl:
         finally:
             db.close()
 
-    def list_jobs(self, queue: str, job: Job, status: str | None) -> list[JobView]:
+    def list_jobs(self, queues: Sequence[str], status: str | None) -> list[JobView]:
         db = self.store.connect()
         try:
+            marks = ",".join("?" * len(queues))
             rows = db.execute(
-                "SELECT * FROM jobs WHERE queue = ? AND job = ? AND parent_id IS NULL AND (? IS NULL OR status = ?) "
-                "ORDER BY seq DESC",
-                (queue, job.name, status, status),
+                f"SELECT * FROM jobs WHERE queue IN ({marks}) AND parent_id IS NULL "  # noqa: S608
+                "AND (? IS NULL OR status = ?) ORDER BY seq DESC",
+                (*queues, status, status),
             ).fetchall()
             return [view_of(db, row) for row in rows]
         finally:
             db.close()
 
     def cancel(self, job_ids: Sequence[str], reason: str) -> list[tuple[str, str]]:
-        from compute_on_aws.local.backend import cancel
+        from compute_on_aws.backends.local.submit import cancel
 
         return cancel(self.store, list(job_ids), reason)
 
@@ -97,3 +118,14 @@ class LocalControl:
             cut = len(data)
         lines = data[:cut].decode(errors="replace").splitlines()
         return lines, str(offset + cut)
+
+    def backoff(self, follow: bool) -> Backoff:
+        # A poll is a SQLite read: poll often.
+        return Backoff(first=0.2, factor=1.0, cap=0.2)
+
+    def keep_alive(self) -> None:
+        """A worker that died (or never started) is replaced while someone waits."""
+        if self.config.local.autostart_worker:
+            from compute_on_aws.backends.local.submit import ensure_worker
+
+            ensure_worker(self.store, self.config.local)

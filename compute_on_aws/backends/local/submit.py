@@ -1,4 +1,5 @@
-"""The local backend, submitting side: the same requests AWS Batch would get, kept in SQLite for a worker to run."""
+"""The local backend's side effects: the requests AWS Batch would get, kept in SQLite for a worker to run; workers
+started; jobs cancelled."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from compute_on_aws.backends.local import processes
+from compute_on_aws.backends.local.store import FINAL, Store, default_state_dir, now, private_log, transaction
 from compute_on_aws.config import Config, LocalSettings
-from compute_on_aws.errors import UserError
-from compute_on_aws.local import processes
-from compute_on_aws.local.store import FINAL, Store, default_state_dir, now, private_log, transaction
+from compute_on_aws.errors import ComputeOnAwsError, UserError
 from compute_on_aws.plan import Outcome, Plan
 from compute_on_aws.render import HASH_PARAMETER
+
+if TYPE_CHECKING:
+    from compute_on_aws.backends import OnResult
 
 
 def store_for(settings: LocalSettings, state_dir: Path | None = None) -> Store:
@@ -92,67 +96,88 @@ def _insert(db: sqlite3.Connection, row: dict[str, Any]) -> None:
     db.execute(f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))  # noqa: S608
 
 
-def queue(config: Config, plan: Plan, *, state_dir: Path | None = None) -> Outcome:
-    settings = config.local
+def _queue_one(db: sqlite3.Connection, store: Store, plan: Plan, settings: LocalSettings) -> Outcome:
+    """Checked and inserted inside the caller's transaction: two `queue` calls at once cannot both submit."""
     _check_secrets(plan, settings, os.environ)
-    store = store_for(settings, state_dir)
-    db = store.connect()
-    try:
-        with transaction(db):
-            # Checked and inserted in one transaction: two `queue` calls at once cannot both submit.
-            definition_name = plan.definition["jobDefinitionName"]
-            if not plan.job.allow_duplicates or plan.slot is not None:
-                # A scheduled slot counts as done in any status; other names only while queued or running.
-                statuses = "" if plan.slot is not None else f"AND status IN {ACTIVE} "
-                existing = db.execute(
-                    "SELECT job_id, status FROM jobs WHERE queue = ? AND job_name = ? AND parent_id IS NULL "  # noqa: S608
-                    f"{statuses}AND substr(definition, 1, length(?)) = ? ORDER BY seq LIMIT 1",
-                    (plan.queue, plan.job_name, f"{definition_name}:", f"{definition_name}:"),
-                ).fetchone()
-                if existing is not None:
-                    return Outcome(
-                        outcome="duplicate",
-                        job_id=existing["job_id"],
-                        request=plan.request,
-                        definition_ref=definition_name,
-                        existing_status=existing["status"],
-                    )
-            ref, registered = _ensure_definition(db, plan.definition)
-            request = {**plan.request, "jobDefinition": ref}
-            size = request.get("arrayProperties", {}).get("size")
-            per_index = []
-            for dependency in request.get("dependsOn", []):
-                if "jobId" not in dependency:  # SEQUENTIAL: this array's own children
-                    continue
-                found = db.execute("SELECT array_size FROM jobs WHERE job_id = ?", (dependency["jobId"],)).fetchone()
-                if found is None:
-                    raise UserError(f"{plan.job.name}: --after {dependency['jobId']}: no such job in {store.root}")
-                if dependency.get("type") == "N_TO_N":
-                    if found["array_size"] != size:
-                        raise UserError(
-                            f"{plan.job.name}: after: N_TO_N on {dependency['jobId']}, an array of "
-                            f"{found['array_size'] or 'no'} children, and this job has {size or 'none'}"
-                        )
-                    per_index.append(dependency["jobId"])
-            sequential = any(d.get("type") == "SEQUENTIAL" for d in request.get("dependsOn", []))
-            job_id = str(uuid.uuid4())
-            row = _job_row(plan, request, settings)
-            base = {**row, "status": "SUBMITTED", "created_at": now()}
-            _insert(db, {**base, "job_id": job_id, "array_size": size, "is_parent": 1 if size else 0})
-            whole = json.loads(row["depends_on"])
-            for index in range(size or 0):
-                waits = whole + [f"{other}:{index}" for other in per_index]
-                if sequential and index > 0:
-                    waits.append(f"{job_id}:{index - 1}")
-                child = {**base, "job_id": f"{job_id}:{index}", "parent_id": job_id, "array_index": index}
-                _insert(db, {**child, "depends_on": json.dumps(waits)})
-    finally:
-        db.close()
-    if settings.autostart_worker:
-        ensure_worker(store, settings)
+    definition_name = plan.definition["jobDefinitionName"]
+    if not plan.job.allow_duplicates or plan.slot is not None:
+        # A scheduled slot counts as done in any status; other names only while queued or running.
+        statuses = "" if plan.slot is not None else f"AND status IN {ACTIVE} "
+        existing = db.execute(
+            "SELECT job_id, status FROM jobs WHERE queue = ? AND job_name = ? AND parent_id IS NULL "  # noqa: S608
+            f"{statuses}AND substr(definition, 1, length(?)) = ? ORDER BY seq LIMIT 1",
+            (plan.queue, plan.job_name, f"{definition_name}:", f"{definition_name}:"),
+        ).fetchone()
+        if existing is not None:
+            return Outcome(
+                outcome="duplicate",
+                job_id=existing["job_id"],
+                request=plan.request,
+                definition_ref=definition_name,
+                existing_status=existing["status"],
+            )
+    ref, registered = _ensure_definition(db, plan.definition)
+    request = {**plan.request, "jobDefinition": ref}
+    size = request.get("arrayProperties", {}).get("size")
+    per_index = []
+    for dependency in request.get("dependsOn", []):
+        if "jobId" not in dependency:  # SEQUENTIAL: this array's own children
+            continue
+        found = db.execute("SELECT array_size FROM jobs WHERE job_id = ?", (dependency["jobId"],)).fetchone()
+        if found is None:
+            raise UserError(f"{plan.job.name}: --after {dependency['jobId']}: no such job in {store.root}")
+        if dependency.get("type") == "N_TO_N":
+            if found["array_size"] != size:
+                raise UserError(
+                    f"{plan.job.name}: after: N_TO_N on {dependency['jobId']}, an array of "
+                    f"{found['array_size'] or 'no'} children, and this job has {size or 'none'}"
+                )
+            per_index.append(dependency["jobId"])
+    sequential = any(d.get("type") == "SEQUENTIAL" for d in request.get("dependsOn", []))
+    job_id = str(uuid.uuid4())
+    row = _job_row(plan, request, settings)
+    base = {**row, "status": "SUBMITTED", "created_at": now()}
+    _insert(db, {**base, "job_id": job_id, "array_size": size, "is_parent": 1 if size else 0})
+    whole = json.loads(row["depends_on"])
+    for index in range(size or 0):
+        waits = whole + [f"{other}:{index}" for other in per_index]
+        if sequential and index > 0:
+            waits.append(f"{job_id}:{index - 1}")
+        child = {**base, "job_id": f"{job_id}:{index}", "parent_id": job_id, "array_index": index}
+        _insert(db, {**child, "depends_on": json.dumps(waits)})
     return Outcome(
         outcome="submitted", job_id=job_id, request=request, definition_ref=ref, definition_registered=registered
     )
+
+
+def queue(
+    config: Config, plans: Sequence[Plan], on_result: OnResult, *, state_dir: Path | None = None
+) -> list[Outcome | ComputeOnAwsError]:
+    """Every plan of the batch in one transaction (one fsync, and no worker sees half of it); a plan that cannot be
+    queued is rolled back alone (a savepoint each) and is its own result."""
+    settings = config.local
+    store = store_for(settings, state_dir)
+    results: list[Outcome | ComputeOnAwsError] = []
+    db = store.connect()
+    try:
+        with transaction(db):
+            for plan in plans:
+                db.execute("SAVEPOINT plan")
+                try:
+                    results.append(_queue_one(db, store, plan, settings))
+                    db.execute("RELEASE plan")
+                except ComputeOnAwsError as e:
+                    db.execute("ROLLBACK TO plan")
+                    db.execute("RELEASE plan")
+                    results.append(e)
+    finally:
+        db.close()
+    # Told once committed: a job reported queued is queued.
+    for plan, result in zip(plans, results, strict=True):
+        on_result(plan, result)
+    if settings.autostart_worker and any(isinstance(r, Outcome) and r.outcome == "submitted" for r in results):
+        ensure_worker(store, settings)
+    return results
 
 
 def live_workers(db: sqlite3.Connection) -> list[sqlite3.Row]:

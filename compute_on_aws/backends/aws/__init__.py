@@ -1,0 +1,348 @@
+"""AWS Batch, the backend for real scale: many jobs per call within one budget of API calls, watched in batches."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from compute_on_aws import images, views
+from compute_on_aws.aws import CONNECTIONS, Aws, calling
+from compute_on_aws.backends.aws import batch as calls
+from compute_on_aws.errors import AwsError, ComputeOnAwsError
+from compute_on_aws.plan import Outcome, Plan
+from compute_on_aws.render import HASH_PARAMETER
+from compute_on_aws.waiting import Backoff
+
+if TYPE_CHECKING:
+    from compute_on_aws.backends import OnResult
+    from compute_on_aws.config import Config
+    from compute_on_aws.views import JobView
+
+# Threads submitting at once. More than connections: a submission whose answer was lost waits seconds before looking
+# for its job (batch.LOOKUP_DELAYS), holding its thread but no connection, while the others go on.
+SUBMITTERS = 64
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def deduplicated(plan: Plan) -> bool:
+    return not plan.job.allow_duplicates or plan.slot is not None
+
+
+def duplicate_statuses(plan: Plan) -> Sequence[str]:
+    """A scheduled slot is done once a job holds its name, finished or not; other names only while one is active."""
+    return calls.ALL_STATUSES if plan.slot is not None else calls.ACTIVE_STATUSES
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What is known before SubmitJob: the definition revision, and what was done to get there."""
+
+    ref: str
+    registered: bool
+    pushed: bool
+
+
+class AwsBackend:
+    name = "aws"
+    pushes_images = True
+
+    def __init__(self, config: Config, aws: Aws | None = None) -> None:
+        self.config = config
+        self.aws = aws or Aws(config.region, batch_calls_per_second=config.batch_calls_per_second)
+        # One lookup (or registration) per definition and one push per image, however many plans share them.
+        self._definitions: dict[tuple[str, str], tuple[str, bool]] = {}
+        self._images: dict[str, bool] = {}
+
+    def _map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """function over items on the backend's threads; the rate limit sets the pace. On Ctrl-C, calls waiting for
+        their turn are never sent."""
+        if len(items) <= 1:
+            return [function(item) for item in items]
+        pool = ThreadPoolExecutor(min(CONNECTIONS, len(items)))
+        try:
+            return list(pool.map(function, items))
+        except BaseException:
+            self._stop()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _stop(self) -> None:
+        if self.aws.batch_budget is not None:
+            self.aws.batch_budget.stop()
+
+    # --- queueing ---
+
+    def _existing(self, plans: Sequence[Plan]) -> dict[str, dict[str, list[calls.ActiveJob]] | ComputeOnAwsError]:
+        """Per queue: job name -> the same-named jobs of the same definition there, in the statuses each plan counts;
+        or why the queue could not be searched (that fails its plans only)."""
+        batch = self.aws.batch()
+        by_queue: dict[str, dict[str, tuple[str, Sequence[str]]]] = {}
+        owner: dict[str, str] = {}
+        for plan in plans:
+            by_queue.setdefault(plan.queue, {})[plan.job_name] = (
+                plan.definition["jobDefinitionName"],
+                duplicate_statuses(plan),
+            )
+            owner[plan.job_name] = plan.job.name
+        found: dict[str, dict[str, list[calls.ActiveJob]] | ComputeOnAwsError] = {}
+        for queue, wanted in by_queue.items():
+            if len(wanted) == 1:
+                name = next(iter(wanted))
+                what = f"{owner[name]}: looking for a duplicate of {name} in {queue}"
+            else:
+                what = f"looking for duplicates of {len(wanted)} job names in {queue}"
+            try:
+                with calling(what):
+                    found[queue] = calls.find_many(batch, queue, wanted, self._map)
+            except ComputeOnAwsError as e:
+                found[queue] = e
+        return found
+
+    def _prepare(self, plan: Plan) -> _Prepared:
+        """The image pushed and the definition registered (or found), each once per process."""
+        pushed = False
+        done: list[str] = []
+        if plan.image_push is not None:
+            target = plan.image_push.target
+            if target not in self._images:
+                self._images[target] = images.publish(
+                    plan.image_push, self.config.image, self.aws, what=f"the image of {plan.job.name}"
+                )
+            pushed = self._images[target]
+            done.append(f"{'pushed' if pushed else 'found'} image {target}")
+        definition = plan.definition
+        key = (definition["jobDefinitionName"], definition["parameters"][HASH_PARAMETER])
+        if key not in self._definitions:
+            with calling(f"{plan.job.name}: registering job definition {key[0]}", done):
+                self._definitions[key] = calls.ensure_definition(self.aws.batch(), definition)
+        ref, registered = self._definitions[key]
+        return _Prepared(ref=ref, registered=registered, pushed=pushed)
+
+    def _submit(self, plan: Plan, prepared: _Prepared) -> Outcome:
+        done = [f"{'registered' if prepared.registered else 'reused'} job definition {prepared.ref}"]
+        request = {
+            **plan.request,
+            "jobDefinition": prepared.ref,
+            "parameters": {calls.SUBMISSION_PARAMETER: uuid.uuid4().hex},
+        }
+        with calling(f"{plan.job.name}: submitting {plan.job_name} to {plan.queue}", done):
+            job_id = calls.submit_once(self.aws.batch(), request)
+        return Outcome(
+            outcome="submitted",
+            job_id=job_id,
+            request=request,
+            definition_ref=prepared.ref,
+            definition_registered=prepared.registered,
+            image_pushed=prepared.pushed,
+        )
+
+    def queue(self, plans: Sequence[Plan], on_result: OnResult) -> list[Outcome | ComputeOnAwsError]:
+        results: dict[int, Outcome | ComputeOnAwsError] = {}
+
+        def finish(index: int, result: Outcome | ComputeOnAwsError) -> None:
+            results[index] = result
+            on_result(plans[index], result)
+
+        checked = [plan for plan in plans if deduplicated(plan)]
+        existing = self._existing(checked) if checked else {}
+        prepared: dict[int, _Prepared] = {}
+        for index, plan in enumerate(plans):
+            in_queue = existing.get(plan.queue) if deduplicated(plan) else None
+            if isinstance(in_queue, ComputeOnAwsError):
+                finish(index, in_queue)
+                continue
+            found = in_queue.get(plan.job_name) if in_queue is not None else None
+            if found:
+                finish(
+                    index, _duplicate(plan, calls.survivor(found), plan.request, plan.definition["jobDefinitionName"])
+                )
+                continue
+            try:
+                prepared[index] = self._prepare(plan)
+            except ComputeOnAwsError as e:
+                finish(index, e)
+        self._submit_all(plans, prepared, finish)
+        # Races are settled after the whole batch: one listing for all of its names, not one per job.
+        racing = {
+            i: result
+            for i, result in results.items()
+            if isinstance(result, Outcome) and result.outcome == "submitted" and deduplicated(plans[i])
+        }
+        if racing:
+            results.update(self._settle(plans, racing))
+        return [results[i] for i in range(len(plans))]
+
+    def _submit_all(
+        self,
+        plans: Sequence[Plan],
+        prepared: dict[int, _Prepared],
+        finish: Callable[[int, Outcome | ComputeOnAwsError], None],
+    ) -> None:
+        """SubmitJob for every prepared plan, concurrently within the rate limit. On Ctrl-C no new submission starts,
+        and the ones under way finish, so that every job created is reported."""
+        if not prepared:
+            return
+        pool = ThreadPoolExecutor(min(SUBMITTERS, len(prepared)))
+        futures = {pool.submit(self._submit, plans[i], p): i for i, p in prepared.items()}
+        pending = set(futures)
+        try:
+            while pending:
+                # A timeout, so that Ctrl-C is seen while every thread waits on AWS.
+                done, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+                for future in done:
+                    finish(futures[future], _result(future))
+        except BaseException:
+            # Ctrl-C: what waits for its turn is never sent; what is under way finishes, so its job is known.
+            self._stop()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for future in pending:
+                if future.done() and not future.cancelled():
+                    finish(futures[future], _result(future))
+
+    def _settle(self, plans: Sequence[Plan], submitted: dict[int, Outcome]) -> dict[int, Outcome | ComputeOnAwsError]:
+        """After submitting, the earliest of same-named active jobs wins; ours are terminated where another won. Two
+        pipelines queueing the same jobs at once both see both and agree on the winner. Where our job is not listed
+        yet, nothing is decided: better a rare duplicate than none running."""
+        batch = self.aws.batch()
+        listed = self._existing([plans[i] for i in submitted])
+        settled: dict[int, Outcome | ComputeOnAwsError] = {}
+        for index, outcome in submitted.items():
+            plan = plans[index]
+            in_queue = listed.get(plan.queue)
+            if isinstance(in_queue, ComputeOnAwsError):
+                # The job is queued; only the check failed. Reported as a failure, so that nobody assumes less.
+                settled[index] = AwsError(
+                    f"{in_queue} (after submitting {plan.job_name} as job {outcome.job_id}, which stays queued: "
+                    "whether another run queued it at the same moment is unknown)",
+                    in_queue.code if isinstance(in_queue, AwsError) else None,
+                )
+                continue
+            same = (in_queue or {}).get(plan.job_name, [])
+            if not any(j.job_id == outcome.job_id for j in same):
+                continue
+            first = calls.survivor(same)
+            if first.job_id == outcome.job_id:
+                continue
+            try:
+                with calling(f"{plan.job.name}: terminating {outcome.job_id}, a duplicate of {first.job_id}"):
+                    batch.terminate_job(
+                        jobId=str(outcome.job_id),
+                        reason=f"compute-on-aws: duplicate of {first.job_id}, queued at the same time",
+                    )
+            except ComputeOnAwsError as e:
+                settled[index] = e
+                continue
+            settled[index] = _duplicate(
+                plan,
+                first,
+                outcome.request,
+                outcome.definition_ref,
+                definition_registered=outcome.definition_registered,
+                image_pushed=outcome.image_pushed,
+            )
+        return settled
+
+    # --- watching ---
+
+    def describe(self, job_ids: Sequence[str]) -> dict[str, JobView]:
+        batch = self.aws.batch()
+        found: dict[str, JobView] = {}
+        for chunk in calls._chunks(job_ids, calls.DESCRIBE_BATCH):
+            with calling("describing jobs"):
+                for job in batch.describe_jobs(jobs=chunk)["jobs"]:
+                    found[job["jobId"]] = views.from_batch(dict(job))
+        return found
+
+    def cancel(self, job_ids: Sequence[str], reason: str) -> list[tuple[str, str]]:
+        """CancelJob for queued jobs, TerminateJob for started ones (Batch ignores CancelJob once a job starts): a call
+        per job (Batch has none for many), concurrently within the rate limit. A failure is that job's answer."""
+        batch = self.aws.batch()
+        known = self.describe(job_ids)
+
+        def stop(job_id: str) -> str:
+            view = known.get(job_id)
+            if view is None:
+                return "not found"
+            if view.final:
+                return f"already {view.status}"
+            queued = view.status in views.QUEUED
+            try:
+                with calling(f"{'cancelling' if queued else 'terminating'} {job_id}"):
+                    if queued:
+                        batch.cancel_job(jobId=job_id, reason=reason)
+                    else:
+                        batch.terminate_job(jobId=job_id, reason=reason)
+            except ComputeOnAwsError as e:
+                return f"failed: {e}"
+            return f"{'cancelled' if queued else 'terminating'} (was {view.status})"
+
+        return list(zip(job_ids, self._map(stop, job_ids), strict=True))
+
+    def list_jobs(self, queues: Sequence[str], status: str | None) -> list[JobView]:
+        """Each queue listed once per status, every page: calls grow with the jobs in the queues, not with the jobs
+        declared. (ListJobs without a status lists RUNNING jobs only.)"""
+        batch = self.aws.batch()
+        found: list[JobView] = []
+        for queue in queues:
+            with calling(f"listing the jobs in {queue}"):
+                listed = calls.list_queue(batch, queue, [status] if status else calls.ALL_STATUSES) or []
+            found += [views.from_batch({**job, "jobQueue": queue}) for job in listed if ":" not in job["jobId"]]
+        return found
+
+    def log_lines(self, view: JobView, attempt: int | None, token: str | None) -> tuple[list[str], str | None]:
+        """New lines of the job's log stream since `token`; none yet when the stream does not exist yet."""
+        stream = view.log_stream if attempt is None else view.attempts[attempt - 1].log_stream
+        if stream is None:
+            return [], token
+        logs = self.aws.logs()
+        lines: list[str] = []
+        while True:
+            args: dict[str, Any] = {"logGroupName": view.log_group, "logStreamName": stream, "startFromHead": True}
+            if token is not None:
+                args["nextToken"] = token
+            try:
+                with calling(f"reading the log of {view.job_id} ({view.log_group} {stream})"):
+                    page = logs.get_log_events(**args)
+            except AwsError as e:
+                if e.code == "ResourceNotFoundException":
+                    return lines, token
+                raise
+            lines += [event["message"] for event in page["events"]]
+            if page["nextForwardToken"] == token or not page["events"]:
+                return lines, page["nextForwardToken"]
+            token = page["nextForwardToken"]
+
+    def backoff(self, follow: bool) -> Backoff:
+        # Each poll costs DescribeJobs calls (one per 100 jobs) of the account's 50 a second: back off.
+        return Backoff(cap=5.0 if follow else 30.0)
+
+    def keep_alive(self) -> None:
+        pass
+
+
+def _result(future: Future[Outcome]) -> Outcome | ComputeOnAwsError:
+    error = future.exception()
+    if error is None:
+        return future.result()
+    if isinstance(error, ComputeOnAwsError):
+        return error
+    raise error
+
+
+def _duplicate(plan: Plan, running: calls.ActiveJob, request: dict[str, Any], ref: str, **done: Any) -> Outcome:
+    return Outcome(
+        outcome="duplicate",
+        job_id=running.job_id,
+        request=request,
+        definition_ref=ref,
+        existing_status=running.status,
+        **done,
+    )
