@@ -133,14 +133,16 @@ def one_call(endpoint: str, root: Path) -> dict[str, Any]:
 def main() -> dict[str, Any]:
     aws = aws_cli()
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp, moto() as url:
+    with tempfile.TemporaryDirectory() as tmp:
         for key, label, measure in (
             ("aws-cli", "aws CLI, 2 processes per job (the replaced tool)", lambda e: cli_per_job(e, aws)),
             ("boto3", "boto3 loop, one process", boto3_loop),
             ("processes", "compute-on-aws, a process per job", lambda e: processes_per_job(e, Path(tmp))),
             ("bulk", "compute-on-aws, one call", lambda e: one_call(e, Path(tmp))),
         ):
-            with fault_proxy(url) as proxy:
+            # A fresh server each: moto lists by scanning every job of the queue, so earlier runs' jobs would slow
+            # the later ones.
+            with moto() as url, fault_proxy(url) as proxy:
                 figures = measure(proxy.url)
                 calls = batch_calls(proxy)
                 scale = JOBS / SAMPLE if "extrapolated" in figures["measured"] else 1
