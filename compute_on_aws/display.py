@@ -84,12 +84,15 @@ class QueueProgress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+            console = Console(file=self.out)
+            if console.is_dumb_terminal:  # TERM=dumb (an editor's shell, some CI runners): no redrawing, lines then
+                return self
             self._bar = Progress(
                 TextColumn("queueing"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=Console(file=self.out),
+                console=console,
                 transient=True,
                 # stdout stays stdout (scripts read it); lines meant for it are printed with `line`.
                 redirect_stdout=False,

@@ -348,3 +348,37 @@ def test_ctrl_c_part_way_sends_nothing_more_and_the_same_command_queues_the_rest
     assert again.returncode == 0, again.stderr
     assert Counter(j["jobName"] for j in on_server(hold_jobs)) == Counter(f"tenant_t{i}_2026-11-01" for i in range(30))
     assert f"30 jobs: {30 - len(queued)} submitted, {len(queued)} duplicates" in again.stderr
+
+
+def test_on_a_terminal_progress_is_a_bar_and_stdout_stays_the_jobs_lines(
+    moto: Moto, jobs: Path, tmp_path: Path
+) -> None:
+    """stderr a terminal (a pty), stdout a pipe, as in `compute-on-aws queue ... > queued.txt` typed by a user."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    command = [
+        sys.executable, "-m", "compute_on_aws", "--jobs", str(jobs), "--backend", "aws",
+        "queue", "tenant", "--args-from", str(tenants(tmp_path, 20)),
+    ]  # fmt: skip
+    env = {**os.environ, "TERM": "xterm-256color"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=follower, text=True, env=env)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the pty closes when the process ends
+            break
+        if not chunk:
+            break
+        screen += chunk
+    out, _ = process.communicate(timeout=60)
+    os.close(leader)
+    assert process.returncode == 0
+    text = screen.decode()
+    assert "queueing" in text and "/20" in text  # rich's bar: its label, and M/N done
+    assert "queued 2/20 (10%)" not in text  # the line-per-10% form is for logs, not terminals
+    assert "20 jobs: 20 submitted" in text
+    assert len(out.splitlines()) == 20 and all(line.startswith("submitted tenant_t") for line in out.splitlines())

@@ -14,6 +14,7 @@ py.buildPythonApplication {
     py.cronsim
     py.jinja2
     py.pyyaml
+    py.rich
     py.typer
     py.tzdata
   ];

@@ -185,6 +185,7 @@ let
       cronsim = hostSitePackages;
       jinja2 = hostSitePackages;
       pyyaml = hostSitePackages;
+      rich = hostSitePackages;
       typer = hostSitePackages;
       tzdata = hostSitePackages;
     };

@@ -55,8 +55,8 @@ class AwsBackend:
         self.config = config
         self.aws = aws or Aws(config.region, batch_calls_per_second=config.batch_calls_per_second)
         # One lookup (or registration) per definition and one push per image, however many plans share them.
-        self._definitions: dict[tuple[str, str], tuple[str, bool]] = {}
-        self._images: dict[str, bool] = {}
+        self._definitions: dict[tuple[str, str], tuple[str, bool] | ComputeOnAwsError] = {}
+        self._images: dict[str, bool | ComputeOnAwsError] = {}
 
     def _map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """function over items on the backend's threads; the rate limit sets the pace. On Ctrl-C, calls waiting for
@@ -105,23 +105,36 @@ class AwsBackend:
         return found
 
     def _prepare(self, plan: Plan) -> _Prepared:
-        """The image pushed and the definition registered (or found), each once per process."""
+        """The image pushed and the definition registered (or found), each once per process: a failure too, so that a
+        thousand jobs sharing a definition AWS refuses make one call, not a thousand."""
         pushed = False
         done: list[str] = []
         if plan.image_push is not None:
             target = plan.image_push.target
             if target not in self._images:
-                self._images[target] = images.publish(
-                    plan.image_push, self.config.image, self.aws, what=f"the image of {plan.job.name}"
-                )
-            pushed = self._images[target]
+                try:
+                    self._images[target] = images.publish(
+                        plan.image_push, self.config.image, self.aws, what=f"the image of {plan.job.name}"
+                    )
+                except ComputeOnAwsError as e:
+                    self._images[target] = e
+            published = self._images[target]
+            if isinstance(published, ComputeOnAwsError):
+                raise published
+            pushed = published
             done.append(f"{'pushed' if pushed else 'found'} image {target}")
         definition = plan.definition
         key = (definition["jobDefinitionName"], definition["parameters"][HASH_PARAMETER])
         if key not in self._definitions:
-            with calling(f"{plan.job.name}: registering job definition {key[0]}", done):
-                self._definitions[key] = calls.ensure_definition(self.aws.batch(), definition)
-        ref, registered = self._definitions[key]
+            try:
+                with calling(f"{plan.job.name}: registering job definition {key[0]}", done):
+                    self._definitions[key] = calls.ensure_definition(self.aws.batch(), definition)
+            except ComputeOnAwsError as e:
+                self._definitions[key] = e
+        found = self._definitions[key]
+        if isinstance(found, ComputeOnAwsError):
+            raise found
+        ref, registered = found
         return _Prepared(ref=ref, registered=registered, pushed=pushed)
 
     def _submit(self, plan: Plan, prepared: _Prepared) -> Outcome:
