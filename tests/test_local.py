@@ -842,3 +842,20 @@ def test_a_job_that_ends_while_its_worker_is_dead_keeps_its_real_outcome(local: 
     assert [(a["attempt"], a["exit_code"], a["status_reason"]) for a in local.attempts(job_id)] == [(1, 3, EXITED)]
     assert local.status(job_id)["status"] == "FAILED"
     assert local.marker("runs") == "run\n"
+
+
+def test_a_bulk_call_runs_every_job_and_queue_wait_waits_for_all_of_them(local: Local) -> None:
+    local.job("tenant", 'echo "$0" > "$OUT/tenant-$0"; [ "$0" != t3 ]')
+    local.write_manifest()
+    local.start_worker()
+    days = local.root / "tenants.txt"
+    days.write_text("".join(f"t{i}\n" for i in range(6)))
+    result = local.run("queue", "tenant", "--args-from", str(days), "--wait", "--json")
+    assert result.code == 1, result.err  # t3 failed
+    ids = {j["jobName"]: j["jobId"] for j in result.json()["jobs"]}
+    assert sorted(ids) == [f"tenant_t{i}" for i in range(6)]
+    assert {name: local.status(job_id)["status"] for name, job_id in ids.items()} == {
+        f"tenant_t{i}": "FAILED" if i == 3 else "SUCCEEDED" for i in range(6)
+    }
+    assert sorted(p.name for p in local.out.iterdir()) == [f"tenant-t{i}" for i in range(6)]
+    assert f"failed: tenant_t3 {ids['tenant_t3']}" in result.err
