@@ -173,7 +173,8 @@ def _sync(ctx: typer.Context, env: str | None, config_path: Path | None, *, appl
             "as new revisions (nix run .#compute-on-aws -- schedules plan resolves them)",
             file=sys.stderr,
         )
-    remote = Schedules(Aws(config.region), config)
+    # The same budget of Batch calls as queue: schedules apply looks up (or registers) definitions.
+    remote = Schedules(Aws(config.region, batch_calls_per_second=config.batch_calls_per_second), config)
     exists = remote.group_exists()
     changes = remote.changes(wanted, remote.current() if exists else {})
     counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "delete", "unchanged")}
