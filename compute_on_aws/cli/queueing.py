@@ -296,18 +296,24 @@ def queue_command(
         list[str] | None,
         typer.Argument(
             help="The job (its folder's name) and its arguments; or several jobs, then -- and the arguments of each.",
+            metavar="NAME [ARGS]",
             show_default=False,
         ),
     ] = None,
     all_jobs: Annotated[bool, typer.Option("--all", help="Queue every declared job.")] = False,
     tag: Annotated[
         list[str] | None,
-        typer.Option("--tag", help="Queue the jobs that declare this tag, KEY=VALUE (repeatable: all must match)."),
+        typer.Option(
+            "--tag",
+            help="Queue the jobs that declare this tag, KEY=VALUE (repeatable: all must match).",
+            metavar="KEY=VALUE",
+        ),
     ] = None,
     args_from: Annotated[
         str | None,
         typer.Option(
             "--args-from",
+            metavar="FILE|-",
             help="Queue each job once per line of this file (or - for stdin): its arguments, as shell words or a "
             "JSON array.",
             show_default=False,

@@ -40,6 +40,7 @@ IdsFromOption = Annotated[
     str | None,
     typer.Option(
         "--ids-from",
+        metavar="FILE|-",
         help="More job ids, one per line, from this file or - (stdin); `queue --json` output works too.",
         show_default=False,
     ),
@@ -109,7 +110,7 @@ def wait_jobs(
 @app.command("wait")
 def wait_command(
     ctx: typer.Context,
-    job_ids: Annotated[list[str] | None, typer.Argument(help="Job ids.", show_default=False)] = None,
+    job_ids: Annotated[list[str] | None, typer.Argument(help="Job ids.", metavar="JOB_ID", show_default=False)] = None,
     ids_from: IdsFromOption = None,
     timeout: Annotated[
         float | None,
@@ -182,7 +183,7 @@ def _listed(s: Settings, config: Config, job: str | None, queue: str | None, sta
 @app.command("status")
 def status_command(
     ctx: typer.Context,
-    job_ids: Annotated[list[str] | None, typer.Argument(help="Job ids.", show_default=False)] = None,
+    job_ids: Annotated[list[str] | None, typer.Argument(help="Job ids.", metavar="JOB_ID", show_default=False)] = None,
     ids_from: IdsFromOption = None,
     job: Annotated[str | None, typer.Option("--job", help="The latest jobs of this declared job.")] = None,
     queue: Annotated[str | None, typer.Option("--queue", help="Queue to look in (with --job).")] = None,
@@ -285,7 +286,7 @@ def logs_command(
 @app.command("cancel")
 def cancel_command(
     ctx: typer.Context,
-    job_ids: Annotated[list[str] | None, typer.Argument(help="Job ids.", show_default=False)] = None,
+    job_ids: Annotated[list[str] | None, typer.Argument(help="Job ids.", metavar="JOB_ID", show_default=False)] = None,
     ids_from: IdsFromOption = None,
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded as the status reason.")] = "Cancelled by user",
     config: ConfigOption = None,
