@@ -48,11 +48,15 @@
         (mkLib nixpkgs.legacyPackages.${system}).mkJobs {
           jobsDir = ./jobs;
           imagePkgs = { inherit (nixpkgs.legacyPackages) x86_64-linux aarch64-linux; };
+          # The apps then ask this flake for just the jobs they queue (legacyPackages below): one broken job file does
+          # not stop the others from being queued.
+          flake = self;
         };
     in
     {
-      # For other flakes: `compute-on-aws.lib.mkJobs { pkgs; jobsDir = ./jobs; }` gives
-      # { packages, apps, checks, manifest, ... } for their own jobs folder; the pure job library is here too.
+      # For other flakes: `compute-on-aws.lib.mkJobs { pkgs; jobsDir = ./jobs; flake = self; }` gives
+      # { packages, apps, checks, legacyPackages, manifest, ... } for their own jobs folder; the pure job library is
+      # here too.
       lib = import ./nix/lib // {
         inherit mkLib;
         mkJobs = { pkgs, ... }@args: (mkLib pkgs).mkJobs (removeAttrs args [ "pkgs" ]);
@@ -61,5 +65,7 @@
       packages = forAllSystems (system: (ownJobs system).packages);
       apps = forAllSystems (system: (ownJobs system).apps);
       checks = forAllSystems (system: (ownJobs system).checks);
+      # computeOnAws.manifestFor, which the apps evaluate at run time (see mkJobs' `flake`).
+      legacyPackages = forAllSystems (system: (ownJobs system).legacyPackages);
     };
 }

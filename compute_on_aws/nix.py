@@ -89,12 +89,73 @@ def evaluate_jobs(jobs_dir: Path, only: Sequence[str] | None = None) -> dict[str
 def _check_names(jobs_dir: Path, names: Sequence[str]) -> None:
     """Refuses a name that is no job, as plan.find_job does: Nix leaves such a name out of its result silently."""
     # Jobs are the folders Nix's readDir calls directories: a symlink to a folder is not one.
-    known = sorted(p.name for p in jobs_dir.iterdir() if p.is_dir() and not p.is_symlink())
+    known = [p.name for p in jobs_dir.iterdir() if p.is_dir() and not p.is_symlink()]
+    _refuse_unknown(names, known, str(jobs_dir))
+
+
+def _refuse_unknown(names: Sequence[str], known: Sequence[str], source: str) -> None:
+    known = sorted(known)
     for name in names:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
             hint = f"did you mean {' or '.join(close)}?" if close else f"declared jobs: {', '.join(known) or 'none'}"
-            raise UserError(f"no job named {name!r} in {jobs_dir} ({hint})")
+            raise UserError(f"no job named {name!r} in {source} ({hint})")
+
+
+def flake_source(spec: str) -> str:
+    """What messages call the jobs of a flake spec (see evaluate_flake): `flake <ref>`, its lock query left out."""
+    return f"flake {_flake_spec(spec)[0].split('?', 1)[0]}"
+
+
+def _flake_spec(spec: str) -> tuple[str, str, dict[str, str]]:
+    """The flake, attribute and input overrides of --flake-manifest (written by mkJobs' wrappers)."""
+    try:
+        data = json.loads(spec)
+        ref, attr, overrides = data["ref"], data["attr"], data.get("overrides", {})
+    except (json.JSONDecodeError, TypeError, KeyError):
+        raise UserError(
+            '--flake-manifest: expected {"ref": ..., "attr": ..., "overrides": {...}} as mkJobs writes it'
+        ) from None
+    if not (isinstance(ref, str) and isinstance(attr, str) and isinstance(overrides, dict)):
+        raise UserError('--flake-manifest: "ref" and "attr" must be strings, "overrides" an object')
+    return ref, attr, {str(k): str(v) for k, v in overrides.items()}
+
+
+_NO_SYSTEM = "compute-on-aws-no-system"
+
+
+def _nix_string(text: str) -> str:
+    """A Nix string literal holding `text` exactly (`${` would interpolate, so every `$` is escaped)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+
+def evaluate_flake(spec: str, only: Sequence[str] | None = None) -> dict[str, Any]:
+    """The manifest a flake's apps read at run time (mkJobs with `flake = self`): its manifestFor, applied to `only`.
+
+    With `only`, just those jobs and the jobs they run after are evaluated, as evaluate_jobs does: another job file
+    that Nix cannot parse does not stop them. The flake and its inputs are the store paths the app was built from.
+    """
+    ref, attr, overrides = _flake_spec(spec)
+    selection = _nix_string(json.dumps(None if only is None else list(only)))
+    # manifestFor also names every job (a folder listing): names left out of the manifest are refused here.
+    apply = f"f: {{ manifest = f (builtins.fromJSON {selection}); jobNames = f.jobNames or null; }}"
+    argv = ["nix", "--extra-experimental-features", "nix-command flakes", "eval", "--json", "--no-write-lock-file"]
+    # `nix eval REF#ATTR` tries packages.<system>.ATTR first, which forces packages.<system>: its names need every job
+    # evaluated, so one broken job file would stop this too. Under a system no flake has packages for, Nix goes on to
+    # ATTR itself (Nix 2.8 has no leading `.` for an attribute path taken as is). It only names prefixes here: the
+    # manifest's systems come from `attr`, and nothing is built.
+    argv += ["--system", _NO_SYSTEM]
+    for name, override in overrides.items():
+        argv += ["--override-input", name, override]
+    result = _run([*argv, f"{ref}#{attr}", "--apply", apply])
+    # On success stderr holds only warnings (e.g. the lock file the overrides changed and Nix does not write).
+    if result.returncode != 0:
+        raise UserError(f"{flake_source(spec)}: {_problem(result.stderr)}")
+    data: dict[str, Any] = json.loads(result.stdout)
+    if only is not None and data["jobNames"] is not None:
+        _refuse_unknown(only, data["jobNames"], flake_source(spec))
+    manifest: dict[str, Any] = data["manifest"]
+    return manifest
 
 
 # A value that threw: Nix's tryEval, which evalJobs reports problems with, keeps no message.

@@ -29,10 +29,9 @@ def build(project: Path, *attrs: str) -> list[str]:
 
 
 def manifest(project: Path) -> dict:
-    (path,) = build(project, "compute-on-aws")
-    script = Path(path, "bin", "compute-on-aws").read_text()
-    manifest_path = script.split("--manifest ", 1)[1].split()[0]
-    return json.loads(Path(manifest_path).read_text())
+    """Every job's manifest, as the flake's apps ask for it at run time (see nix.evaluate_flake)."""
+    target = f"path:{project}#legacyPackages.{SYSTEM}.computeOnAws.manifestFor"
+    return json.loads(nix("eval", "--json", *flake_args(project), target, "--apply", "f: f null").stdout)
 
 
 @functools.cache
@@ -55,6 +54,21 @@ def nix_run_stays_in_this_root() -> bool:
     return result.returncode == 0 and result.stdout == "here"
 
 
+# `nix eval REF#ATTR` tries packages.<system>.ATTR first, and packages' names need every job evaluated: under a system
+# no flake has packages for, Nix takes ATTR as it is (as the helper does, see nix.evaluate_flake).
+AS_IS = ["--system", "compute-on-aws-no-system"]
+
+
+def app_program(project: Path, app: str) -> str:
+    """The program of the app, built, as `nix run` builds it (from the app alone: no other output is evaluated)."""
+    target = f"path:{project}#apps.{SYSTEM}.{app}.program"
+    apply = "p: { inherit p; drvs = builtins.attrNames (builtins.getContext p); }"
+    found = json.loads(nix("eval", "--json", *AS_IS, *flake_args(project), target, "--apply", apply).stdout)
+    subprocess.run(["nix-store", "--realise", *found["drvs"]], capture_output=True, check=True)
+    program: str = found["p"]
+    return program
+
+
 def run_app(project: Path, app: str, *args: str, prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     """`nix run path:PROJECT#APP -- ARGS`; where `nix run` would leave a chroot, the app's program, built by Nix, is
     executed directly, as `nix run` does. `prefix` runs it inside another command (see without_system_policy)."""
@@ -62,9 +76,7 @@ def run_app(project: Path, app: str, *args: str, prefix: list[str] | None = None
     if nix_run_stays_in_this_root():
         command = ["nix", "run", *flake_args(project), target, "--", *args]
     else:
-        nix("build", "--no-link", *flake_args(project), f"path:{project}#{app}")
-        program = nix("eval", "--raw", *flake_args(project), f"path:{project}#apps.{SYSTEM}.{app}.program").stdout
-        command = [program, *args]
+        command = [app_program(project, app), *args]
     return subprocess.run([*(prefix or []), *command], capture_output=True, text=True, check=False)
 
 
@@ -310,6 +322,34 @@ def test_queue_job_app_reports_a_users_mistake_in_one_line(project: Path, moto: 
     )
 
 
+def test_a_broken_job_file_stops_only_the_commands_that_read_every_job(project: Path) -> None:
+    """tryEval cannot catch a syntax error: the apps evaluate only the jobs they queue, so a broken file elsewhere does
+    not stop them, while `jobs` (which reads every job) reports it."""
+    write_job(project / "jobs", "broken", "{ queue = ; }")
+    queued = run_app(project, "queue-job", "hello", "--dry-run", "--json")
+    assert queued.returncode == 0, queued.stderr
+    (job,) = json.loads(queued.stdout)["jobs"]
+    assert job["outcome"] == "dry-run" and job["request"]["jobName"] == "hello"
+    # The app embeds no manifest (which would have needed every job evaluated when it was built).
+    assert "--manifest" not in Path(app_program(project, "queue-job")).read_text()
+    listed = run_app(project, "compute-on-aws", "jobs")
+    assert listed.returncode == 2
+    # The last line, and the only error (nix run's own lines come before: the lock file, what it builds).
+    line = listed.stderr.strip().splitlines()[-1]
+    assert [e for e in listed.stderr.splitlines() if e.startswith("error")] == [line]
+    assert line.startswith("error: flake path:/nix/store/") and "syntax error, unexpected ';'" in line
+    assert line.endswith("/jobs/broken/default.nix:1:11)")
+
+
+def test_queue_job_app_hands_odd_job_names_to_nix_intact(project: Path) -> None:
+    name = 'a"${b}\\c'
+    result = run_app(project, "queue-job", name)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: no job named {name!r} in {_manifest_path(result)} (declared jobs: hello, observes-etl)"
+    )
+
+
 def _manifest_path(result: subprocess.CompletedProcess[str]) -> str:
     return result.stderr.split(" in ", 1)[1].split(" (", 1)[0]
 
@@ -462,3 +502,37 @@ def test_queue_job_due_builds_and_runs_a_scheduled_job_once(project: Path, tmp_p
     rows = {r["job"]: r for r in json.loads(listed.stdout)["schedules"]}
     assert rows["greet"]["next"][0] == {"utc": "2026-11-28T04:00:00Z", "local": "2026-11-28T05:00:00+01:00"}
     assert rows["observes-etl"]["cron"] == "0 5 * * *"
+
+
+def test_another_flake_passing_self_queues_a_job_past_a_broken_one(project: Path, tmp_path: Path) -> None:
+    """README's consumer with `flake = self`: the helper re-evaluates the flake with the inputs the app was built from
+    (here nixpkgs, and compute-on-aws whose nixpkgs follows it), for the queued job only."""
+    consumer = tmp_path / "consumer"
+    write_job(
+        consumer / "batch", "nightly", '{ queue = "default"; command = [ "echo" "nightly" ]; image = "busybox"; }'
+    )
+    write_job(consumer / "batch", "broken", "{ queue = ; }")
+    (consumer / "flake.nix").write_text(
+        """{
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+  inputs.compute-on-aws.url = "path:PROJECT";
+  inputs.compute-on-aws.inputs.nixpkgs.follows = "nixpkgs";
+  outputs = { self, nixpkgs, compute-on-aws }:
+    let
+      jobs = compute-on-aws.lib.mkJobs {
+        pkgs = nixpkgs.legacyPackages.SYSTEM;
+        jobsDir = ./batch;
+        flake = self;
+      };
+    in { apps.SYSTEM = jobs.apps; packages.SYSTEM = jobs.packages; legacyPackages.SYSTEM = jobs.legacyPackages; };
+}
+""".replace("PROJECT", str(project)).replace("SYSTEM", SYSTEM)
+    )
+    result = run_app(consumer, "queue-job", "nightly", "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    (job,) = json.loads(result.stdout)["jobs"]
+    assert job["request"]["jobName"] == "nightly" and job["request"]["jobQueue"] == "default"
+    script = Path(app_program(consumer, "queue-job")).read_text()
+    spec = json.loads(script.split("--flake-manifest '", 1)[1].split("'", 1)[0])
+    assert sorted(spec["overrides"]) == ["compute-on-aws", "nixpkgs"]
+    assert spec["ref"].startswith("path:/nix/store/") and "?narHash=sha256-" in spec["ref"]

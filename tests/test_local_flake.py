@@ -19,11 +19,12 @@ from conftest import current_system, flake_args, nix, write_job
 
 
 def built_manifest(project: Path) -> Path:
-    """The manifest the flake's compute-on-aws package passes (see manifest() in test_flake.py)."""
-    result = nix("build", "--no-link", "--json", *flake_args(project), f"path:{project}#compute-on-aws")
-    (entry,) = json.loads(result.stdout)
-    script = Path(entry["outputs"]["out"], "bin", "compute-on-aws").read_text()
-    return Path(script.split("--manifest ", 1)[1].split()[0])
+    """The manifest the flake's apps evaluate at run time (see manifest() in test_flake.py), in a file."""
+    target = f"path:{project}#legacyPackages.{current_system()}.computeOnAws.manifestFor"
+    result = nix("eval", "--json", *flake_args(project), target, "--apply", "f: f null")
+    path = project.parent / "manifest.json"
+    path.write_text(result.stdout)
+    return path
 
 
 @pytest.fixture

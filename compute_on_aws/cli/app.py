@@ -44,6 +44,8 @@ class Settings:
     env: str | None
     backend: str | None = None
     state_dir: Path | None = None
+    # A flake to ask for the manifest (see nix.evaluate_flake): set by the flake's apps, not typed by users.
+    flake: str | None = None
 
 
 @app.callback()
@@ -86,9 +88,26 @@ def settings(
             envvar="COMPUTE_ON_AWS_STATE_DIR",
         ),
     ] = None,
+    flake_manifest: Annotated[
+        str | None,
+        typer.Option(
+            "--flake-manifest",
+            help="JSON naming a flake whose manifest to evaluate for the jobs asked for (written by mkJobs' apps).",
+            envvar="COMPUTE_ON_AWS_FLAKE",
+            hidden=True,
+        ),
+    ] = None,
 ) -> None:
     """Queue batch jobs declared in Nix (jobs/<name>/default.nix) on AWS Batch, or run them on this machine."""
-    ctx.obj = Settings(jobs=jobs, manifest=manifest, config=config, env=env, backend=backend, state_dir=state_dir)
+    ctx.obj = Settings(
+        jobs=jobs,
+        manifest=manifest,
+        config=config,
+        env=env,
+        backend=backend,
+        state_dir=state_dir,
+        flake=flake_manifest,
+    )
 
 
 # --config and --env may also follow the command (`nix run .#queue-job -- NAME --env staging` passes them there).
@@ -135,10 +154,13 @@ def backend_for(s: Settings, config: Config) -> Backend:
 
 def load_manifest(s: Settings, only: Sequence[str] | None = None) -> Manifest:
     """The declared jobs; with `only`, just those and the jobs they run after are evaluated (another team's broken job
-    file does not stop them). An evaluated manifest (--manifest) holds every job already."""
+    file does not stop them). From --manifest (which holds every job already), else the flake of --flake-manifest, else
+    the --jobs folder."""
     from compute_on_aws import nix
     from compute_on_aws.model import parse_manifest
 
+    if s.manifest is None and s.flake is not None:
+        return parse_manifest(nix.evaluate_flake(s.flake, only), source=nix.flake_source(s.flake))
     if s.manifest is None:
         return parse_manifest(nix.evaluate_jobs(s.jobs, only), source=str(s.jobs))
     try:

@@ -13,6 +13,9 @@
   # nixpkgs for each Linux system images may be built for (x86_64-linux, aarch64-linux: the config's image.system
   # picks one). By default `pkgs` itself for its own system, and nixpkgs imported again from `pkgs.path` for the other.
   imagePkgs ? { },
+  # The calling flake's `self`, or null. With it, the apps embed no manifest: the helper asks this flake, at run time,
+  # for the manifest of just the jobs it queues (legacyPackages below), so no other job file is imported.
+  flake ? null,
 }:
 let
   inherit (builtins)
@@ -58,58 +61,99 @@ let
         inherit (pkgs) overlays;
       });
 
-  # Job files are evaluated once per system, so that an entrypoint's `pkgs` is that system's.
-  evaluatedFor =
-    system:
-    jobLib.evalJobs {
-      inherit jobsDir extraArgs;
-      pkgs = pkgsFor system;
-    };
-  evaluated = evaluatedFor hostSystem;
-  errors = concatLists (attrValues evaluated.errors);
-
-  entrypointsFor =
-    system:
-    let
-      mkEntrypoint = import ./mkEntrypoint.nix { pkgs = pkgsFor system; };
-    in
-    mapAttrs (name: job: mkEntrypoint { inherit name; inherit (job) entrypoint; }) (
-      filterAttrs (_: job: job.entrypoint != null) (evaluatedFor system).jobs
-    );
-  imagesFor =
-    system:
-    let
-      mkImage = import ./mkImage.nix {
-        pkgs = pkgsFor system;
-        hostPkgs = pkgs;
-      };
-    in
-    mapAttrs (name: entrypoint: mkImage { inherit name entrypoint; }) (
-      filterAttrs (name: _: evaluated.jobs.${name}.image == null) (entrypointsFor system)
-    );
-  perSystem = systems: f: listToAttrs (map (system: { name = system; value = f system; }) systems);
-
-  entrypoints = entrypointsFor hostSystem;
   # This machine's images when it is a Linux system images are built for, else the first (x86_64-linux).
   defaultImageSystem = if builtins.elem hostSystem imageSystems then hostSystem else builtins.head imageSystems;
-  images = imagesFor defaultImageSystem;
+  manifestSystems = [ hostSystem ] ++ filter (s: s != hostSystem) imageSystems;
 
-  manifestData = jobLib.mkManifest {
-    inherit evaluated hostSystem;
-    entrypoints = perSystem ([ hostSystem ] ++ filter (s: s != hostSystem) imageSystems) entrypointsFor;
-    images = perSystem imageSystems imagesFor;
+  # The jobs in `only` and the jobs they run after (null: every job), with their entrypoints and images on each system.
+  # Job files are evaluated once per system, so that an entrypoint's `pkgs` is that system's.
+  buildsFor =
+    only:
+    let
+      evaluations = perSystem manifestSystems (
+        system:
+        jobLib.evalJobs {
+          inherit jobsDir extraArgs only;
+          pkgs = pkgsFor system;
+        }
+      );
+      evaluated = evaluations.${hostSystem};
+      entrypointsOn =
+        system:
+        let
+          mkEntrypoint = import ./mkEntrypoint.nix { pkgs = pkgsFor system; };
+        in
+        mapAttrs (name: job: mkEntrypoint { inherit name; inherit (job) entrypoint; }) (
+          filterAttrs (_: job: job.entrypoint != null) evaluations.${system}.jobs
+        );
+      entrypoints = perSystem manifestSystems entrypointsOn;
+      imagesOn =
+        system:
+        let
+          mkImage = import ./mkImage.nix {
+            pkgs = pkgsFor system;
+            hostPkgs = pkgs;
+          };
+        in
+        mapAttrs (name: entrypoint: mkImage { inherit name entrypoint; }) (
+          filterAttrs (name: _: evaluated.jobs.${name}.image == null) entrypoints.${system}
+        );
+    in
+    {
+      inherit evaluated entrypoints;
+      images = perSystem imageSystems imagesOn;
+    };
+  perSystem = systems: f: listToAttrs (map (system: { name = system; value = f system; }) systems);
+
+  every = buildsFor null;
+  inherit (every) evaluated;
+  errors = concatLists (attrValues evaluated.errors);
+  entrypoints = every.entrypoints.${hostSystem};
+  images = every.images.${defaultImageSystem};
+
+  manifestOf =
+    builds:
+    jobLib.mkManifest {
+      inherit (builds) evaluated entrypoints images;
+      inherit hostSystem;
+    };
+  manifestData = manifestOf every;
+  # manifestFor only: the manifest of the jobs in `only` and the jobs they run after (null: every job). A set that is
+  # called like a function: it also lists the folder's job names (a directory listing, no job file imported), so that
+  # the helper can tell a name that is no job from one left out, and suggest close ones, without changing the manifest.
+  manifestFor = {
+    __functor = _: only: if only == null then manifestData else manifestOf (buildsFor only);
+    jobNames = attrNames (jobLib.discoverJobs jobsDir);
   };
   manifest = pkgs.writeText "compute-on-aws-manifest.json" (toJSON manifestData);
 
-  # The helper with this folder's manifest: `compute-on-aws jobs`, `render`, `queue`...
+  # Where the helper finds this flake again at run time: the very sources the app was evaluated from (store paths,
+  # locked by narHash), so that it needs no registry or network and sees the same jobs and the same nixpkgs.
+  # Nix's `self` does not say which subfolder holds flake.nix, so the flake must be at the root of its source.
+  lockedRef = source: "path:${source.outPath}" + (if source ? narHash then "?narHash=${source.narHash}" else "");
+  shellQuoted = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
+  flakeSpec = toJSON {
+    ref = lockedRef flake;
+    attr = "legacyPackages.${hostSystem}.computeOnAws.manifestFor";
+    overrides = mapAttrs (_: lockedRef) (removeAttrs (flake.inputs or { }) [ "self" ]);
+  };
+  # How the wrappers name the jobs: the flake to ask at run time, or (without `flake`) every job's manifest embedded.
+  helperCommand =
+    if flake == null then
+      "exec ${helper}/bin/compute-on-aws --manifest ${manifest}"
+    else
+      # An argument rather than an exported variable: jobs the helper starts (locally) do not inherit it.
+      "exec ${helper}/bin/compute-on-aws --flake-manifest ${shellQuoted flakeSpec}";
+
+  # The helper with this folder's jobs: `compute-on-aws jobs`, `render`, `queue`...
   cli = pkgs.writeShellApplication {
     name = "compute-on-aws";
-    text = ''exec ${helper}/bin/compute-on-aws --manifest ${manifest} "$@"'';
+    text = ''${helperCommand} "$@"'';
     meta.description = "compute-on-aws with this flake's jobs: jobs, queue, status, wait, logs, cancel, ...";
   };
   queueJob = pkgs.writeShellApplication {
     name = "queue-job";
-    text = ''exec ${helper}/bin/compute-on-aws --manifest ${manifest} queue "$@"'';
+    text = ''${helperCommand} queue "$@"'';
     meta.description = "Queues one of this flake's jobs: queue-job NAME [ARGS...] [--backend aws] [--wait]";
   };
   app = drv: {
@@ -144,10 +188,15 @@ in
   inherit
     manifest
     manifestData
+    manifestFor
     entrypoints
     images
     errors
     ;
+  # What the apps evaluate at run time when `flake` is given: that flake mounts it as
+  # `legacyPackages.<system> = jobs.legacyPackages`. Not under `packages`, whose names need every job evaluated; and
+  # `nix flake check` does not walk legacyPackages.
+  legacyPackages.computeOnAws = { inherit manifestFor; };
   packages = prefixed "entrypoint" entrypoints // prefixed "image" images // {
     compute-on-aws = cli;
     queue-job = queueJob;

@@ -104,7 +104,8 @@ def find_many(
     the numbers allow: one listing of the statuses asked for, page by page, unless it takes more calls than one
     lookup per name would; then one lookup per name (`map_each` runs them, concurrently)."""
     statuses = [s for s in ALL_STATUSES if any(s in w[1] for w in wanted.values())]
-    listed = list_queue(batch, queue, statuses, budget=len(wanted)) if len(wanted) > 1 else None
+    # A listing costs a call per status at least: below that many names, lookups by name are cheaper for sure.
+    listed = list_queue(batch, queue, statuses, budget=len(wanted)) if len(wanted) > len(statuses) else None
     if listed is None:
         names = list(wanted)
         found = map_each(lambda name: find_active(batch, queue, name, *wanted[name]), names)
