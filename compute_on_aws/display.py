@@ -112,12 +112,14 @@ class QueueProgress:
             self._shown_tenth = tenth
             print(f"queued {self.done}/{self.total} ({tenth * 10}%)", file=self.out, flush=True)
 
-    def line(self, text: str) -> None:
-        """A line for stdout; above the bar when stdout is the bar's terminal, so that the bar is not torn."""
-        if self._bar is not None and sys.stdout.isatty():
+    def line(self, text: str, *, stderr: bool = False) -> None:
+        """A line for stdout (or stderr); above the bar when it goes to the bar's terminal, so that the bar is not
+        torn."""
+        stream = sys.stderr if stderr else sys.stdout
+        if self._bar is not None and (stderr or stream.isatty()):
             self._bar.console.print(text, markup=False, highlight=False, soft_wrap=True)
         else:
-            print(text, flush=True)
+            print(text, file=stream, flush=True)
 
     def __exit__(self, *_: object) -> None:
         if self._bar is not None:

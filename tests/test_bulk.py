@@ -382,3 +382,17 @@ def test_on_a_terminal_progress_is_a_bar_and_stdout_stays_the_jobs_lines(
     assert "queued 2/20 (10%)" not in text  # the line-per-10% form is for logs, not terminals
     assert "20 jobs: 20 submitted" in text
     assert len(out.splitlines()) == 20 and all(line.startswith("submitted tenant_t") for line in out.splitlines())
+
+
+def test_with_progress_shown_the_jobs_not_queued_are_named_on_stderr(
+    cli, moto: Moto, jobs: Path, tmp_path: Path
+) -> None:
+    write_job(jobs, "lost", job(queue="missing-queue"))
+    result = aws(cli, jobs, "queue", "tenant", "lost", "--args-from", str(tenants(tmp_path, 6)))
+    assert result.code == 1
+    assert [line.split(" to ")[0] for line in result.out.splitlines()] == [
+        f"submitted tenant_t{i}_2026-11-01" for i in range(6)
+    ]
+    missing = [line for line in result.err.splitlines() if line.startswith("not queued: ")]
+    assert len(missing) == 6 and all("missing-queue" in line for line in missing)
+    assert "12 jobs: 6 submitted, 6 not queued" in result.err

@@ -196,10 +196,11 @@ def _queue(
                     if isinstance(result, Queued)
                     else f"not queued: {result.error}"
                 )
+                to_stderr = not isinstance(result, Queued)
                 if progress is not None:
-                    progress.line(line)
+                    progress.line(line, stderr=to_stderr)
                 else:
-                    print(line, file=sys.stdout if isinstance(result, Queued) else sys.stderr, flush=True)
+                    print(line, file=sys.stderr if to_stderr else sys.stdout, flush=True)
     except (ComputeOnAwsError, Signalled):
         # A failure of the whole call (not of one job), or Ctrl-C: what was queued stays queued.
         _report_queued_before(tally.seen)
@@ -216,7 +217,7 @@ def _queue(
         )
         sys.stdout.flush()
     if len(chains) > 1 or tally.not_queued:
-        _summary(tally, requests)
+        _summary(tally)
     if tally.not_queued:
         raise typer.Exit(max(n.error.exit_code for n in tally.not_queued))
     job_ids = list(dict.fromkeys(q.outcome.job_id for q in tally.queued if q.outcome.job_id is not None))
@@ -231,7 +232,7 @@ def _queue(
 PROGRESS_FROM = 10
 
 
-def _summary(tally: _Tally, requests: list[Request]) -> None:
+def _summary(tally: _Tally) -> None:
     """The counts, why jobs were not queued, and how to queue the rest."""
     outcomes: Counter[str] = Counter(q.outcome.outcome for q in tally.queued)
     counts = ", ".join(
@@ -363,7 +364,7 @@ def queue_command(
     compute-on-aws queue tenant-backfill --args-from tenants.txt
     """
     s = overridden(ctx, config, env, backend, state_dir)
-    names, args = _names_and_args(ctx, words or [])
+    names, args = _names_and_args(ctx, words or [], args_elsewhere=args_from is not None)
     manifest: Manifest | None = None
     config_: Config | None = None
     if due:
@@ -413,11 +414,12 @@ def queue_command(
         raise typer.Exit(2)
 
 
-def _names_and_args(ctx: typer.Context, words: list[str]) -> tuple[list[str], list[str]]:
-    """`NAME ARGS...` (today's form) or `NAME... -- ARGS...`: with `--`, the words before it are jobs."""
+def _names_and_args(ctx: typer.Context, words: list[str], *, args_elsewhere: bool) -> tuple[list[str], list[str]]:
+    """`NAME ARGS...` (today's form) or `NAME... -- ARGS...`: with `--`, the words before it are jobs; so are all of
+    them when the arguments come from elsewhere (--args-from)."""
     after_dashes = ctx.meta.get(_AFTER_DASHES)
     if after_dashes is None:
-        return words[:1], words[1:]
+        return (words, []) if args_elsewhere else (words[:1], words[1:])
     cut = len(words) - after_dashes
     return words[:cut], words[cut:]
 
