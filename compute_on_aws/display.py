@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from typing import Any, TextIO
 
-from compute_on_aws.views import JobView
+from compute_on_aws.views import STATES, JobView
 
 _BAR = 20
 
@@ -30,19 +31,37 @@ def describe_line(view: JobView) -> str:
     return f"{view.job_name} {view.job_id}: {view.status}{exit_code}{reason}{array}"
 
 
+# Beyond this many jobs (a bulk call), progress is counts per state, and a line only for each job that failed.
+MANY = 20
+
+
+def counts_line(views: list[JobView]) -> str:
+    """`1000 jobs: 12 RUNNING, 988 SUCCEEDED`, states in their order."""
+    counts = Counter(view.status for view in views)
+    listed = ", ".join(f"{counts[state]} {state}" for state in STATES if counts[state])
+    return f"{len(views)} jobs: {listed}"
+
+
 class ChangePrinter:
-    """One line each time a job's state (or an array's progress) changes."""
+    """One line each time a job's state (or an array's progress) changes; for many jobs, one each time the counts
+    change, and one per job that failed."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.last: dict[str, str] = {}
+        self.last_counts = ""
 
     def __call__(self, views: list[JobView]) -> None:
+        many = len(views) > MANY
         for view in views:
             line = describe_line(view)
             if self.last.get(view.job_id) != line:
                 self.last[view.job_id] = line
-                print(line, file=self.out, flush=True)
+                if not many or view.status == "FAILED":
+                    print(line, file=self.out, flush=True)
+        if many and counts_line(views) != self.last_counts:
+            self.last_counts = counts_line(views)
+            print(self.last_counts, file=self.out, flush=True)
 
 
 class LiveTable:
@@ -56,7 +75,12 @@ class LiveTable:
     def __call__(self, views: list[JobView]) -> None:
         waited = int(time.monotonic() - self.started)
         lines = [f"waiting for {len(views)} job{'s' if len(views) != 1 else ''} ({waited // 60}m{waited % 60:02d}s)"]
-        lines += [describe_line(v) for v in views]
+        if len(views) > MANY:
+            # A screen, not a thousand lines: the counts, and the latest failures.
+            failed = [v for v in views if v.status == "FAILED"]
+            lines += [counts_line(views)] + [describe_line(v) for v in failed[-10:]]
+        else:
+            lines += [describe_line(v) for v in views]
         if self.drawn:
             self.out.write(f"\x1b[{self.drawn}F")
         self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))

@@ -126,6 +126,25 @@ def test_one_line_per_change_when_not_on_a_terminal() -> None:
     assert out.getvalue().splitlines() == ["job-a a: RUNNABLE", "job-a a: RUNNING", "job-a a: SUCCEEDED"]
 
 
+def test_many_jobs_show_counts_and_each_failure_not_a_line_per_job() -> None:
+    out = io.StringIO()
+    printer = display.ChangePrinter(out)
+    jobs = [f"j{i}" for i in range(100)]
+    printer([view(j, "RUNNABLE") for j in jobs])
+    printer([view(j, "RUNNABLE") for j in jobs])  # nothing changed: nothing printed
+    later = ["FAILED" if i == 7 else "SUCCEEDED" if i < 12 else "RUNNING" for i in range(100)]
+    printer([view(j, status) for j, status in zip(jobs, later, strict=True)])
+    assert out.getvalue().splitlines() == [
+        "100 jobs: 100 RUNNABLE",
+        "job-j7 j7: FAILED",
+        "100 jobs: 88 RUNNING, 11 SUCCEEDED, 1 FAILED",
+    ]
+    table = io.StringIO()
+    display.LiveTable(table)([view(j, "FAILED" if j == "j7" else "RUNNING") for j in jobs])
+    drawn = [line.replace("\x1b[2K", "") for line in table.getvalue().splitlines()]
+    assert drawn[1:] == ["100 jobs: 99 RUNNING, 1 FAILED", "job-j7 j7: FAILED"]
+
+
 def test_wait_on_a_terminal_redraws_a_live_table(tmp_path: Path) -> None:
     jobs = tmp_path / "jobs"
     write_job(jobs, "nap", '{ queue = "q"; command = [ "sleep" "1.5" ]; image = "x"; }')
