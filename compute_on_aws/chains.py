@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from compute_on_aws.config import Config
@@ -59,8 +59,13 @@ class Chain:
     jobs: tuple[Job, ...]
     # A scheduled run's slot: every job of the chain is named by it, so a second pipeline finds each one done.
     slot: datetime | None = None
+    # Plans made when the chain was checked, of the jobs that wait for no other: no id changes them, so queueing
+    # reuses them rather than rendering a thousand definitions twice.
+    ready: Mapping[str, Plan] = field(default_factory=dict)
 
     def plan(self, job: Job, ids: Mapping[str, str]) -> Plan:
+        if job.name in self.ready:
+            return self.ready[job.name]
         depends_on = [(ids.get(d.job, pending_id(d.job)), d.type) for d in job.after]
         if job.name == self.name:
             depends_on += [(job_id, None) for job_id in self.after]
@@ -100,7 +105,9 @@ def plan_chain(
         jobs=tuple(order(manifest, name)),
         slot=slot,
     )
-    return chain, [chain.plan(job, {}) for job in chain.jobs]
+    plans = [chain.plan(job, {}) for job in chain.jobs]
+    ready = {job.name: p for job, p in zip(chain.jobs, plans, strict=True) if not job.after}
+    return replace(chain, ready=ready), plans
 
 
 @dataclass(frozen=True)
