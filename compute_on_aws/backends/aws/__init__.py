@@ -268,7 +268,7 @@ class AwsBackend:
     def describe(self, job_ids: Sequence[str]) -> dict[str, JobView]:
         batch = self.aws.batch()
         found: dict[str, JobView] = {}
-        for chunk in calls._chunks(job_ids, calls.DESCRIBE_BATCH):
+        for chunk in calls.chunks(job_ids, calls.DESCRIBE_BATCH):
             with calling("describing jobs"):
                 for job in batch.describe_jobs(jobs=chunk)["jobs"]:
                     found[job["jobId"]] = views.from_batch(dict(job))

@@ -187,12 +187,12 @@ def _find_submission(batch: BatchClient, request: dict[str, Any]) -> str | None:
             if job["jobName"] == request["jobName"] and ":" not in job["jobId"]
         ]
         newest_first = [j["jobId"] for j in sorted(summaries, key=lambda j: j.get("createdAt", 0), reverse=True)]
-        for chunk in _chunks(newest_first, DESCRIBE_BATCH):
+        for chunk in chunks(newest_first, DESCRIBE_BATCH):
             for job in batch.describe_jobs(jobs=chunk)["jobs"]:
                 if job.get("parameters", {}).get(SUBMISSION_PARAMETER) == marker:
                     return job["jobId"]
     return None
 
 
-def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
+def chunks(items: Sequence[str], size: int) -> list[list[str]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
