@@ -11,7 +11,7 @@ from datetime import datetime
 from compute_on_aws.config import Config
 from compute_on_aws.errors import ComputeOnAwsError, UserError
 from compute_on_aws.model import Job, Manifest
-from compute_on_aws.plan import Outcome, Plan, find_job, plan
+from compute_on_aws.plan import Definitions, Outcome, Plan, find_job, plan
 
 
 def order(manifest: Manifest, name: str) -> list[Job]:
@@ -62,6 +62,8 @@ class Chain:
     # Plans made when the chain was checked, of the jobs that wait for no other: no id changes them, so queueing
     # reuses them rather than rendering a thousand definitions twice.
     ready: Mapping[str, Plan] = field(default_factory=dict)
+    # Rendered definitions, shared by the chains of one call (see plan.plan).
+    definitions: Definitions = field(default_factory=dict)
 
     def plan(self, job: Job, ids: Mapping[str, str]) -> Plan:
         if job.name in self.ready:
@@ -78,6 +80,7 @@ class Chain:
             depends_on=depends_on,
             pushed_image=self.pushed_image,
             slot=self.slot,
+            definitions=self.definitions,
         )
 
 
@@ -91,6 +94,7 @@ def plan_chain(
     after: Sequence[str] = (),
     pushed_image: bool = True,
     slot: datetime | None = None,
+    definitions: Definitions | None = None,
 ) -> tuple[Chain, list[Plan]]:
     """The chain, and a plan of each of its jobs (ids not known yet shown by pending_id): a missing variable or a limit
     in the last job is raised here, before the first is queued."""
@@ -104,6 +108,7 @@ def plan_chain(
         pushed_image=pushed_image,
         jobs=tuple(order(manifest, name)),
         slot=slot,
+        definitions={} if definitions is None else definitions,
     )
     plans = [chain.plan(job, {}) for job in chain.jobs]
     ready = {job.name: p for job, p in zip(chain.jobs, plans, strict=True) if not job.after}

@@ -116,6 +116,10 @@ def _systems_built(manifest: Manifest, job: Job, system: str | None) -> None:
         )
 
 
+# Rendered definitions by job name, image and command.
+Definitions = dict[tuple[str, str, tuple[str, ...]], dict[str, Any]]
+
+
 def plan(
     manifest: Manifest,
     config: Config,
@@ -126,7 +130,10 @@ def plan(
     *,
     pushed_image: bool = True,
     slot: datetime | None = None,
+    definitions: Definitions | None = None,
 ) -> Plan:
+    """The requests that queue job `name` with `args`. `definitions` keeps the definitions rendered for the next plans
+    of the same manifest and config: a thousand plans of one job render it once (and share it: read-only)."""
     job = find_job(manifest, name)
     missing = [v for v in job.environment if v not in environ]
     if missing:
@@ -146,7 +153,12 @@ def plan(
         _systems_built(manifest, job, system)
     image, push = image_uri(job, config, system, pushed=pushed_image)
     command = job.command(system) or (UNRESOLVED,)
-    definition = render.definition_request(job, config, image=image, command=command)
+    key = (job.name, image, tuple(command))
+    definition = definitions.get(key) if definitions is not None else None
+    if definition is None:
+        definition = render.definition_request(job, config, image=image, command=command)
+        if definitions is not None:
+            definitions[key] = definition
     job_name = (
         naming.job_name(job.name, tuple(args), include_args=job.include_positional_args_in_name)
         if slot is None

@@ -44,7 +44,7 @@ def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
     from compute_on_aws import aws
     from compute_on_aws.backends.aws import batch
 
-    monkeypatch.setattr(batch, "LOOKUP_DELAYS", (0.05, 0.2))
+    monkeypatch.setattr(batch, "LISTING_LAG", 0.05)
     monkeypatch.setattr(aws, "READ_TIMEOUT", 1)
     with fault_proxy(moto.url, page_size=3, slow_seconds=2.5) as p:
         monkeypatch.setenv("AWS_ENDPOINT_URL", p.url)
@@ -185,6 +185,27 @@ def test_exactly_once_for_every_job_of_a_bulk_call_through_faults(
     assert names == Counter(f"tenant_t{i}_2026-11-01" for i in range(50))
     printed = {j["jobName"]: j["jobId"] for j in result.json()["jobs"]}
     assert printed == {j["jobName"]: j["jobId"] for j in on_server(moto)}
+
+
+def test_lost_answers_are_looked_for_together_and_only_the_jobs_not_created_are_sent_again(
+    cli, proxy: FaultProxy, hold_jobs: Moto, jobs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first 8 SubmitJob lose their answer after moto created the job, the next 4 fail before it: a search for
+    the 12 (their same-named jobs described in one call) finds the 8, and only the 4 are sent again."""
+    from compute_on_aws.backends.aws import batch
+
+    monkeypatch.setattr(batch, "LISTING_LAG", 0.5)
+    proxy.script["SubmitJob"] = ["close-after"] * 8 + ["error-before"] * 4
+    result = aws(cli, jobs, "queue", "tenant", "--args-from", str(tenants(tmp_path, 30)), "--json")
+    assert result.code == 0, result.err
+    names = Counter(j["jobName"] for j in on_server(hold_jobs))
+    assert names == Counter(f"tenant_t{i}_2026-11-01" for i in range(30))
+    printed = {j["jobName"]: j["jobId"] for j in result.json()["jobs"]}
+    assert printed == {j["jobName"]: j["jobId"] for j in on_server(hold_jobs)}
+    assert proxy.received["SubmitJob"] == 30 + 4  # the 4 refused before moto are sent again, the 8 lost ones not
+    assert proxy.forwarded["SubmitJob"] == 30
+    # One search: the 8 created jobs read in one DescribeJobs (the 4 others have no same-named job to describe).
+    assert proxy.received["DescribeJobs"] == 1
 
 
 def test_wait_status_and_cancel_take_ids_from_a_file_and_describe_100_at_a_time(

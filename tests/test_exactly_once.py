@@ -37,7 +37,7 @@ def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
     from compute_on_aws import aws
     from compute_on_aws.backends.aws import batch
 
-    monkeypatch.setattr(batch, "LOOKUP_DELAYS", (0.05, 0.2))
+    monkeypatch.setattr(batch, "LISTING_LAG", 0.05)
     monkeypatch.setattr(aws, "READ_TIMEOUT", 1)
     with fault_proxy(moto.url, slow_seconds=2.5) as p:
         monkeypatch.setenv("AWS_ENDPOINT_URL", p.url)
@@ -191,7 +191,7 @@ def test_two_hundred_calls_through_five_percent_of_each_fault_leave_exactly_the_
         "load",
         '{ queue = "default"; command = [ "l" ]; image = "busybox:1.36"; memory = 512; after = [ "extract" ]; }',
     )
-    monkeypatch.setattr(batch, "LOOKUP_DELAYS", (0.05, 0.2))
+    monkeypatch.setattr(batch, "LISTING_LAG", 0.05)
     monkeypatch.setattr(aws, "READ_TIMEOUT", 1)
     each = dict.fromkeys(FAULTS, 0.05)
     actions = (

@@ -206,7 +206,7 @@ def test_unknown_queue_is_an_aws_error_with_its_code(cli, moto: Moto, jobs: Path
 def quick_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
     from compute_on_aws.backends.aws import batch
 
-    monkeypatch.setattr(batch, "LOOKUP_DELAYS", (0.05, 0.2))
+    monkeypatch.setattr(batch, "LISTING_LAG", 0.05)
 
 
 def _failing_submit(moto: Moto, monkeypatch: pytest.MonkeyPatch, status: int, code: str, *, create: bool) -> None:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from compute_on_aws.config import Config
     from compute_on_aws.display import QueueProgress
     from compute_on_aws.model import Manifest
-    from compute_on_aws.plan import Outcome, Plan
+    from compute_on_aws.plan import Definitions, Outcome, Plan
 
 # ctx.meta key: how many of the command's words came after `--` (None: no `--`).
 _AFTER_DASHES = "compute_on_aws.after_dashes"
@@ -142,9 +142,18 @@ def _queue(
     # Every chain planned (variables, limits, names checked) before the first job is queued.
     chains = []
     unresolved: dict[str, None] = {}
+    definitions: Definitions = {}
     for r in requests:
         chain, plans = plan_chain(
-            manifest, config, r.name, r.args, os.environ, after=after or [], pushed_image=pushes_images, slot=r.slot
+            manifest,
+            config,
+            r.name,
+            r.args,
+            os.environ,
+            after=after or [],
+            pushed_image=pushes_images,
+            slot=r.slot,
+            definitions=definitions,
         )
         chains.append(chain)
         unresolved.update((p.job.name, None) for p in plans if not p.resolved)
@@ -161,14 +170,8 @@ def _queue(
         )
 
     # A job asked for that another one asked for runs after (with the same arguments) is queued as part of that one.
-    chains = [
-        c
-        for c in chains
-        if not any(
-            o is not c and o.args == c.args and o.slot == c.slot and c.name in {j.name for j in o.jobs[:-1]}
-            for o in chains
-        )
-    ]
+    runs_after = {(j.name, o.args, o.slot) for o in chains for j in o.jobs[:-1]}
+    chains = [c for c in chains if (c.name, c.args, c.slot) not in runs_after]
     total = sum(len(c.jobs) for c in chains)
     # A bar (or a line per 10%) for bulk calls; one job's line says all there is.
     progress = QueueProgress(total, sys.stderr) if total >= PROGRESS_FROM and not dry_run else None

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from compute_on_aws import images, views
 from compute_on_aws.aws import CONNECTIONS, Aws, calling
 from compute_on_aws.backends.aws import batch as calls
+from compute_on_aws.backends.aws.submitting import Prepared, Submission
 from compute_on_aws.errors import AwsError, ComputeOnAwsError
 from compute_on_aws.plan import Outcome, Plan
 from compute_on_aws.render import HASH_PARAMETER
@@ -20,10 +19,6 @@ if TYPE_CHECKING:
     from compute_on_aws.backends import OnResult
     from compute_on_aws.config import Config
     from compute_on_aws.views import JobView
-
-# Threads submitting at once. More than connections: a submission whose answer was lost waits seconds before looking
-# for its job (batch.LOOKUP_DELAYS), holding its thread but no connection, while the others go on.
-SUBMITTERS = 64
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -36,15 +31,6 @@ def deduplicated(plan: Plan) -> bool:
 def duplicate_statuses(plan: Plan) -> Sequence[str]:
     """A scheduled slot is done once a job holds its name, finished or not; other names only while one is active."""
     return calls.ALL_STATUSES if plan.slot is not None else calls.ACTIVE_STATUSES
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """What is known before SubmitJob: the definition revision, and what was done to get there."""
-
-    ref: str
-    registered: bool
-    pushed: bool
 
 
 class AwsBackend:
@@ -104,7 +90,7 @@ class AwsBackend:
                 found[queue] = e
         return found
 
-    def _prepare(self, plan: Plan) -> _Prepared:
+    def _prepare(self, plan: Plan) -> Prepared:
         """The image pushed and the definition registered (or found), each once per process: a failure too, so that a
         thousand jobs sharing a definition AWS refuses make one call, not a thousand."""
         pushed = False
@@ -135,25 +121,21 @@ class AwsBackend:
         if isinstance(found, ComputeOnAwsError):
             raise found
         ref, registered = found
-        return _Prepared(ref=ref, registered=registered, pushed=pushed)
+        return Prepared(ref=ref, registered=registered, pushed=pushed)
 
-    def _submit(self, plan: Plan, prepared: _Prepared) -> Outcome:
+    def _send(self, plan: Plan, request: dict[str, Any], prepared: Prepared) -> str:
         done = [f"{'registered' if prepared.registered else 'reused'} job definition {prepared.ref}"]
-        request = {
-            **plan.request,
-            "jobDefinition": prepared.ref,
-            "parameters": {calls.SUBMISSION_PARAMETER: uuid.uuid4().hex},
-        }
         with calling(f"{plan.job.name}: submitting {plan.job_name} to {plan.queue}", done):
-            job_id = calls.submit_once(self.aws.batch(), request)
-        return Outcome(
-            outcome="submitted",
-            job_id=job_id,
-            request=request,
-            definition_ref=prepared.ref,
-            definition_registered=prepared.registered,
-            image_pushed=prepared.pushed,
-        )
+            return calls.submit(self.aws.batch(), request)
+
+    def _find(self, requests: Sequence[dict[str, Any]]) -> dict[str, str]:
+        """marker -> job id of the requests whose job exists, a search per queue."""
+        found: dict[str, str] = {}
+        for queue in {r["jobQueue"] for r in requests}:
+            mine = [r for r in requests if r["jobQueue"] == queue]
+            with calling(f"looking for {len(mine)} job(s) in {queue} whose submission got no usable answer"):
+                found.update(calls.find_submissions(self.aws.batch(), queue, mine, self._map))
+        return found
 
     def queue(self, plans: Sequence[Plan], on_result: OnResult) -> list[Outcome | ComputeOnAwsError]:
         results: dict[int, Outcome | ComputeOnAwsError] = {}
@@ -164,7 +146,7 @@ class AwsBackend:
 
         checked = [plan for plan in plans if deduplicated(plan)]
         existing = self._existing(checked) if checked else {}
-        prepared: dict[int, _Prepared] = {}
+        prepared: dict[int, Prepared] = {}
         for index, plan in enumerate(plans):
             in_queue = existing.get(plan.queue) if deduplicated(plan) else None
             if isinstance(in_queue, ComputeOnAwsError):
@@ -180,7 +162,7 @@ class AwsBackend:
                 prepared[index] = self._prepare(plan)
             except ComputeOnAwsError as e:
                 finish(index, e)
-        self._submit_all(plans, prepared, finish)
+        Submission(plans, prepared, finish, send=self._send, find=self._find, stop=self._stop).run()
         # Races are settled after the whole batch: one listing for all of its names, not one per job.
         racing = {
             i: result
@@ -190,35 +172,6 @@ class AwsBackend:
         if racing:
             results.update(self._settle(plans, racing))
         return [results[i] for i in range(len(plans))]
-
-    def _submit_all(
-        self,
-        plans: Sequence[Plan],
-        prepared: dict[int, _Prepared],
-        finish: Callable[[int, Outcome | ComputeOnAwsError], None],
-    ) -> None:
-        """SubmitJob for every prepared plan, concurrently within the rate limit. On Ctrl-C no new submission starts,
-        and the ones under way finish, so that every job created is reported."""
-        if not prepared:
-            return
-        pool = ThreadPoolExecutor(min(SUBMITTERS, len(prepared)))
-        futures = {pool.submit(self._submit, plans[i], p): i for i, p in prepared.items()}
-        pending = set(futures)
-        try:
-            while pending:
-                # A timeout, so that Ctrl-C is seen while every thread waits on AWS.
-                done, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
-                for future in done:
-                    finish(futures[future], _result(future))
-        except BaseException:
-            # Ctrl-C: what waits for its turn is never sent; what is under way finishes, so its job is known.
-            self._stop()
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            for future in pending:
-                if future.done() and not future.cancelled():
-                    finish(futures[future], _result(future))
 
     def _settle(self, plans: Sequence[Plan], submitted: dict[int, Outcome]) -> dict[int, Outcome | ComputeOnAwsError]:
         """After submitting, the earliest of same-named active jobs wins; ours are terminated where another won. Two
@@ -339,15 +292,6 @@ class AwsBackend:
 
     def keep_alive(self) -> None:
         pass
-
-
-def _result(future: Future[Outcome]) -> Outcome | ComputeOnAwsError:
-    error = future.exception()
-    if error is None:
-        return future.result()
-    if isinstance(error, ComputeOnAwsError):
-        return error
-    raise error
 
 
 def _duplicate(plan: Plan, running: calls.ActiveJob, request: dict[str, Any], ref: str, **done: Any) -> Outcome:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from compute_on_aws.aws import OutcomeUnknown
-from compute_on_aws.errors import AwsError
 from compute_on_aws.render import HASH_PARAMETER
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
+
+# Runs a lookup per name, concurrently, within the process's rate limit (the backend's thread pool).
+MapEach = Callable[[Callable[[str], list[dict[str, Any]]], Sequence[str]], list[list[dict[str, Any]]]]
 
 # A job in one of these states is still going to run (or running): submitting the same name again is a duplicate.
 ACTIVE_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
@@ -21,7 +21,9 @@ DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids
 # A unique value per SubmitJob request, to recognise the job it created when its answer was lost.
 SUBMISSION_PARAMETER = "computeOnAwsSubmission"
 SUBMIT_ATTEMPTS = 3
-LOOKUP_DELAYS = (1.0, 2.0, 4.0)  # seconds before each search for a job whose submission went unanswered
+# Seconds after a SubmitJob without a usable answer before not finding its job counts as "not created": ListJobs may
+# lag behind a job just created (AWS documents no bound; its indexes usually follow within a second).
+LISTING_LAG = 1.0
 
 
 def definition_name_of(arn: str) -> str:
@@ -94,104 +96,73 @@ def list_queue(
     return found
 
 
-def find_many(
-    batch: BatchClient,
-    queue: str,
-    wanted: Mapping[str, tuple[str, Sequence[str]]],
-    map_each: Callable[[Callable[[str], list[ActiveJob]], Sequence[str]], list[list[ActiveJob]]],
-) -> dict[str, list[ActiveJob]]:
-    """`find_active` for many names of one queue (name -> (definition name, statuses)), in the fewest ListJobs calls
-    the numbers allow: one listing of the statuses asked for, page by page, unless it takes more calls than one
-    lookup per name would; then one lookup per name (`map_each` runs them, concurrently)."""
-    statuses = [s for s in ALL_STATUSES if any(s in w[1] for w in wanted.values())]
+def _named(batch: BatchClient, queue: str, name: str) -> list[dict[str, Any]]:
+    """Every job of the queue with exactly this name, whatever its status. (The JOB_NAME filter matches
+    case-insensitively and makes ListJobs ignore the status, so both are checked by the callers.)"""
+    pages = batch.get_paginator("list_jobs").paginate(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])
+    return [dict(job) for page in pages for job in page["jobSummaryList"] if job["jobName"] == name]
+
+
+def same_named(
+    batch: BatchClient, queue: str, names: Collection[str], statuses: Sequence[str], map_each: MapEach
+) -> dict[str, list[dict[str, Any]]]:
+    """The jobs of the queue in `statuses` named one of `names` (name -> summaries), in the fewest ListJobs calls the
+    numbers allow: one listing of the statuses, page by page, unless it takes more calls than one lookup per name
+    would; then one lookup per name (`map_each` runs them, concurrently)."""
     # A listing costs a call per status at least: below that many names, lookups by name are cheaper for sure.
-    listed = list_queue(batch, queue, statuses, budget=len(wanted)) if len(wanted) > len(statuses) else None
+    listed = list_queue(batch, queue, statuses, budget=len(names)) if len(names) > len(statuses) else None
     if listed is None:
-        names = list(wanted)
-        found = map_each(lambda name: find_active(batch, queue, name, *wanted[name]), names)
-        return dict(zip(names, found, strict=True))
-    result: dict[str, dict[str, ActiveJob]] = {name: {} for name in wanted}
+        listed = [job for jobs in map_each(lambda name: _named(batch, queue, name), list(names)) for job in jobs]
+    found: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for job in listed:
-        name, arn = job["jobName"], job.get("jobDefinition")
-        if name not in wanted:
-            continue
+        if job["jobName"] in found and job.get("status") in statuses:
+            found[job["jobName"]].append(job)
+    return found
+
+
+def find_many(
+    batch: BatchClient, queue: str, wanted: Mapping[str, tuple[str, Sequence[str]]], map_each: MapEach
+) -> dict[str, list[ActiveJob]]:
+    """For many names of one queue (name -> (definition name, statuses)), the jobs with exactly that name and
+    definition in those statuses. A job of another definition that happens to share the name is not a duplicate."""
+    statuses = [s for s in ALL_STATUSES if any(s in w[1] for w in wanted.values())]
+    result: dict[str, list[ActiveJob]] = {}
+    for name, jobs in same_named(batch, queue, wanted, statuses, map_each).items():
         definition_name, name_statuses = wanted[name]
-        if job["status"] in name_statuses and (arn is None or definition_name_of(arn) == definition_name):
-            active = _active_job(job)
-            if active.job_id not in result[name] or active.job_id == job["jobId"]:
-                result[name][active.job_id] = active
-    return {name: list(jobs.values()) for name, jobs in result.items()}
-
-
-def find_active(
-    batch: BatchClient, queue: str, job_name: str, definition_name: str, statuses: Sequence[str] = ACTIVE_STATUSES
-) -> list[ActiveJob]:
-    """Active jobs (or jobs in `statuses`) with exactly this name and definition in the queue.
-
-    The JOB_NAME filter matches case-insensitively and returns every status, so both are checked here. A job of
-    another definition that happens to share the name is not this job's duplicate.
-    """
-    found: dict[str, ActiveJob] = {}
-    pages = batch.get_paginator("list_jobs").paginate(
-        jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [job_name]}]
-    )
-    for page in pages:
-        for job in page["jobSummaryList"]:
+        found: dict[str, ActiveJob] = {}
+        for job in jobs:
             arn = job.get("jobDefinition")
-            if (
-                job["jobName"] == job_name
-                and job.get("status") in statuses
-                and (arn is None or definition_name_of(arn) == definition_name)
-            ):
+            if job["status"] in name_statuses and (arn is None or definition_name_of(arn) == definition_name):
                 active = _active_job(job)
                 if active.job_id not in found or active.job_id == job["jobId"]:
                     found[active.job_id] = active
-    return list(found.values())
+        result[name] = list(found.values())
+    return result
 
 
-def submit_once(batch: BatchClient, request: dict[str, Any]) -> str:
-    """SubmitJob, without the second job a blind retry makes after a lost answer (SubmitJob takes no client token).
-
-    The request carries a unique SUBMISSION_PARAMETER. When a failure leaves it unknown whether AWS created the job
-    (a 5xx, a connection closed or timed out after the request was written: botocore is kept from retrying those, see
-    aws.py), the queue is searched for the job holding it before submitting again, after every attempt.
-    """
-    for _ in range(SUBMIT_ATTEMPTS):
-        try:
-            return batch.submit_job(**request)["jobId"]
-        except OutcomeUnknown as e:
-            unknown = e
-            found = _find_submission(batch, request)
-            if found is not None:
-                return found
-    marker = request["parameters"][SUBMISSION_PARAMETER]
-    raise AwsError(
-        f"submitting {request['jobName']} to {request['jobQueue']}: no usable answer from AWS {SUBMIT_ATTEMPTS} times "
-        f"(last: {unknown.error}), and no job with {SUBMISSION_PARAMETER}={marker} is listed yet: the job may exist. "
-        f"Check with `compute-on-aws list --queue {request['jobQueue']}` before queueing it again"
-    )
+def submit(batch: BatchClient, request: dict[str, Any]) -> str:
+    """One SubmitJob. SubmitJob takes no client token, so botocore does not retry it once AWS may have acted (see
+    aws.py): that raises OutcomeUnknown, and `find_submissions` tells whether the job exists before it is sent again.
+    The request carries a unique SUBMISSION_PARAMETER for that."""
+    return batch.submit_job(**request)["jobId"]
 
 
-def _find_submission(batch: BatchClient, request: dict[str, Any]) -> str | None:
-    """The id of the job this very request created, if any: every same-named job, newest first, checked for its
-    marker in batches of 100 until found."""
-    marker = request["parameters"][SUBMISSION_PARAMETER]
-    for delay in LOOKUP_DELAYS:  # ListJobs may lag behind a job just created
-        time.sleep(delay)
-        summaries = [
-            job
-            for page in batch.get_paginator("list_jobs").paginate(
-                jobQueue=request["jobQueue"], filters=[{"name": "JOB_NAME", "values": [request["jobName"]]}]
-            )
-            for job in page["jobSummaryList"]
-            if job["jobName"] == request["jobName"] and ":" not in job["jobId"]
-        ]
-        newest_first = [j["jobId"] for j in sorted(summaries, key=lambda j: j.get("createdAt", 0), reverse=True)]
-        for chunk in chunks(newest_first, DESCRIBE_BATCH):
-            for job in batch.describe_jobs(jobs=chunk)["jobs"]:
-                if job.get("parameters", {}).get(SUBMISSION_PARAMETER) == marker:
-                    return job["jobId"]
-    return None
+def find_submissions(
+    batch: BatchClient, queue: str, requests: Sequence[dict[str, Any]], map_each: MapEach
+) -> dict[str, str]:
+    """marker -> job id, for the requests to this queue whose job exists: the same-named jobs, in any status, are
+    described in batches of 100 to read their SUBMISSION_PARAMETER. Where one request made two jobs, the earliest."""
+    markers = {r["parameters"][SUBMISSION_PARAMETER] for r in requests}
+    listed = same_named(batch, queue, {r["jobName"] for r in requests}, ALL_STATUSES, map_each)
+    candidates = sorted({job["jobId"] for jobs in listed.values() for job in jobs if ":" not in job["jobId"]})
+    found: dict[str, tuple[int, str]] = {}
+    for chunk in chunks(candidates, DESCRIBE_BATCH):
+        for job in batch.describe_jobs(jobs=chunk)["jobs"]:
+            marker = job.get("parameters", {}).get(SUBMISSION_PARAMETER)
+            if marker is not None and marker in markers:
+                earliest = (job.get("createdAt", 0), job["jobId"])
+                found[marker] = min(found.get(marker, earliest), earliest)
+    return {marker: job_id for marker, (_, job_id) in found.items()}
 
 
 def chunks(items: Sequence[str], size: int) -> list[list[str]]:
