@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import boto3
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
@@ -97,6 +98,10 @@ class Aws:
 
     def ecr(self) -> ECRClient:
         client: ECRClient = self._client("ecr")
+        return client
+
+    def iam(self) -> IAMClient:
+        client: IAMClient = self._client("iam")
         return client
 
     def logs(self) -> CloudWatchLogsClient:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from compute_on_aws.errors import UserError
+from compute_on_aws.infra.model import Infrastructure, parse_infrastructure
 
 DEFAULT_PATH = Path("compute-on-aws.yaml")
 
@@ -19,7 +20,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "region": (str, "AWS region (default: the boto3 chain: AWS_REGION, profile)"),
     "queue": (str, "queue for jobs that declare none"),
     "image": (dict, "Nix-built images: registry, repository, tls_verify, login, system"),
-    "roles": (dict, "IAM roles: job, execution (defaults of job definitions), scheduler, ci"),
+    "roles": (dict, "IAM roles: job, execution (job definitions), scheduler, ci, service, instance, create (infra)"),
     "tags": (dict, "tags added to every job definition"),
     "templates": (str, "folder with your own container-ec2.json.j2 / container-fargate.json.j2"),
     "fargate": (dict, "Fargate settings: assign_public_ip"),
@@ -27,17 +28,46 @@ KEYS: dict[str, tuple[type, str]] = {
     "ci": (dict, "generated CI pipelines (ci github/gitlab): uses (actions by role: checkout, nix, aws), gitlab_image"),
     "schedules": (dict, "scheduled runs: window (how late CI may be, default 1h), group (EventBridge schedule group)"),
     "local": (dict, "the local backend: state_dir, max_vcpus, queue_priorities, secrets_from_environment, ..."),
+    "compute": (dict, "Batch compute environments by name: type (EC2, SPOT, FARGATE, FARGATE_SPOT), max_vcpus, ..."),
+    "queues": (dict, "Batch job queues by name: priority, compute (its compute environments, in order), ..."),
+    "logs": (dict, "the jobs' log group, /aws/batch/job: retention_days (kept by infra apply)"),
     "environments": (dict, "named overrides of the keys above, chosen with --env"),
 }
 IMAGE_KEYS = {"registry", "repository", "tls_verify", "login", "system"}
 # The Nix systems Batch runs images of (x86_64 and Graviton instances), with the architecture an image config names.
 IMAGE_SYSTEMS = {"x86_64-linux": "amd64", "aarch64-linux": "arm64"}
-ROLE_KEYS = {"job", "execution", "scheduler", "ci"}
+ROLE_KEYS = {"job", "execution", "scheduler", "ci", "service", "instance", "create"}
 SCHEDULE_KEYS = {"window", "group"}
 CI_KEYS = {"uses", "gitlab_image"}
 CI_USES_KEYS = {"checkout", "nix", "aws"}
 FARGATE_KEYS = {"assign_public_ip"}
 AWS_KEYS = {"calls_per_second"}
+LOGS_KEYS = {"retention_days"}
+# The retention periods CloudWatch Logs accepts, in days.
+RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 LOCAL_KEYS = {
     "state_dir",
     "max_vcpus",
@@ -101,6 +131,16 @@ class Config:
     ci_gitlab_image: str = "nixos/nix:latest"
     # Batch allows ~50 calls/s per account, shared by every tool in it: one command keeps below, leaving room.
     batch_calls_per_second: float = 40
+    # The role Batch acts with for compute environments (None: AWS's service-linked role), and the instance profile of
+    # their EC2 and spot instances.
+    service_role_arn: str | None = None
+    instance_profile_arn: str | None = None
+    # `infra apply` creates the service-linked role and the instance profile (with its role) when missing.
+    create_roles: bool = False
+    # How long CloudWatch keeps the jobs' logs (None: as it is; a new group keeps them for ever).
+    log_retention_days: int | None = None
+    # Compute environments and job queues `infra plan/apply/export` manage, and jobs' queues are checked against.
+    infrastructure: Infrastructure = field(default_factory=Infrastructure)
 
 
 def _unknown(where: str, key: str, known: set[str] | dict[str, Any]) -> UserError:
@@ -189,6 +229,17 @@ def _role(where: str, label: str, value: Any) -> str | None:
     return value
 
 
+def _instance_profile(where: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:instance-profile/\S+", value):
+        raise UserError(
+            f"{where}: roles.instance: expected an instance profile ARN "
+            f"(arn:aws:iam::<account>:instance-profile/<name>), got {value!r}"
+        )
+    return value
+
+
 def _window(where: str, value: Any) -> timedelta:
     from compute_on_aws.schedules import parse_duration
 
@@ -242,6 +293,13 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     scheduling = _check_section(f"{where}: schedules", top.get("schedules", {}), SCHEDULE_KEYS)
     ci = _check_section(f"{where}: ci", top.get("ci", {}), CI_KEYS)
     aws = _check_section(f"{where}: aws", top.get("aws", {}), AWS_KEYS)
+    logs = _check_section(f"{where}: logs", top.get("logs", {}), LOGS_KEYS)
+    retention = logs.get("retention_days")
+    if retention is not None and (isinstance(retention, bool) or retention not in RETENTION_DAYS):
+        raise UserError(
+            f"{where}: logs.retention_days: expected one of CloudWatch's periods "
+            f"({', '.join(map(str, RETENTION_DAYS))}), got {retention!r}"
+        )
     uses = _check_section(f"{where}: ci.uses", ci.get("uses", {}), CI_USES_KEYS)
     backend = top.get("backend", "local")
     if backend not in BACKENDS:
@@ -281,10 +339,15 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         fargate_assign_public_ip=_bool(f"{where}: fargate.assign_public_ip", fargate.get("assign_public_ip", False)),
         scheduler_role_arn=_role(where, "roles.scheduler", roles.get("scheduler")),
         ci_role_arn=_role(where, "roles.ci", roles.get("ci")),
+        service_role_arn=_role(where, "roles.service", roles.get("service")),
+        instance_profile_arn=_instance_profile(where, roles.get("instance")),
+        create_roles=_bool(f"{where}: roles.create", roles.get("create", False)),
+        log_retention_days=retention,
         schedule_window=_window(where, scheduling.get("window")),
         batch_calls_per_second=_number(f"{where}: aws.calls_per_second", aws.get("calls_per_second", 40), minimum=0.1),
         ci_uses={k: _string(f"{where}: ci.uses.{k}", v) for k, v in uses.items()},
         ci_gitlab_image=_string(f"{where}: ci.gitlab_image", ci.get("gitlab_image", "nixos/nix:latest")),
+        infrastructure=parse_infrastructure(top.get("compute"), top.get("queues"), where=where),
         schedule_group=_group(
             where,
             (data.get("schedules") or {}).get("group"),

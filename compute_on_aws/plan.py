@@ -11,6 +11,7 @@ from typing import Any, Literal
 from compute_on_aws import limits, naming, render, schedules
 from compute_on_aws.config import Config
 from compute_on_aws.errors import UserError
+from compute_on_aws.infra.checks import job_problems
 from compute_on_aws.model import Job, Manifest
 
 # Shown where Nix was not asked to build (an evaluation without nixpkgs): the real run resolves it.
@@ -105,6 +106,13 @@ def image_uri(job: Job, config: Config, system: str | None, *, pushed: bool = Tr
     return uri, push
 
 
+def job_definition(job: Job, config: Config) -> dict[str, Any]:
+    """The RegisterJobDefinition request of a job on AWS, whatever it is queued with (as `infra export` writes it)."""
+    system = config.image.system
+    image, _ = image_uri(job, config, system)
+    return render.definition_request(job, config, image=image, command=job.command(system) or (UNRESOLVED,))
+
+
 def _systems_built(manifest: Manifest, job: Job, system: str | None) -> None:
     """A manifest built for other systems than the one asked for is a user's choice to correct, not a dry run."""
     built = sorted({*job.program.builds, *job.image.builds})
@@ -147,6 +155,9 @@ def plan(
     queue = job.queue or config.queue
     if queue is None:
         raise UserError(f"{job.name}: queue: not declared, and compute-on-aws.yaml sets no default queue")
+    problems = job_problems(job, queue, config.infrastructure)
+    if problems:
+        raise UserError(problems[0])
     # On AWS the container runs the image built for image.system; locally, the entrypoint built for this machine.
     system = config.image.system if pushed_image else manifest.host_system
     if manifest.host_system is not None:

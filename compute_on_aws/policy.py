@@ -150,3 +150,116 @@ def _image_statements(manifest: Manifest, config: Config) -> list[dict[str, Any]
             [f"arn:{partition(region)}:ecr:{region}:{account}:repository/{repository}"],
         ),
     ]
+
+
+def infra_policy(config: Config, *, account: str = "*", region: str = "*") -> dict[str, Any]:
+    """What `infra plan` and `infra apply [--prune]` call: the declared compute environments and queues by name, and
+    those it may prune only while they carry this environment's compute-on-aws:infra tag."""
+    from compute_on_aws.infra.model import MANAGED_TAG
+    from compute_on_aws.infra.roles import INSTANCE_POLICY, SERVICE_LINKED_ROLE, instance_profile
+
+    infra = config.infrastructure
+    arn = f"arn:{partition(region)}"
+    batch = f"{arn}:batch:{region}:{account}"
+    compute = [f"{batch}:compute-environment/{name}" for name in infra.compute]
+    queues = [f"{batch}:job-queue/{name}" for name in infra.queues]
+    ours = {"StringEquals": {f"aws:ResourceTag/{MANAGED_TAG}": config.environment or "default"}}
+    statements: list[dict[str, Any]] = [
+        # These name no resource a policy can scope. ListJobs: a queue is deleted only while no job is in it.
+        _statement(
+            "ReadInfrastructure",
+            ["batch:DescribeComputeEnvironments", "batch:DescribeJobQueues", "batch:ListJobs"],
+            ["*"],
+        ),
+    ]
+    if compute:
+        statements.append(
+            _statement(
+                "ManageDeclaredComputeEnvironments",
+                ["batch:CreateComputeEnvironment", "batch:UpdateComputeEnvironment", "batch:TagResource"],
+                compute,
+            )
+        )
+    if queues:
+        policies = sorted({q.scheduling_policy for q in infra.queues.values() if q.scheduling_policy})
+        statements.append(
+            _statement(
+                "ManageDeclaredQueues",
+                ["batch:CreateJobQueue", "batch:UpdateJobQueue", "batch:TagResource"],
+                queues + compute + policies,
+            )
+        )
+    statements.append(
+        {
+            **_statement(
+                "PruneOwnResources",
+                [
+                    "batch:UpdateComputeEnvironment",
+                    "batch:DeleteComputeEnvironment",
+                    "batch:UpdateJobQueue",
+                    "batch:DeleteJobQueue",
+                ],
+                [f"{batch}:compute-environment/*", f"{batch}:job-queue/*"],
+            ),
+            "Condition": ours,
+        }
+    )
+    iam = f"{arn}:iam::{account}"
+    linked = f"{iam}:role/aws-service-role/batch.amazonaws.com/{SERVICE_LINKED_ROLE}"
+    roles = [config.service_role_arn] if config.service_role_arn is not None else []
+    profiles = []
+    profile = instance_profile(config)
+    if profile is not None:
+        # The instance profile's role bears the profile's name (as the console, AWS's guides and roles.create make it).
+        found = re.fullmatch(r"(?:.*:iam::(\d{12}):instance-profile/(?:.*/)?)?([^/]+)", profile)
+        if found is not None:  # config.py checked the form
+            owner = found[1] or account
+            roles.append(f"{arn}:iam::{owner}:role/{found[2]}")
+            profiles.append(f"{arn}:iam::{owner}:instance-profile/{found[2]}")
+    statements.append(
+        _statement(
+            "CheckBatchRoles",
+            ["iam:GetRole", "iam:GetInstanceProfile"],
+            roles + profiles + ([] if config.service_role_arn else [linked]),
+        )
+    )
+    if config.service_role_arn is None:
+        statements.append(
+            {
+                **_statement("CreateBatchServiceLinkedRole", ["iam:CreateServiceLinkedRole"], [linked]),
+                "Condition": {"StringEquals": {"iam:AWSServiceName": "batch.amazonaws.com"}},
+            }
+        )
+    if config.create_roles and profiles:
+        statements.append(
+            _statement(
+                "CreateInstanceRole",
+                [
+                    "iam:CreateRole",
+                    "iam:TagRole",
+                    "iam:CreateInstanceProfile",
+                    "iam:TagInstanceProfile",
+                    "iam:AddRoleToInstanceProfile",
+                ],
+                roles[-1:] + profiles,
+            )
+        )
+        statements.append(
+            {
+                **_statement("AttachInstancePolicy", ["iam:AttachRolePolicy"], roles[-1:]),
+                "Condition": {"ArnEquals": {"iam:PolicyARN": f"{arn}:{INSTANCE_POLICY}"}},
+            }
+        )
+    if roles:
+        statements.append(_statement("PassBatchRoles", ["iam:PassRole"], roles))
+    if config.log_retention_days is not None:
+        statements += [
+            # DescribeLogGroups names no resource a policy can scope.
+            _statement("ReadLogGroups", ["logs:DescribeLogGroups"], ["*"]),
+            _statement(
+                "KeepJobLogGroup",
+                ["logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource"],
+                [f"{arn}:logs:{region}:{account}:log-group:{LOG_GROUP}"],
+            ),
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -125,8 +125,18 @@ def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Moto:
     # job SUCCEEDED at once. hold_jobs switches back to the full one with its runner replaced.
     _post(f"{moto_server}/moto-api/config", {"batch": {"use_docker": False}})
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    received: dict[str, list[dict[str, Any]]] = {"SubmitJob": [], "RegisterJobDefinition": []}
-    for action, method in (("SubmitJob", "submitjob"), ("RegisterJobDefinition", "registerjobdefinition")):
+    recorded = (
+        "SubmitJob",
+        "RegisterJobDefinition",
+        "CreateComputeEnvironment",
+        "UpdateComputeEnvironment",
+        "DeleteComputeEnvironment",
+        "CreateJobQueue",
+        "UpdateJobQueue",
+        "DeleteJobQueue",
+    )
+    received: dict[str, list[dict[str, Any]]] = {action: [] for action in recorded}
+    for action, method in ((a, a.lower()) for a in recorded):
         original = getattr(BatchResponse, method)
 
         def recording(self: Any, _original: Any = original, _action: str = action) -> Any:

@@ -471,7 +471,9 @@ def test_another_flake_declares_its_own_jobs_through_lib(project: Path, tmp_path
 
 def test_queue_job_app_runs_a_job_locally(project: Path, tmp_path: Path) -> None:
     write_job(
-        project / "jobs", "greet", '{ pkgs, ... }: { queue = "q"; entrypoint.text = "echo built and ran \\"$1\\""; }'
+        project / "jobs",
+        "greet",
+        '{ pkgs, ... }: { queue = "default"; entrypoint.text = "echo built and ran \\"$1\\""; }',
     )
     state = tmp_path / "state"
     result = run_app(
@@ -485,7 +487,7 @@ def test_queue_job_due_builds_and_runs_a_scheduled_job_once(project: Path, tmp_p
     write_job(
         project / "jobs",
         "greet",
-        '{ pkgs, ... }: { queue = "q"; entrypoint.text = "echo \\"slot $COMPUTE_ON_AWS_SCHEDULED_TIME\\""; '
+        '{ pkgs, ... }: { queue = "default"; entrypoint.text = "echo \\"slot $COMPUTE_ON_AWS_SCHEDULED_TIME\\""; '
         'schedule = { cron = "0 5 * * *"; timezone = "Europe/Berlin"; }; }',
     )
     state = tmp_path / "state"

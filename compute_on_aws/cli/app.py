@@ -197,7 +197,9 @@ def print_json(data: Any) -> None:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
+    # Several problems found at once (a config checked whole): one line each.
+    for line in message.splitlines() or [message]:
+        print(f"error: {line}", file=sys.stderr)
     sys.exit(code)
 
 

@@ -63,10 +63,13 @@ def jobs_command(
     Example: compute-on-aws jobs --json
     """
     from compute_on_aws import output
+    from compute_on_aws.infra.checks import job_problems
 
+    config = load_settings_config(ctx.obj)
     manifest = load_manifest(ctx.obj)
     jobs = list(manifest.jobs.values())
     errors = [problem for problems in manifest.errors.values() for problem in problems]
+    errors += [p for job in jobs for p in job_problems(job, job.queue or config.queue, config.infrastructure)]
     if as_json:
         print_json({"jobs": [output.job_summary(job) for job in jobs], "errors": errors})
     else:
@@ -496,7 +499,9 @@ def iam_policy_command(
     role: Annotated[
         str,
         typer.Option(
-            "--role", help="submitter (whoever queues and applies schedules) or scheduler (roles.scheduler's own)."
+            "--role",
+            help="submitter (whoever queues and applies schedules), scheduler (roles.scheduler's own) or infra "
+            "(whoever runs infra plan and apply).",
         ),
     ] = "submitter",
     config: ConfigOption = None,
@@ -506,21 +511,26 @@ def iam_policy_command(
 
     It allows what queue, status, wait, logs, cancel, list and schedules plan/apply call, on the queues, job
     definitions, roles, ECR repository and schedule group of the declared jobs only. With --role scheduler: the policy
-    of the role EventBridge Scheduler assumes (SubmitJob on the scheduled jobs' queues and definitions).
+    of the role EventBridge Scheduler assumes (SubmitJob on the scheduled jobs' queues and definitions). With --role
+    infra: what infra plan and apply call, on the declared compute environments and queues (and, to prune, on those
+    tagged as this environment's).
 
     Example: compute-on-aws iam-policy --account 123456789012 --env production > policy.json
     """
-    from compute_on_aws.policy import scheduler_policy, submitter_policy
+    from compute_on_aws.policy import infra_policy, scheduler_policy, submitter_policy
 
-    if role not in ("submitter", "scheduler"):
-        raise UserError(f"--role: expected submitter or scheduler, got {role!r}")
+    if role not in ("submitter", "scheduler", "infra"):
+        raise UserError(f"--role: expected submitter, scheduler or infra, got {role!r}")
 
     s = overridden(ctx, config, env)
-    manifest = load_manifest(s)
     config_ = load_settings_config(s)
     if account != "*" and not (account.isdigit() and len(account) == 12):
         raise UserError(f"--account: expected a 12-digit AWS account id, got {account!r}")
     region = region or config_.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "*"
+    if role == "infra":  # the config alone: no job is read
+        print_json(infra_policy(config_, account=account, region=region))
+        return
+    manifest = load_manifest(s)
     make = submitter_policy if role == "submitter" else scheduler_policy
     print_json(make(manifest, config_, account=account, region=region))
     for problem in (p for problems in manifest.errors.values() for p in problems):

@@ -1,0 +1,208 @@
+"""Commands about the Batch infrastructure: infra plan and apply (compute environments and job queues)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from compute_on_aws.cli.app import (
+    ConfigOption,
+    EnvOption,
+    app,
+    load_manifest,
+    load_settings_config,
+    overridden,
+    print_json,
+)
+from compute_on_aws.errors import ComputeOnAwsError, UserError
+
+if TYPE_CHECKING:
+    from compute_on_aws.infra.apply import Applier
+    from compute_on_aws.infra.plan import Change
+
+infra_app = typer.Typer(
+    no_args_is_help=True,
+    help="The Batch infrastructure of compute-on-aws.yaml: compute environments and job queues, planned and applied.",
+)
+app.add_typer(infra_app, name="infra")
+
+PruneOption = Annotated[
+    bool,
+    typer.Option(
+        "--prune", help="Also delete compute environments and queues apply created that are no longer declared."
+    ),
+]
+
+
+def _changes(
+    ctx: typer.Context, env: str | None, config_path: Path | None, prune: bool
+) -> tuple[list[Change], Applier]:
+    """The changes that make AWS match (roles first, then compute environments, then queues), and who applies them."""
+    from compute_on_aws.aws import Aws
+    from compute_on_aws.infra import apply, plan, roles
+    from compute_on_aws.infra.model import MANAGED_TAG
+    from compute_on_aws.policy import partition
+
+    s = overridden(ctx, config_path, env)
+    config = load_settings_config(s)
+    infra = config.infrastructure
+    if not infra.declared and config.log_retention_days is None:
+        raise UserError(
+            f"{config.source or 'compute-on-aws.yaml'}: declares no compute or queues: nothing to plan "
+            '(README.md, "Setting up AWS Batch")'
+        )
+    aws = Aws(config.region, batch_calls_per_second=config.batch_calls_per_second)
+    needed = roles.plan_roles(aws.iam(), config)
+    scope = config.environment or "default"
+    settings = plan.Settings(
+        service_role=needed.service_role, instance_profile=needed.instance_profile, tags=config.tags, scope=scope
+    )
+    compute, queues = apply.read(aws.batch())
+    changes = [*needed.changes]
+    if config.log_retention_days is not None:
+        group = apply.read_log_group(aws.logs(), plan.LOG_GROUP)
+        changes += [c for c in [plan.log_group_change(config.log_retention_days, group)] if c is not None]
+    changes += plan.plan(infra, settings, compute, queues, prune=prune)
+    region = config.region or aws.batch().meta.region_name
+    applier = apply.Applier(
+        aws.batch(), aws.iam(), aws.logs(), print, partition=partition(region), tags={**config.tags, MANAGED_TAG: scope}
+    )
+    return changes, applier
+
+
+def _print(changes: list[Change]) -> None:
+    for change in changes:
+        if change.action != "keep":
+            print(change.line)
+    counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "replace", "delete", "keep")}
+    print(
+        f"{counts['create']} to create, {counts['update']} to update, {counts['replace']} to replace, "
+        f"{counts['delete']} to delete, {counts['keep']} unchanged."
+    )
+
+
+def _as_json(changes: list[Change]) -> list[dict[str, object]]:
+    return [{"action": c.action, "kind": c.kind, "name": c.name, "details": list(c.details)} for c in changes]
+
+
+@infra_app.command("plan")
+def plan_command(
+    ctx: typer.Context,
+    prune: PruneOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+) -> None:
+    """Show what infra apply would create, update or leave alone (with --prune, delete), and why. Changes nothing.
+
+    Example: compute-on-aws infra plan --env production
+    """
+    changes, _ = _changes(ctx, env, config, prune)
+    if as_json:
+        print_json({"changes": _as_json(changes)})
+    else:
+        _print(changes)
+
+
+@infra_app.command("apply")
+def apply_command(
+    ctx: typer.Context,
+    prune: PruneOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+) -> None:
+    """Make AWS match the declared compute environments and queues: create and update them in order (a compute
+    environment VALID before a queue uses it), each waited for. A second apply changes nothing.
+
+    Example: compute-on-aws infra apply --env production
+    """
+    from compute_on_aws.infra.apply import apply
+
+    changes, applier = _changes(ctx, env, config, prune)
+    if not as_json:
+        _print(changes)
+    steps: list[str] = []
+
+    def step(line: str) -> None:
+        steps.append(line)
+        if not as_json:
+            print(line, flush=True)
+
+    applier.on_step = step
+    try:
+        apply(changes, applier)
+    except ComputeOnAwsError:
+        if as_json:
+            print_json({"changes": _as_json(changes), "done": steps})
+        raise
+    if as_json:
+        print_json({"changes": _as_json(changes), "done": steps})
+    elif not steps:
+        print("nothing to do: AWS matches the declarations", file=sys.stderr)
+
+
+@infra_app.command("export")
+def export_command(
+    ctx: typer.Context,
+    format: Annotated[str, typer.Option("--format", help="What to write: terraform (Terraform JSON).")] = "terraform",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (e.g. batch.tf.json) [default: stdout].")
+    ] = None,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+) -> None:
+    """Write the declared compute environments and queues, a job definition per job and Batch's log group as
+    Terraform JSON (hashicorp/aws 6), for accounts managed with Terraform. Reads no AWS.
+
+    Example: compute-on-aws infra export --format terraform -o batch.tf.json
+    """
+    from compute_on_aws.infra import terraform
+    from compute_on_aws.infra.plan import Settings
+    from compute_on_aws.infra.roles import instance_profile
+    from compute_on_aws.plan import job_definition
+    from compute_on_aws.policy import partition
+
+    if format != "terraform":
+        raise UserError(f"--format: expected terraform, got {format!r}")
+    s = overridden(ctx, config, env)
+    settings_config = load_settings_config(s)
+    manifest = load_manifest(s)
+    problems = [p for problems in manifest.errors.values() for p in problems]
+    if problems:
+        raise UserError("\n".join(problems))
+    jobs = [job for _, job in sorted(manifest.jobs.items())]
+    unresolved = [job.name for job in jobs if not job.resolved(settings_config.image.system)]
+    if unresolved:
+        print(
+            f"note: {', '.join(unresolved)}: built by Nix, and this evaluation had no nixpkgs: their image and command "
+            "show as <built by nix> (nix run .#compute-on-aws -- infra export resolves them)",
+            file=sys.stderr,
+        )
+    definitions = [job_definition(job, settings_config) for job in jobs]
+    settings = Settings(
+        service_role=settings_config.service_role_arn,
+        instance_profile=instance_profile(settings_config),
+        tags=settings_config.tags,
+        scope=settings_config.environment or "default",
+    )
+    document = terraform.export(
+        settings_config.infrastructure,
+        settings,
+        definitions,
+        create_roles=settings_config.create_roles,
+        log_retention_days=settings_config.log_retention_days,
+        partition=partition(settings_config.region or "us-east-1"),
+    )
+    text = terraform.text(document)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"--output {output}: cannot write it ({e.strerror})") from None
+    print(f"wrote {output}", file=sys.stderr)

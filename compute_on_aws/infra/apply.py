@@ -1,0 +1,198 @@
+"""Reading the Batch infrastructure of an account, and carrying out a plan's changes in order, each waited for."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from compute_on_aws.aws import calling
+from compute_on_aws.backends.aws import batch as calls
+from compute_on_aws.errors import AwsError, ComputeOnAwsError
+from compute_on_aws.infra import roles
+from compute_on_aws.infra.plan import Change
+from compute_on_aws.waiting import Backoff
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+
+# How long a compute environment or queue may take to settle (VALID after create or update, gone after delete).
+SETTLE_TIMEOUT = 15 * 60.0
+# A new instance profile is not usable by Batch at once (IAM is eventually consistent): seconds before going on.
+IAM_PROPAGATION = 10.0
+_SETTLING = ("CREATING", "UPDATING", "DELETING")
+
+
+def read(batch: BatchClient) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Every compute environment and job queue of the account and region, by name (those being deleted left out)."""
+    with calling("reading the compute environments and job queues"):
+        compute = {
+            c["computeEnvironmentName"]: dict(c)
+            for page in batch.get_paginator("describe_compute_environments").paginate()
+            for c in page["computeEnvironments"]
+            if c.get("status") not in ("DELETING", "DELETED")
+        }
+        queues = {
+            q["jobQueueName"]: dict(q)
+            for page in batch.get_paginator("describe_job_queues").paginate()
+            for q in page["jobQueues"]
+            if q.get("status") not in ("DELETING", "DELETED")
+        }
+    return compute, queues
+
+
+def read_log_group(logs: CloudWatchLogsClient, name: str) -> dict[str, Any] | None:
+    with calling(f"reading log group {name}"):
+        pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+        return next((dict(g) for page in pages for g in page["logGroups"] if g["logGroupName"] == name), None)
+
+
+def _settled(
+    describe: Callable[[], Mapping[str, Any] | None],
+    what: str,
+    *,
+    gone: bool = False,
+    timeout: float = SETTLE_TIMEOUT,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Polls (backing off) until the resource is VALID, or gone; INVALID or the timeout is an error."""
+    deadline = time.monotonic() + timeout
+    for delay in Backoff(first=1.0, cap=15.0).delays():
+        current = describe()
+        status = None if current is None else current.get("status")
+        if gone and current is None:
+            return
+        if not gone and status == "VALID":
+            return
+        if status == "INVALID":
+            reason = current.get("statusReason", "no reason given") if current else ""
+            raise AwsError(f"{what}: Batch says INVALID: {reason}")
+        if time.monotonic() + delay > deadline:
+            raise AwsError(
+                f"{what}: still {status or 'not gone'} after {timeout / 60:.0f} minutes; see the Batch console"
+            )
+        sleep(delay)
+
+
+class Applier:
+    """Carries out changes one by one; `done` lists what was done, for the report of a failure part-way."""
+
+    def __init__(
+        self,
+        batch: BatchClient,
+        iam: IAMClient,
+        logs: CloudWatchLogsClient,
+        on_step: Callable[[str], None],
+        *,
+        partition: str = "aws",
+        tags: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.batch = batch
+        self.iam = iam
+        self.logs = logs
+        self.on_step = on_step
+        self.partition = partition
+        self.tags = dict(tags or {})
+        self.sleep = sleep
+        self.done: list[str] = []
+
+    def _compute(self, name: str) -> Mapping[str, Any] | None:
+        found = self.batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"]
+        return next((dict(c) for c in found if c.get("status") != "DELETED"), None)
+
+    def _queue(self, name: str) -> Mapping[str, Any] | None:
+        found = self.batch.describe_job_queues(jobQueues=[name])["jobQueues"]
+        return next((dict(q) for q in found if q.get("status") != "DELETED"), None)
+
+    def _arns(self, order: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """A queue's order with ARNs: UpdateJobQueue names compute environments by ARN."""
+        arns = {}
+        for entry in order:
+            current = self._compute(entry["computeEnvironment"])
+            if current is None:
+                raise AwsError(f"compute environment {entry['computeEnvironment']} does not exist")
+            arns[entry["computeEnvironment"]] = current["computeEnvironmentArn"]
+        return [{**entry, "computeEnvironment": arns[entry["computeEnvironment"]]} for entry in order]
+
+    def apply(self, change: Change) -> None:
+        what = f"{change.kind} {change.name}"
+        step = {"create": "creating", "update": "updating", "delete": "deleting", "replace": "replacing"}[change.action]
+        with calling(f"{step} {what}", self.done):
+            if change.kind in ("role", "instance profile"):
+                roles.create(self.iam, change, partition=self.partition, tags=self.tags)
+                if change.kind == "instance profile":
+                    self.sleep(IAM_PROPAGATION)
+            elif change.kind == "log group":
+                if change.action == "create":
+                    self.logs.create_log_group(logGroupName=change.name, tags=self.tags)
+                self.logs.put_retention_policy(
+                    logGroupName=change.name, retentionInDays=change.request["retentionInDays"]
+                )
+            elif change.kind == "compute environment":
+                self._apply_compute(change, what)
+            else:
+                self._apply_queue(change, what)
+        self.done.append(f"{change.action}d {what}")
+        self.on_step(f"{change.action}d {what}")
+
+    def _apply_compute(self, change: Change, what: str) -> None:
+        batch, describe = self.batch, lambda: self._compute(change.name)
+        if change.action == "create":
+            batch.create_compute_environment(**change.request)
+        elif change.action == "update":
+            batch.update_compute_environment(**change.request)
+        else:
+            # Batch deletes only a disabled compute environment.
+            batch.update_compute_environment(computeEnvironment=change.name, state="DISABLED")
+            _settled(describe, what, sleep=self.sleep)
+            batch.delete_compute_environment(computeEnvironment=change.name)
+        _settled(describe, what, gone=change.action == "delete", sleep=self.sleep)
+
+    def _apply_queue(self, change: Change, what: str) -> None:
+        batch, describe = self.batch, lambda: self._queue(change.name)
+        if change.action == "update":
+            request = dict(change.request)
+            request["computeEnvironmentOrder"] = self._arns(request["computeEnvironmentOrder"])
+            batch.update_job_queue(**request)
+        elif change.action in ("delete", "replace"):
+            # Deleting a queue ends its jobs: not while any waits or runs.
+            active = calls.list_queue(batch, change.name, calls.ACTIVE_STATUSES) or []
+            if active:
+                raise ComputeOnAwsError(
+                    f"{'deleting' if change.action == 'delete' else 'replacing'} {what}: {len(active)} job(s) still "
+                    "waiting or running in it, which deleting the queue would end: let them finish (compute-on-aws "
+                    f"list --queue {change.name}) or cancel them, then apply again"
+                )
+            # Batch deletes only a disabled queue.
+            batch.update_job_queue(jobQueue=change.name, state="DISABLED")
+            _settled(describe, what, sleep=self.sleep)
+            batch.delete_job_queue(jobQueue=change.name)
+            _settled(describe, what, gone=True, sleep=self.sleep)
+        if change.action in ("create", "replace"):
+            batch.create_job_queue(**change.request)
+        if change.action != "delete":
+            _settled(describe, what, sleep=self.sleep)
+
+
+def apply(changes: Sequence[Change], applier: Applier) -> None:
+    """The changes in their order. A failure part-way raises an error that names what was done before it."""
+    refused = [c for c in changes if c.action == "replace" and c.kind == "compute environment"]
+    if refused:
+        raise ComputeOnAwsError(
+            "; ".join(f"{c.kind} {c.name}: {'; '.join(c.details)}" for c in refused)
+            + ": declare it under a new name (apply creates it; apply --prune then deletes the old one); "
+            "nothing was changed"
+        )
+    pending = [c for c in changes if c.action != "keep"]
+    for index, change in enumerate(pending):
+        try:
+            applier.apply(change)
+        except ComputeOnAwsError as e:
+            rest = [f"{c.action} {c.kind} {c.name}" for c in pending[index + 1 :]]
+            if not rest:
+                raise
+            message = f"{e}; not done: {', '.join(rest)}"
+            raise (AwsError(message, e.code) if isinstance(e, AwsError) else ComputeOnAwsError(message)) from None

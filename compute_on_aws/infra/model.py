@@ -1,0 +1,265 @@
+"""The Batch infrastructure a config declares: compute environments and job queues, checked whole (every problem at
+once) before anything reads or changes AWS."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from compute_on_aws.errors import UserError
+
+COMPUTE_TYPES = ("EC2", "SPOT", "FARGATE", "FARGATE_SPOT")
+ALLOCATION_STRATEGIES = ("BEST_FIT", "BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED")
+# AWS's default is BEST_FIT, which Batch cannot update in place and which needs a Spot Fleet role with spot: the
+# progressive strategies are what AWS recommends for each.
+DEFAULT_STRATEGY = {"EC2": "BEST_FIT_PROGRESSIVE", "SPOT": "SPOT_PRICE_CAPACITY_OPTIMIZED"}
+STATES = ("ENABLED", "DISABLED")
+# Why a job waits in RUNNABLE that Batch can cancel it for (jobStateTimeLimitActions): none of them resolves itself.
+STUCK_REASONS = (
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+)
+# Fargate's largest task (16 vCPU, 120 GiB).
+FARGATE_MAX_VCPUS = 16
+FARGATE_MAX_MEMORY = 120 * 1024
+# Tag on every resource `infra apply` creates: `infra apply --prune` deletes only what carries it, with this value.
+MANAGED_TAG = "compute-on-aws:infra"
+
+COMPUTE_KEYS = {
+    "type",
+    "max_vcpus",
+    "min_vcpus",
+    "instance_types",
+    "allocation_strategy",
+    "subnets",
+    "security_groups",
+    "launch_template",
+    "instance_tags",
+    "state",
+}
+QUEUE_KEYS = {"priority", "compute", "state", "scheduling_policy", "cancel_stuck_runnable_after"}
+LAUNCH_TEMPLATE_KEYS = {"id", "name", "version"}
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,126}[A-Za-z0-9]|[A-Za-z0-9]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LaunchTemplate:
+    id: str | None = None
+    name: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComputeEnvironment:
+    name: str
+    type: str
+    max_vcpus: int
+    min_vcpus: int = 0
+    instance_types: tuple[str, ...] = ()
+    allocation_strategy: str | None = None
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    launch_template: LaunchTemplate | None = None
+    # Tags of the instances Batch launches (computeResources.tags); the environment's own tags are the config's.
+    instance_tags: Mapping[str, str] = field(default_factory=dict)
+    state: str = "ENABLED"
+
+    @property
+    def fargate(self) -> bool:
+        return self.type.startswith("FARGATE")
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobQueue:
+    name: str
+    priority: int
+    compute: tuple[str, ...]
+    state: str = "ENABLED"
+    scheduling_policy: str | None = None
+    # Seconds a job may wait in RUNNABLE for a reason that never resolves itself before Batch cancels it.
+    cancel_stuck_runnable_after: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Infrastructure:
+    compute: Mapping[str, ComputeEnvironment] = field(default_factory=dict)
+    queues: Mapping[str, JobQueue] = field(default_factory=dict)
+
+    @property
+    def declared(self) -> bool:
+        return bool(self.compute or self.queues)
+
+
+class _Problems:
+    """Problems found while reading, each one line naming where; raised together."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.lines: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.lines.append(f"{self.where}: {path}: {message}")
+
+    def raise_any(self) -> None:
+        if self.lines:
+            raise UserError("\n".join(self.lines))
+
+
+def _strings(problems: _Problems, path: str, value: Any, *, required: bool) -> tuple[str, ...]:
+    if value is None:
+        if required:
+            problems.add(path, "required: a list of strings")
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        problems.add(path, f"expected a list of strings, got {value!r}")
+        return ()
+    if required and not value:
+        problems.add(path, "expected at least one")
+    return tuple(value)
+
+
+def _integer(problems: _Problems, path: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum and value > maximum):
+        bound = f"{minimum}..{maximum}" if maximum else f">= {minimum}"
+        problems.add(path, f"expected a whole number {bound}, got {value!r}")
+        return minimum
+    return value
+
+
+def _choice(problems: _Problems, path: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        problems.add(path, f"expected one of {', '.join(choices)}, got {value!r}")
+        return choices[0]
+    return str(value)
+
+
+def _unknown_keys(problems: _Problems, path: str, data: dict[str, Any], known: set[str]) -> None:
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(sorted(known))})"
+            problems.add(f"{path}.{key}", f"unknown key{hint}")
+
+
+def _entry(problems: _Problems, path: str, name: str, data: Any, known: set[str]) -> bool:
+    """Whether a named entry of a section is a mapping to read further; its unknown keys and a bad name noted."""
+    if not isinstance(data, dict):
+        problems.add(path, f"expected a mapping, got {type(data).__name__}")
+        return False
+    _unknown_keys(problems, path, data, known)
+    if not _NAME.fullmatch(name):
+        problems.add(path, "the name takes 1-128 letters, digits, - and _, starting and ending with a letter or digit")
+    return True
+
+
+def _compute(problems: _Problems, name: str, data: Any) -> ComputeEnvironment | None:
+    path = f"compute.{name}"
+    if not _entry(problems, path, name, data, COMPUTE_KEYS):
+        return None
+    kind = _choice(problems, f"{path}.type", data.get("type"), COMPUTE_TYPES)
+    fargate = kind.startswith("FARGATE")
+    max_vcpus = _integer(problems, f"{path}.max_vcpus", data.get("max_vcpus"), minimum=1)
+    min_vcpus = _integer(problems, f"{path}.min_vcpus", data.get("min_vcpus", 0), minimum=0)
+    if min_vcpus > max_vcpus:
+        problems.add(f"{path}.min_vcpus", f"{min_vcpus} is more than max_vcpus ({max_vcpus})")
+    for key in ("min_vcpus", "instance_types", "allocation_strategy", "launch_template", "instance_tags"):
+        if fargate and key in data:
+            problems.add(f"{path}.{key}", f"does not apply to {kind} (Fargate chooses the machines)")
+    strategy = data.get("allocation_strategy", DEFAULT_STRATEGY.get(kind))
+    if strategy is not None:
+        strategy = _choice(problems, f"{path}.allocation_strategy", strategy, ALLOCATION_STRATEGIES)
+        if strategy.startswith("SPOT_") and kind != "SPOT":
+            problems.add(f"{path}.allocation_strategy", f"{strategy} is for SPOT compute, this is {kind}")
+    template = data.get("launch_template")
+    launch_template = None
+    if template is not None:
+        if not isinstance(template, dict):
+            problems.add(f"{path}.launch_template", "expected a mapping with id or name, and version")
+        else:
+            _unknown_keys(problems, f"{path}.launch_template", template, LAUNCH_TEMPLATE_KEYS)
+            if ("id" in template) == ("name" in template):
+                problems.add(f"{path}.launch_template", "give either id or name")
+            launch_template = LaunchTemplate(
+                id=template.get("id"), name=template.get("name"), version=template.get("version")
+            )
+    tags = data.get("instance_tags", {})
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        problems.add(f"{path}.instance_tags", "expected string keys mapped to string values (quote numbers)")
+        tags = {}
+    return ComputeEnvironment(
+        name=name,
+        type=kind,
+        max_vcpus=max_vcpus,
+        min_vcpus=0 if fargate else min_vcpus,
+        instance_types=()
+        if fargate
+        else _strings(problems, f"{path}.instance_types", data.get("instance_types", ["optimal"]), required=True),
+        allocation_strategy=None if fargate else strategy,
+        subnets=_strings(problems, f"{path}.subnets", data.get("subnets"), required=True),
+        security_groups=_strings(problems, f"{path}.security_groups", data.get("security_groups"), required=True),
+        launch_template=launch_template,
+        instance_tags=dict(tags),
+        state=_choice(problems, f"{path}.state", data.get("state", "ENABLED"), STATES),
+    )
+
+
+def _queue(problems: _Problems, name: str, data: Any, compute: Mapping[str, ComputeEnvironment]) -> JobQueue | None:
+    from compute_on_aws.schedules import parse_duration
+
+    path = f"queues.{name}"
+    if not _entry(problems, path, name, data, QUEUE_KEYS):
+        return None
+    names = _strings(problems, f"{path}.compute", data.get("compute"), required=True)
+    if len(names) > 3:
+        problems.add(f"{path}.compute", f"{len(names)} compute environments; a queue takes at most 3")
+    for ce in names:
+        if ce not in compute:
+            close = difflib.get_close_matches(ce, list(compute), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else f" (declared: {', '.join(sorted(compute)) or 'none'})"
+            problems.add(f"{path}.compute", f"no compute environment {ce!r} is declared{hint}")
+    kinds = {compute[ce].fargate for ce in names if ce in compute}
+    if len(kinds) > 1:
+        problems.add(f"{path}.compute", "mixes Fargate and EC2 compute environments, which Batch refuses in one queue")
+    stuck = data.get("cancel_stuck_runnable_after")
+    seconds = None
+    if stuck is not None:
+        try:
+            seconds = int(parse_duration(str(stuck), f"{path}.cancel_stuck_runnable_after").total_seconds())
+        except UserError as e:
+            problems.lines.append(f"{problems.where}: {e}")
+        else:
+            if not 600 <= seconds <= 86400:
+                problems.add(f"{path}.cancel_stuck_runnable_after", f"Batch takes 10m to 24h, got {stuck}")
+    policy = data.get("scheduling_policy")
+    if policy is not None and (not isinstance(policy, str) or ":scheduling-policy/" not in policy):
+        problems.add(f"{path}.scheduling_policy", f"expected a scheduling policy ARN, got {policy!r}")
+    return JobQueue(
+        name=name,
+        priority=_integer(problems, f"{path}.priority", data.get("priority", 1), minimum=0, maximum=1000),
+        compute=names,
+        state=_choice(problems, f"{path}.state", data.get("state", "ENABLED"), STATES),
+        scheduling_policy=policy,
+        cancel_stuck_runnable_after=seconds,
+    )
+
+
+def parse_infrastructure(compute: Any, queues: Any, *, where: str) -> Infrastructure:
+    """The `compute` and `queues` sections of a config; every problem in them raised at once, a line each."""
+    problems = _Problems(where)
+    environments: dict[str, ComputeEnvironment] = {}
+    for label, section in (("compute", compute), ("queues", queues)):
+        if section is not None and not isinstance(section, dict):
+            problems.add(label, "expected a mapping of names to settings")
+    for name, data in (compute if isinstance(compute, dict) else {}).items():
+        if (ce := _compute(problems, str(name), data)) is not None:
+            environments[str(name)] = ce
+    job_queues: dict[str, JobQueue] = {}
+    for name, data in (queues if isinstance(queues, dict) else {}).items():
+        if (queue := _queue(problems, str(name), data, environments)) is not None:
+            job_queues[str(name)] = queue
+    problems.raise_any()
+    return Infrastructure(compute=environments, queues=job_queues)

@@ -1,0 +1,218 @@
+"""What `infra apply` would change: the declared compute environments and queues as Batch requests, compared with
+what AWS describes. Pure: the caller reads AWS and carries the changes out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from compute_on_aws.infra.model import MANAGED_TAG, STUCK_REASONS, ComputeEnvironment, Infrastructure, JobQueue
+
+Kind = Literal["role", "instance profile", "log group", "compute environment", "job queue"]
+# Where Batch's jobs log (the templates set no logConfiguration): the group `logs.retention_days` applies to.
+LOG_GROUP = "/aws/batch/job"
+Action = Literal["create", "update", "delete", "keep", "replace"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """What the requests take from the rest of the config."""
+
+    # The role Batch acts with (None: AWS's service-linked role), and the instance profile of EC2 and spot instances.
+    service_role: str | None = None
+    instance_profile: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # The value of MANAGED_TAG on what this config's apply creates: its environment's name, or "default".
+    scope: str = "default"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    action: Action
+    kind: Kind
+    name: str
+    # Field by field, "field: old -> new" (create: the main settings; replace: why it cannot be updated).
+    details: tuple[str, ...] = ()
+    # The request that creates (create) or updates (update) it; names of compute environments stand for their ARNs.
+    request: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def line(self) -> str:
+        sign = {"create": "+", "update": "~", "delete": "-", "keep": "=", "replace": "-/+"}[self.action]
+        what = f"{sign} {self.kind} {self.name}"
+        return f"{what}: {'; '.join(self.details)}" if self.details else what
+
+
+def compute_request(ce: ComputeEnvironment, settings: Settings) -> dict[str, Any]:
+    """CreateComputeEnvironment for a declared compute environment."""
+    resources: dict[str, Any] = {
+        "type": ce.type,
+        "maxvCpus": ce.max_vcpus,
+        "subnets": list(ce.subnets),
+        "securityGroupIds": list(ce.security_groups),
+    }
+    if not ce.fargate:
+        resources |= {
+            "minvCpus": ce.min_vcpus,
+            "instanceTypes": list(ce.instance_types),
+            "allocationStrategy": ce.allocation_strategy,
+        }
+        if settings.instance_profile is not None:
+            resources["instanceRole"] = settings.instance_profile
+        if ce.launch_template is not None:
+            template = {"launchTemplateId": ce.launch_template.id, "launchTemplateName": ce.launch_template.name}
+            template["version"] = ce.launch_template.version
+            resources["launchTemplate"] = {k: v for k, v in template.items() if v is not None}
+        if ce.instance_tags:
+            resources["tags"] = dict(ce.instance_tags)
+    request: dict[str, Any] = {
+        "computeEnvironmentName": ce.name,
+        "type": "MANAGED",
+        "state": ce.state,
+        "computeResources": resources,
+        "tags": {**settings.tags, MANAGED_TAG: settings.scope},
+    }
+    if settings.service_role is not None:
+        request["serviceRole"] = settings.service_role
+    return request
+
+
+def queue_request(queue: JobQueue, settings: Settings) -> dict[str, Any]:
+    """CreateJobQueue for a declared queue; computeEnvironment holds names (the caller puts ARNs for updates)."""
+    stuck = queue.cancel_stuck_runnable_after
+    request: dict[str, Any] = {
+        "jobQueueName": queue.name,
+        "state": queue.state,
+        "priority": queue.priority,
+        "computeEnvironmentOrder": [
+            {"order": i + 1, "computeEnvironment": name} for i, name in enumerate(queue.compute)
+        ],
+        "jobStateTimeLimitActions": [
+            {"reason": reason, "state": "RUNNABLE", "maxTimeSeconds": stuck, "action": "CANCEL"}
+            for reason in (STUCK_REASONS if stuck is not None else ())
+        ],
+        "tags": {**settings.tags, MANAGED_TAG: settings.scope},
+    }
+    if queue.scheduling_policy is not None:
+        request["schedulingPolicyArn"] = queue.scheduling_policy
+    return request
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return f"[{', '.join(map(str, value))}]"
+    return "(none)" if value is None else str(value)
+
+
+def _differences(fields: Sequence[tuple[str, Any, Any]]) -> list[str]:
+    return [f"{label}: {_shown(old)} -> {_shown(new)}" for label, old, new in fields if old != new]
+
+
+def _compute_change(ce: ComputeEnvironment, settings: Settings, current: Mapping[str, Any] | None) -> Change:
+    request = compute_request(ce, settings)
+    if current is None:
+        shown = (
+            f"{ce.type}, {ce.min_vcpus}-{ce.max_vcpus} vCPUs"
+            if not ce.fargate
+            else f"{ce.type}, up to {ce.max_vcpus} vCPUs"
+        )
+        return Change(action="create", kind="compute environment", name=ce.name, details=(shown,), request=request)
+    have = current.get("computeResources", {})
+    want = request["computeResources"]
+    if have.get("type") != ce.type or current.get("type") != "MANAGED":
+        why = f"type {have.get('type') or current.get('type')} -> {ce.type}: Batch cannot change it in place"
+        return Change(action="replace", kind="compute environment", name=ce.name, details=(why,))
+    fields = [
+        ("state", current.get("state"), ce.state),
+        ("max_vcpus", have.get("maxvCpus"), ce.max_vcpus),
+        ("subnets", sorted(have.get("subnets", [])), sorted(ce.subnets)),
+        ("security_groups", sorted(have.get("securityGroupIds", [])), sorted(ce.security_groups)),
+    ]
+    if not ce.fargate:
+        fields += [
+            ("min_vcpus", have.get("minvCpus"), ce.min_vcpus),
+            ("instance_types", sorted(have.get("instanceTypes", [])), sorted(ce.instance_types)),
+            ("allocation_strategy", have.get("allocationStrategy"), ce.allocation_strategy),
+            ("launch_template", have.get("launchTemplate"), want.get("launchTemplate")),
+            ("instance_tags", have.get("tags") or {}, want.get("tags") or {}),
+        ]
+    details = _differences(fields)
+    if not details:
+        return Change(action="keep", kind="compute environment", name=ce.name)
+    update: dict[str, Any] = {"computeEnvironment": ce.name, "state": ce.state}
+    resources = {k: v for k, v in want.items() if k not in ("type", "instanceRole")}
+    if resources != {k: v for k, v in have.items() if k in resources}:
+        update["computeResources"] = resources
+    return Change(action="update", kind="compute environment", name=ce.name, details=tuple(details), request=update)
+
+
+def _queue_change(
+    queue: JobQueue, settings: Settings, current: Mapping[str, Any] | None, names: Mapping[str, str]
+) -> Change:
+    """`names`: compute environment ARN -> name, for what AWS describes."""
+    request = queue_request(queue, settings)
+    if current is None:
+        shown = f"priority {queue.priority}, compute {_shown(queue.compute)}"
+        return Change(action="create", kind="job queue", name=queue.name, details=(shown,), request=request)
+    order = sorted(current.get("computeEnvironmentOrder", []), key=lambda o: o["order"])
+    have_compute = [names.get(o["computeEnvironment"], o["computeEnvironment"]) for o in order]
+    have_policy = current.get("schedulingPolicyArn")
+    if (have_policy is None) != (queue.scheduling_policy is None):
+        why = f"scheduling_policy {_shown(have_policy)} -> {_shown(queue.scheduling_policy)}: a queue's fair-share "
+        why += "policy can be replaced, not added or removed"
+        return Change(action="replace", kind="job queue", name=queue.name, details=(why,), request=request)
+    have_stuck = {a.get("maxTimeSeconds") for a in current.get("jobStateTimeLimitActions", [])}
+    fields = [
+        ("state", current.get("state"), queue.state),
+        ("priority", current.get("priority"), queue.priority),
+        ("compute", have_compute, list(queue.compute)),
+        ("scheduling_policy", have_policy, queue.scheduling_policy),
+        (
+            "cancel_stuck_runnable_after",
+            next(iter(have_stuck)) if len(have_stuck) == 1 else None,
+            queue.cancel_stuck_runnable_after,
+        ),
+    ]
+    details = _differences(fields)
+    if not details:
+        return Change(action="keep", kind="job queue", name=queue.name)
+    update = {k: v for k, v in request.items() if k not in ("jobQueueName", "tags")} | {"jobQueue": queue.name}
+    return Change(action="update", kind="job queue", name=queue.name, details=tuple(details), request=update)
+
+
+def plan(
+    infra: Infrastructure,
+    settings: Settings,
+    compute: Mapping[str, Mapping[str, Any]],
+    queues: Mapping[str, Mapping[str, Any]],
+    *,
+    prune: bool = False,
+) -> list[Change]:
+    """The changes that make AWS match the declarations, in the order `apply` makes them: compute environments before
+    the queues that use them; deletions of queues before the compute environments they used. `compute` and `queues`:
+    what AWS describes, by name. Only resources tagged MANAGED_TAG = settings.scope are deleted, and only with prune."""
+    names = {c["computeEnvironmentArn"]: name for name, c in compute.items() if "computeEnvironmentArn" in c}
+    changes = [_compute_change(ce, settings, compute.get(ce.name)) for ce in infra.compute.values()]
+    changes += [_queue_change(q, settings, queues.get(q.name), names) for q in infra.queues.values()]
+    if prune:
+        ours = {"job queue": queues, "compute environment": compute}
+        for kind in ("job queue", "compute environment"):
+            declared = infra.queues if kind == "job queue" else infra.compute
+            for name, current in sorted(ours[kind].items()):
+                if name not in declared and current.get("tags", {}).get(MANAGED_TAG) == settings.scope:
+                    changes.append(Change(action="delete", kind=kind, name=name, details=("no longer declared",)))
+    return changes
+
+
+def log_group_change(retention_days: int | None, current: Mapping[str, Any] | None) -> Change | None:
+    """The jobs' log group kept for `retention_days` (None: not managed; Batch creates the group with its first job)."""
+    if retention_days is None:
+        return None
+    request = {"logGroupName": LOG_GROUP, "retentionInDays": retention_days}
+    if current is None:
+        shown = (f"retention {retention_days} days",)
+        return Change(action="create", kind="log group", name=LOG_GROUP, details=shown, request=request)
+    details = _differences([("retention_days", current.get("retentionInDays"), retention_days)])
+    action: Action = "update" if details else "keep"
+    return Change(action=action, kind="log group", name=LOG_GROUP, details=tuple(details), request=request)

@@ -1,0 +1,169 @@
+"""The declared infrastructure and the jobs' definitions as Terraform JSON (`*.tf.json`), for teams whose account is
+managed with Terraform. Attribute names follow the hashicorp/aws provider, version 6 (its `name` of a compute
+environment was `compute_environment_name` before). Pure: the same input gives the same text."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from compute_on_aws.infra.model import MANAGED_TAG, STUCK_REASONS, ComputeEnvironment, Infrastructure, JobQueue
+from compute_on_aws.infra.plan import LOG_GROUP, Settings, compute_request
+from compute_on_aws.infra.roles import EC2_TRUST, INSTANCE_POLICY
+
+PROVIDER = {"aws": {"source": "hashicorp/aws", "version": ">= 6.0"}}
+
+
+def identifier(name: str) -> str:
+    """A Terraform resource name for a Batch name: letters, digits, _ and -, not starting with a digit."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    return cleaned if re.match(r"[A-Za-z_]", cleaned) else f"_{cleaned}"
+
+
+# CreateComputeEnvironment's computeResources -> the provider's compute_resources block.
+_RESOURCE_KEYS = {
+    "type": "type",
+    "maxvCpus": "max_vcpus",
+    "minvCpus": "min_vcpus",
+    "subnets": "subnets",
+    "securityGroupIds": "security_group_ids",
+    "instanceTypes": "instance_type",
+    "allocationStrategy": "allocation_strategy",
+    "instanceRole": "instance_role",
+    "launchTemplate": "launch_template",
+    "tags": "tags",
+}
+_TEMPLATE_KEYS = {"launchTemplateId": "launch_template_id", "launchTemplateName": "launch_template_name"}
+
+
+def _compute(ce: ComputeEnvironment, settings: Settings) -> dict[str, Any]:
+    """The CreateComputeEnvironment request apply sends, in the provider's names."""
+    request = compute_request(ce, settings)
+    resources = {_RESOURCE_KEYS[k]: v for k, v in request["computeResources"].items()}
+    if "launch_template" in resources:
+        resources["launch_template"] = [{_TEMPLATE_KEYS.get(k, k): v for k, v in resources["launch_template"].items()}]
+    resource: dict[str, Any] = {
+        "name": ce.name,
+        "type": request["type"],
+        "state": ce.state,
+        "compute_resources": [resources],
+        "tags": request["tags"],
+    }
+    if "serviceRole" in request:
+        resource["service_role"] = request["serviceRole"]
+    return resource
+
+
+def _queue(queue: JobQueue, settings: Settings) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "name": queue.name,
+        "state": queue.state,
+        "priority": queue.priority,
+        "compute_environment_order": [
+            {"order": i + 1, "compute_environment": f"${{aws_batch_compute_environment.{identifier(name)}.arn}}"}
+            for i, name in enumerate(queue.compute)
+        ],
+        "tags": {**settings.tags, MANAGED_TAG: settings.scope},
+    }
+    if queue.scheduling_policy is not None:
+        resource["scheduling_policy_arn"] = queue.scheduling_policy
+    if queue.cancel_stuck_runnable_after is not None:
+        resource["job_state_time_limit_action"] = [
+            {
+                "action": "CANCEL",
+                "max_time_seconds": queue.cancel_stuck_runnable_after,
+                "reason": r,
+                "state": "RUNNABLE",
+            }
+            for r in STUCK_REASONS
+        ]
+    return resource
+
+
+_RULE_KEYS = {
+    "action": "action",
+    "onExitCode": "on_exit_code",
+    "onReason": "on_reason",
+    "onStatusReason": "on_status_reason",
+}
+
+
+def _definition(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A RegisterJobDefinition request as an aws_batch_job_definition (container properties stay Batch's JSON)."""
+    resource: dict[str, Any] = {
+        "name": request["jobDefinitionName"],
+        "type": request["type"],
+        "container_properties": json.dumps(request["containerProperties"], sort_keys=True),
+        "parameters": dict(request.get("parameters", {})),
+        "propagate_tags": bool(request.get("propagateTags", False)),
+        "tags": dict(request.get("tags", {})),
+    }
+    if "platformCapabilities" in request:
+        resource["platform_capabilities"] = list(request["platformCapabilities"])
+    retry = request.get("retryStrategy")
+    if retry is not None:
+        rules = [{_RULE_KEYS[k]: v for k, v in rule.items()} for rule in retry.get("evaluateOnExit", [])]
+        resource["retry_strategy"] = [{"attempts": retry["attempts"], "evaluate_on_exit": rules}]
+    if "timeout" in request:
+        resource["timeout"] = [{"attempt_duration_seconds": request["timeout"]["attemptDurationSeconds"]}]
+    if "schedulingPriority" in request:
+        resource["scheduling_priority"] = request["schedulingPriority"]
+    return resource
+
+
+def _roles(settings: Settings, *, linked: bool, partition: str) -> dict[str, Any]:
+    """What roles.create makes: Batch's service-linked role, and the instances' role with its instance profile."""
+    resources: dict[str, Any] = {}
+    if linked:
+        resources["aws_iam_service_linked_role"] = {"batch": {"aws_service_name": "batch.amazonaws.com"}}
+    if settings.instance_profile is not None:
+        # The role bears the profile's name, as roles.create makes them.
+        profile = settings.instance_profile.rsplit("/", 1)[-1]
+        name = identifier(profile)
+        tags = {**settings.tags, MANAGED_TAG: settings.scope}
+        resources["aws_iam_role"] = {name: {"name": profile, "assume_role_policy": json.dumps(EC2_TRUST), "tags": tags}}
+        resources["aws_iam_role_policy_attachment"] = {
+            name: {"role": f"${{aws_iam_role.{name}.name}}", "policy_arn": f"arn:{partition}:{INSTANCE_POLICY}"}
+        }
+        resources["aws_iam_instance_profile"] = {
+            name: {"name": profile, "role": f"${{aws_iam_role.{name}.name}}", "tags": tags}
+        }
+    return resources
+
+
+def export(
+    infra: Infrastructure,
+    settings: Settings,
+    definitions: Sequence[Mapping[str, Any]],
+    *,
+    create_roles: bool = False,
+    partition: str = "aws",
+    log_retention_days: int | None = None,
+) -> dict[str, Any]:
+    """Terraform JSON: the compute environments, the queues (which name them by reference: Terraform creates them
+    first), a definition per job, the log group Batch writes to, and with create_roles the roles apply would create."""
+    made = _roles(settings, linked=settings.service_role is None, partition=partition) if create_roles else {}
+    compute = {identifier(ce.name): _compute(ce, settings) for ce in infra.compute.values()}
+    if "aws_iam_instance_profile" in made:
+        reference = f"${{aws_iam_instance_profile.{next(iter(made['aws_iam_instance_profile']))}.arn}}"
+        for resource in compute.values():
+            for block in resource["compute_resources"]:
+                if "instance_role" in block:
+                    block["instance_role"] = reference
+    log_group: dict[str, Any] = {"name": LOG_GROUP, "tags": dict(settings.tags)}
+    if log_retention_days is not None:
+        log_group["retention_in_days"] = log_retention_days
+    resources: dict[str, Any] = {
+        **made,
+        "aws_batch_compute_environment": compute,
+        "aws_batch_job_queue": {identifier(q.name): _queue(q, settings) for q in infra.queues.values()},
+        "aws_batch_job_definition": {identifier(d["jobDefinitionName"]): _definition(d) for d in definitions},
+        "aws_cloudwatch_log_group": {"batch_jobs": log_group},
+    }
+    return {"terraform": {"required_providers": PROVIDER}, "resource": {k: v for k, v in resources.items() if v}}
+
+
+def text(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,457 @@
+"""`infra plan` and `infra apply` against moto over HTTP: compute environments and job queues from the config, created
+in order, updated in place, pruned only when tagged as this project's; a bad declaration stops before any call."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ACCOUNT, Moto, write_job
+
+
+@pytest.fixture
+def account(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """What a team has before declaring compute: a VPC's subnet and security group, the roles Batch needs, and AWS's
+    managed policies (moto loads them only when asked, at the start of an account: here, into the one in use)."""
+    from moto.iam.models import iam_backends
+
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    backend = iam_backends[ACCOUNT]["global"]
+    backend.aws_managed_policies = backend._init_aws_policies()
+    backend.managed_policies.update({p.arn: p for p in backend.aws_managed_policies})
+    ec2, iam = moto.client("ec2"), moto.client("iam")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="batch", Description="batch", VpcId=vpc)["GroupId"]
+    service = iam.get_role(RoleName="batch-service")["Role"]["Arn"]
+    iam.create_role(RoleName="ecs-instance", AssumeRolePolicyDocument="{}")
+    profile = iam.create_instance_profile(InstanceProfileName="ecs-instance")["InstanceProfile"]["Arn"]
+    for calls in moto.received.values():  # the moto fixture's own queues: only what the tests do counts
+        calls.clear()
+    return {"subnet": subnet, "group": group, "service": service, "profile": profile}
+
+
+def settings(account: dict[str, str], **changes: Any) -> dict[str, Any]:
+    network = {"subnets": [account["subnet"]], "security_groups": [account["group"]]}
+    config: dict[str, Any] = {
+        "backend": "aws",
+        "region": "us-east-1",
+        "roles": {"service": account["service"], "instance": account["profile"]},
+        "tags": {"team": "observes"},
+        "compute": {
+            "spot": {"type": "SPOT", "max_vcpus": 64, "instance_types": ["m5", "c5"], **network},
+            "on-demand": {"type": "EC2", "max_vcpus": 16, **network},
+        },
+        "queues": {
+            "high": {"priority": 10, "compute": ["on-demand", "spot"]},
+            "bulk": {"priority": 1, "compute": ["spot"]},
+        },
+    }
+    for path, value in changes.items():
+        *parents, key = path.split("__")
+        section = config
+        for parent in parents:
+            section = section[parent]
+        if value is None:
+            del section[key]
+        else:
+            section[key] = value
+    return config
+
+
+def write(tmp_path: Path, config: dict[str, Any]) -> Path:
+    path = tmp_path / "compute-on-aws.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def infra(cli, path: Path, *args: str):
+    return cli("infra", args[0], "--config", str(path), *args[1:])
+
+
+def described(moto: Moto) -> tuple[dict[str, Any], dict[str, Any]]:
+    batch = moto.client("batch")
+    compute = {c["computeEnvironmentName"]: c for c in batch.describe_compute_environments()["computeEnvironments"]}
+    queues = {q["jobQueueName"]: q for q in batch.describe_job_queues()["jobQueues"]}
+    return compute, queues
+
+
+def test_plan_on_an_account_without_them_shows_what_apply_creates_and_changes_nothing(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    result = infra(cli, write(tmp_path, settings(account)), "plan")
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "+ compute environment spot: SPOT, 0-64 vCPUs",
+        "+ compute environment on-demand: EC2, 0-16 vCPUs",
+        "+ job queue high: priority 10, compute [on-demand, spot]",
+        "+ job queue bulk: priority 1, compute [spot]",
+        "4 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged.",
+    ]
+    assert moto.received["CreateComputeEnvironment"] == moto.received["CreateJobQueue"] == []
+
+
+def test_apply_creates_in_order_and_a_second_apply_changes_nothing(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    path = write(tmp_path, settings(account))
+    result = infra(cli, path, "apply")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[-4:] == [
+        "created compute environment spot",
+        "created compute environment on-demand",
+        "created job queue high",
+        "created job queue bulk",
+    ]
+    compute, queues = described(moto)
+    spot = compute["spot"]["computeResources"]
+    assert spot["type"] == "SPOT" and spot["maxvCpus"] == 64 and spot["minvCpus"] == 0
+    assert spot["allocationStrategy"] == "SPOT_PRICE_CAPACITY_OPTIMIZED"
+    assert compute["on-demand"]["computeResources"]["allocationStrategy"] == "BEST_FIT_PROGRESSIVE"
+    assert spot["instanceRole"] == account["profile"] and spot["subnets"] == [account["subnet"]]
+    assert compute["spot"]["tags"] == {"team": "observes", "compute-on-aws:infra": "default"}
+    assert queues["high"]["priority"] == 10 and queues["high"]["state"] == "ENABLED"
+    assert [o["computeEnvironment"] for o in queues["high"]["computeEnvironmentOrder"]] == ["on-demand", "spot"]
+    # The queues were created after both compute environments they use.
+    assert [r["computeEnvironmentName"] for r in moto.received["CreateComputeEnvironment"]] == ["spot", "on-demand"]
+
+    again = infra(cli, path, "apply")
+    assert again.code == 0, again.err
+    assert again.out.splitlines() == ["0 to create, 0 to update, 0 to replace, 0 to delete, 4 unchanged."]
+    assert "nothing to do" in again.err
+    assert len(moto.received["CreateComputeEnvironment"]) == 2 and moto.received["UpdateJobQueue"] == []
+
+
+def test_a_change_of_priority_or_max_vcpus_is_an_update_in_place(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    assert infra(cli, write(tmp_path, settings(account)), "apply").code == 0
+    changed = settings(account, queues__high__priority=20, compute__spot__max_vcpus=128)
+    path = write(tmp_path, changed)
+    plan = infra(cli, path, "plan")
+    assert plan.code == 0, plan.err
+    assert plan.out.splitlines() == [
+        "~ compute environment spot: max_vcpus: 64 -> 128",
+        "~ job queue high: priority: 10 -> 20",
+        "0 to create, 2 to update, 0 to replace, 0 to delete, 2 unchanged.",
+    ]
+    result = infra(cli, path, "apply")
+    assert result.code == 0, result.err
+    (update,) = moto.received["UpdateComputeEnvironment"]
+    assert update["computeEnvironment"] == "spot" and update["computeResources"]["maxvCpus"] == 128
+    (queue,) = moto.received["UpdateJobQueue"]
+    assert queue["priority"] == 20
+    compute, queues = described(moto)
+    assert queues["high"]["priority"] == 20
+    # UpdateJobQueue names compute environments by ARN.
+    order = [o["computeEnvironment"] for o in queue["computeEnvironmentOrder"]]
+    assert order == [compute["on-demand"]["computeEnvironmentArn"], compute["spot"]["computeEnvironmentArn"]]
+    assert moto.received["CreateComputeEnvironment"][2:] == []  # nothing was recreated
+
+
+def test_prune_deletes_only_what_apply_created_and_no_longer_declared(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    assert infra(cli, write(tmp_path, settings(account)), "apply").code == 0
+    path = write(tmp_path, settings(account, queues__bulk=None))
+    plan = infra(cli, path, "plan")
+    assert plan.out.splitlines()[-1] == "0 to create, 0 to update, 0 to replace, 0 to delete, 3 unchanged."
+    pruning = infra(cli, path, "plan", "--prune")
+    assert "- job queue bulk: no longer declared" in pruning.out.splitlines()
+    # The queues the fixture made by hand (default, etl-small, other) carry no tag of ours: left alone.
+    assert "default" not in pruning.out
+    result = infra(cli, path, "apply", "--prune")
+    assert result.code == 0, result.err
+    assert "deleted job queue bulk" in result.out.splitlines()
+    _, queues = described(moto)
+    assert "bulk" not in queues and {"default", "etl-small", "other", "high"} <= set(queues)
+    (disable,) = moto.received["UpdateJobQueue"]
+    assert disable == {"jobQueue": "bulk", "state": "DISABLED"}  # Batch deletes only a disabled queue
+
+
+def test_every_problem_of_the_declarations_is_one_line_and_nothing_is_called(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    broken = settings(
+        account,
+        queues__bulk__compute=["spto"],
+        compute__spot__type="SPOTS",
+        compute__fargate={"type": "FARGATE", "max_vcpus": 4, "min_vcpus": 1},
+    )
+    result = infra(cli, write(tmp_path, broken), "plan")
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
+    assert all(line.startswith("error: ") for line in lines)
+    where = str(tmp_path / "compute-on-aws.yaml")
+    assert f"error: {where}: compute.spot.type: expected one of EC2, SPOT, FARGATE, FARGATE_SPOT, got 'SPOTS'" in lines
+    assert any(
+        "queues.bulk.compute: no compute environment 'spto' is declared (did you mean spot?)" in x for x in lines
+    )
+    assert any("compute.fargate.min_vcpus: does not apply to FARGATE" in x for x in lines)
+    assert any("compute.fargate.subnets: required" in x for x in lines)
+    assert moto.received["CreateComputeEnvironment"] == []
+
+
+def test_jobs_and_queue_refuse_an_undeclared_queue_and_a_job_no_compute_can_run(
+    cli, account: dict[str, str], tmp_path: Path
+) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "typo", '{ queue = "hgih"; command = [ "echo" ]; image = "busybox:1.36"; memory = 512; }')
+    write_job(
+        jobs, "huge", '{ queue = "high"; command = [ "echo" ]; image = "busybox:1.36"; vcpus = 96; memory = 512; }'
+    )
+    write_job(
+        jobs, "fits", '{ queue = "high"; command = [ "echo" ]; image = "busybox:1.36"; vcpus = 48; memory = 512; }'
+    )
+    path = write(tmp_path, settings(account))
+    listed = cli("--jobs", str(jobs), "--config", str(path), "jobs")
+    assert listed.code == 2
+    assert listed.err.strip().splitlines() == [
+        "error: huge: needs 96 vCPU, 512 MiB on EC2, which no compute environment of queue high can give: "
+        "on-demand (EC2, at most 16 vCPU), spot (SPOT, at most 64 vCPU)",
+        "error: typo: queue: 'hgih' is not among the queues compute-on-aws.yaml declares (did you mean high?)",
+    ]
+    typo = cli("--jobs", str(jobs), "--config", str(path), "queue", "typo", "--dry-run")
+    assert typo.code == 2 and "did you mean high?" in typo.err
+    # 48 vCPUs fit the spot compute environment (64), not the on-demand one (16): the queue can run it.
+    assert cli("--jobs", str(jobs), "--config", str(path), "queue", "fits", "--dry-run").code == 0
+
+
+def test_a_failure_part_way_names_what_was_done_and_what_was_not(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    broken = settings(account, **{"compute__on-demand__subnets": ["subnet-0000000000000000"]})
+    result = infra(cli, write(tmp_path, broken), "apply")
+    assert result.code == 1
+    (line,) = result.err.strip().splitlines()
+    assert line.startswith("error: creating compute environment on-demand: AWS InvalidParameterValue")
+    assert "subnet subnet-0000000000000000 does not exist" in line
+    assert "(already done: created compute environment spot)" in line
+    assert line.endswith("not done: create job queue high, create job queue bulk")
+    compute, queues = described(moto)
+    assert "spot" in compute and "on-demand" not in compute and "high" not in queues
+
+
+GOLDEN = Path(__file__).parent / "golden" / "infra-export.tf.json"
+
+
+def test_export_writes_this_repository_s_infrastructure_as_the_golden_terraform_file(cli) -> None:
+    """The example config and jobs as Terraform JSON. A change to the templates or the export shows here: look at the
+    diff, then regenerate with `compute-on-aws infra export -o tests/golden/infra-export.tf.json` from the root."""
+    root = Path(__file__).parent.parent
+    result = cli("--jobs", str(root / "jobs"), "infra", "export", "--format", "terraform", cwd=root)
+    assert result.code == 0, result.err
+    assert result.out == GOLDEN.read_text()
+    document = json.loads(result.out)
+    resources = document["resource"]
+    # roles.create is true in the example: the roles apply would create are in it too.
+    assert set(resources) == {
+        "aws_iam_service_linked_role",
+        "aws_iam_role",
+        "aws_iam_role_policy_attachment",
+        "aws_iam_instance_profile",
+        "aws_batch_compute_environment",
+        "aws_batch_job_queue",
+        "aws_batch_job_definition",
+        "aws_cloudwatch_log_group",
+    }
+    # Queues name their compute environments by reference, in order: Terraform creates those first.
+    order = resources["aws_batch_job_queue"]["default"]["compute_environment_order"]
+    assert [o["compute_environment"] for o in order] == [
+        "${aws_batch_compute_environment.on-demand.arn}",
+        "${aws_batch_compute_environment.spot.arn}",
+    ]
+    assert set(resources["aws_batch_job_definition"]) == {"hello", "observes-etl"}
+    # Secrets stay references in the definition: the export holds no secret value.
+    etl = json.loads(resources["aws_batch_job_definition"]["observes-etl"]["container_properties"])
+    assert etl["secrets"] == [
+        {
+            "name": "OBSERVES_API_TOKEN",
+            "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:observes/api-token",
+        }
+    ]
+    assert document["terraform"]["required_providers"]["aws"]["source"] == "hashicorp/aws"
+
+
+def test_export_refuses_another_format(cli, tmp_path: Path) -> None:
+    result = cli("infra", "export", "--format", "cloudformation", "--config", str(write(tmp_path, {})))
+    assert result.code == 2
+    assert result.err.strip() == "error: --format: expected terraform, got 'cloudformation'"
+
+
+def test_iam_policy_role_infra_is_enough_for_apply_and_prune(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_policy import _as_user
+
+    path = write(tmp_path, {**settings(account), "logs": {"retention_days": 30}})
+    printed = cli("--config", str(path), "iam-policy", "--role", "infra", "--account", "123456789012")
+    assert printed.code == 0, printed.err
+    policy = printed.json()
+    sids = {s["Sid"]: s for s in policy["Statement"]}
+    assert sids["ManageDeclaredComputeEnvironments"]["Resource"] == [
+        "arn:aws:batch:us-east-1:123456789012:compute-environment/spot",
+        "arn:aws:batch:us-east-1:123456789012:compute-environment/on-demand",
+    ]
+    assert sids["PruneOwnResources"]["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/compute-on-aws:infra": "default"}
+    }
+    # roles.service is set: the service role and the instance profile's role may be passed, nothing else.
+    assert sids["PassBatchRoles"]["Resource"] == [account["service"], "arn:aws:iam::123456789012:role/ecs-instance"]
+    assert "CreateBatchServiceLinkedRole" not in sids
+    _as_user(moto, monkeypatch, policy)
+    assert infra(cli, path, "apply").code == 0
+    pruned = infra(
+        cli,
+        write(tmp_path, {**settings(account, queues__bulk=None), "logs": {"retention_days": 30}}),
+        "apply",
+        "--prune",
+    )
+    assert pruned.code == 0, pruned.err
+    assert "deleted job queue bulk" in pruned.out
+
+
+def test_roles_named_but_missing_are_errors_before_any_change(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    missing = settings(
+        account,
+        roles={
+            "service": "arn:aws:iam::123456789012:role/no-such-role",
+            "instance": "arn:aws:iam::123456789012:instance-profile/no-such-profile",
+        },
+    )
+    result = infra(cli, write(tmp_path, missing), "apply")
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 2
+    assert "roles.service: role no-such-role does not exist in this account" in lines[0]
+    assert "roles.instance: instance profile no-such-profile does not exist in this account" in lines[1]
+    assert all(line.endswith("or set roles.create: true to let infra apply create what Batch needs)") for line in lines)
+    assert moto.received["CreateComputeEnvironment"] == []
+
+
+def test_roles_create_makes_the_instance_profile_before_the_compute_environments(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compute_on_aws.infra import apply
+
+    monkeypatch.setattr(apply, "IAM_PROPAGATION", 0)
+    path = write(tmp_path, settings(account, roles={"service": account["service"], "create": True}))
+    plan = infra(cli, path, "plan")
+    assert plan.out.splitlines()[:2] == [
+        "+ role compute-on-aws-instance: trusted by EC2, with AmazonEC2ContainerServiceforEC2Role",
+        "+ instance profile compute-on-aws-instance: role compute-on-aws-instance",
+    ]
+    result = infra(cli, path, "apply")
+    assert result.code == 0, result.err
+    iam = moto.client("iam")
+    profile = iam.get_instance_profile(InstanceProfileName="compute-on-aws-instance")["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == ["compute-on-aws-instance"]
+    attached = iam.list_attached_role_policies(RoleName="compute-on-aws-instance")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AmazonEC2ContainerServiceforEC2Role"]
+    compute, _ = described(moto)
+    assert compute["spot"]["computeResources"]["instanceRole"] == "compute-on-aws-instance"
+    assert infra(cli, path, "plan").out.splitlines()[-1].startswith("0 to create, 0 to update")
+    # Without roles.service, Batch's own service-linked role is created too.
+    linked = infra(cli, write(tmp_path, settings(account, roles={"create": True})), "plan")
+    assert "+ role AWSServiceRoleForBatch: Batch's own" in linked.out.splitlines()
+
+
+def test_export_with_roles_create_holds_the_roles_apply_would_create(
+    cli, account: dict[str, str], tmp_path: Path
+) -> None:
+    path = write(tmp_path, settings(account, roles={"create": True}))
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "hello", '{ queue = "high"; command = [ "echo" ]; image = "busybox:1.36"; memory = 512; }')
+    result = cli("--jobs", str(jobs), "--config", str(path), "infra", "export", "--format", "terraform")
+    assert result.code == 0, result.err
+    resources = json.loads(result.out)["resource"]
+    assert resources["aws_iam_service_linked_role"] == {"batch": {"aws_service_name": "batch.amazonaws.com"}}
+    role = resources["aws_iam_role"]["compute-on-aws-instance"]
+    assert json.loads(role["assume_role_policy"])["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    attachment = resources["aws_iam_role_policy_attachment"]["compute-on-aws-instance"]
+    assert attachment["policy_arn"] == "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+    (spot,) = resources["aws_batch_compute_environment"]["spot"]["compute_resources"]
+    assert spot["instance_role"] == "${aws_iam_instance_profile.compute-on-aws-instance.arn}"
+    assert "service_role" not in resources["aws_batch_compute_environment"]["spot"]
+
+
+def test_logs_retention_days_keeps_the_jobs_log_group(cli, moto: Moto, account: dict[str, str], tmp_path: Path) -> None:
+    path = write(tmp_path, {**settings(account), "logs": {"retention_days": 30}})
+    plan = infra(cli, path, "plan")
+    assert plan.out.splitlines()[0] == "+ log group /aws/batch/job: retention 30 days"
+    assert infra(cli, path, "apply").code == 0
+    (group,) = moto.client("logs").describe_log_groups(logGroupNamePrefix="/aws/batch/job")["logGroups"]
+    assert group["retentionInDays"] == 30
+    assert infra(cli, path, "plan").out.splitlines()[-1].endswith(" 0 to delete, 5 unchanged.")
+    longer = write(tmp_path, {**settings(account), "logs": {"retention_days": 90}})
+    assert infra(cli, longer, "plan").out.splitlines()[0] == "~ log group /aws/batch/job: retention_days: 30 -> 90"
+    assert infra(cli, longer, "apply").code == 0
+    (group,) = moto.client("logs").describe_log_groups(logGroupNamePrefix="/aws/batch/job")["logGroups"]
+    assert group["retentionInDays"] == 90
+    wrong = infra(cli, write(tmp_path, {**settings(account), "logs": {"retention_days": 31}}), "plan")
+    assert wrong.code == 2 and "logs.retention_days: expected one of CloudWatch's periods" in wrong.err
+
+
+def test_apply_waits_for_each_resource_to_settle_backing_off_and_reports_invalid_and_timeouts() -> None:
+    """Batch answers CREATING for a while after a create: apply polls, each pause longer, until VALID; INVALID and
+    a resource that never settles end in one error naming it (moto answers VALID at once, so this drives the poll)."""
+    from compute_on_aws.errors import AwsError
+    from compute_on_aws.infra.apply import _settled
+
+    answers = iter([{"status": "CREATING"}, {"status": "CREATING"}, {"status": "UPDATING"}, {"status": "VALID"}])
+    pauses: list[float] = []
+    _settled(lambda: next(answers), "compute environment spot", sleep=pauses.append)
+    assert len(pauses) == 3 and pauses[0] < pauses[2]
+    gone = iter([{"status": "DELETING"}, None])
+    _settled(lambda: next(gone), "job queue bulk", gone=True, sleep=lambda _: None)
+    with pytest.raises(AwsError, match="compute environment spot: Batch says INVALID: CLIENT_ERROR - no subnet"):
+        _settled(
+            lambda: {"status": "INVALID", "statusReason": "CLIENT_ERROR - no subnet"},
+            "compute environment spot",
+            sleep=lambda _: None,
+        )
+    with pytest.raises(AwsError, match="job queue high: still CREATING after 0 minutes"):
+        _settled(lambda: {"status": "CREATING"}, "job queue high", timeout=0.0, sleep=lambda _: None)
+
+
+def test_adding_a_fair_share_policy_replaces_the_queue_when_no_job_is_in_it(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    assert infra(cli, write(tmp_path, settings(account)), "apply").code == 0
+    policy = moto.client("batch").create_scheduling_policy(name="fair", fairsharePolicy={"shareDecaySeconds": 3600})
+    path = write(tmp_path, settings(account, queues__bulk__scheduling_policy=policy["arn"]))
+    plan = infra(cli, path, "plan")
+    assert plan.out.splitlines()[0] == (
+        f"-/+ job queue bulk: scheduling_policy (none) -> {policy['arn']}: a queue's fair-share policy can be "
+        "replaced, not added or removed"
+    )
+    result = infra(cli, path, "apply")
+    assert result.code == 0, result.err
+    assert "replaced job queue bulk" in result.out.splitlines()
+    (deleted,) = moto.received["DeleteJobQueue"]
+    assert deleted["jobQueue"] == "bulk"
+    assert moto.received["CreateJobQueue"][-1]["schedulingPolicyArn"] == policy["arn"]
+    _, queues = described(moto)
+    assert queues["bulk"]["schedulingPolicyArn"] == policy["arn"]
+    assert infra(cli, path, "plan").out.splitlines()[-1].startswith("0 to create, 0 to update, 0 to replace")
+
+
+def test_a_queue_with_jobs_in_it_is_neither_pruned_nor_replaced(
+    cli, hold_jobs: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    """Deleting a queue ends its jobs: apply refuses, and says how many and what to do."""
+    assert infra(cli, write(tmp_path, settings(account)), "apply").code == 0
+    hold_jobs.register_definition("waiting")
+    hold_jobs.client("batch").submit_job(jobName="waiting", jobQueue="bulk", jobDefinition="waiting")
+    result = infra(cli, write(tmp_path, settings(account, queues__bulk=None)), "apply", "--prune")
+    assert result.code == 1
+    assert "deleting job queue bulk: 1 job(s) still waiting or running in it, which deleting the queue would end" in (
+        result.err
+    )
+    _, queues = described(hold_jobs)
+    assert "bulk" in queues and hold_jobs.received["DeleteJobQueue"] == []
