@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -538,3 +539,17 @@ def test_another_flake_passing_self_queues_a_job_past_a_broken_one(project: Path
     spec = json.loads(script.split("--flake-manifest '", 1)[1].split("'", 1)[0])
     assert sorted(spec["overrides"]) == ["compute-on-aws", "nixpkgs"]
     assert spec["ref"].startswith("path:/nix/store/") and "?narHash=sha256-" in spec["ref"]
+
+
+def test_infra_export_through_the_flake_names_the_images_nix_builds(project: Path) -> None:
+    """Without nixpkgs the export shows `<built by nix>`; through the flake's app, each job's definition names the
+    image tag and entrypoint Nix resolved (nothing is built: the tags come from evaluation)."""
+    result = run_app(project, "compute-on-aws", "infra", "export", "--format", "terraform")
+    assert result.returncode == 0, result.stderr
+    assert "<built by nix>" not in result.stdout and "note:" not in result.stderr
+    definitions = json.loads(result.stdout)["resource"]["aws_batch_job_definition"]
+    etl = json.loads(definitions["observes-etl"]["container_properties"])
+    assert re.fullmatch(
+        r"123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com/compute-on-aws:observes-etl-\w+", etl["image"]
+    )
+    assert etl["command"][0].startswith("/nix/store/")
