@@ -105,6 +105,11 @@ def _shown(value: Any) -> str:
     return "(none)" if value is None else str(value)
 
 
+def _comparable(value: Any) -> Any:
+    """Lists compared as sets (AWS may list subnets or instance types in another order)."""
+    return sorted(value) if isinstance(value, list) else value
+
+
 def _differences(fields: Sequence[tuple[str, Any, Any]]) -> list[str]:
     return [f"{label}: {_shown(old)} -> {_shown(new)}" for label, old, new in fields if old != new]
 
@@ -141,8 +146,13 @@ def _compute_change(ce: ComputeEnvironment, settings: Settings, current: Mapping
     if not details:
         return Change(action="keep", kind="compute environment", name=ce.name)
     update: dict[str, Any] = {"computeEnvironment": ce.name, "state": ce.state}
-    resources = {k: v for k, v in want.items() if k not in ("type", "instanceRole")}
-    if resources != {k: v for k, v in have.items() if k in resources}:
+    # Only what changed: Batch refuses some unchanged values in an update (a BEST_FIT allocation strategy).
+    resources = {
+        k: v
+        for k, v in want.items()
+        if k not in ("type", "instanceRole") and _comparable(v) != _comparable(have.get(k))
+    }
+    if resources:
         update["computeResources"] = resources
     return Change(action="update", kind="compute environment", name=ce.name, details=tuple(details), request=update)
 
