@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from compute_on_aws.errors import UserError
+from compute_on_aws.errors import UserError, did_you_mean
 from compute_on_aws.infra.model import Infrastructure, parse_infrastructure
 
 DEFAULT_PATH = Path("compute-on-aws.yaml")
@@ -44,30 +43,11 @@ FARGATE_KEYS = {"assign_public_ip"}
 AWS_KEYS = {"calls_per_second"}
 LOGS_KEYS = {"retention_days"}
 # The retention periods CloudWatch Logs accepts, in days.
+# fmt: off
 RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )
+# fmt: on
 LOCAL_KEYS = {
     "state_dir",
     "max_vcpus",
@@ -144,9 +124,7 @@ class Config:
 
 
 def _unknown(where: str, key: str, known: set[str] | dict[str, Any]) -> UserError:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(sorted(known))})"
-    return UserError(f"{where}: unknown key {key!r}{hint}")
+    return UserError(f"{where}: unknown key {key!r}{did_you_mean(key, known)}")
 
 
 def _check_section(where: str, data: Any, known: set[str]) -> dict[str, Any]:
@@ -219,24 +197,13 @@ def _local(where: str, base_dir: Path, local: dict[str, Any]) -> LocalSettings:
     )
 
 
-def _role(where: str, label: str, value: Any) -> str | None:
+def _role(where: str, label: str, value: Any, kind: str = "role") -> str | None:
+    """An IAM ARN of `kind` (role, instance-profile), or None."""
     if value is None:
         return None
-    if not isinstance(value, str) or not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/\S+", value):
-        raise UserError(
-            f"{where}: {label}: expected an IAM role ARN (arn:aws:iam::<account>:role/<name>), got {value!r}"
-        )
-    return value
-
-
-def _instance_profile(where: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:instance-profile/\S+", value):
-        raise UserError(
-            f"{where}: roles.instance: expected an instance profile ARN "
-            f"(arn:aws:iam::<account>:instance-profile/<name>), got {value!r}"
-        )
+    if not isinstance(value, str) or not re.fullmatch(rf"arn:aws[a-z-]*:iam::\d{{12}}:{kind}/\S+", value):
+        what = "an IAM role" if kind == "role" else f"an IAM {kind.replace('-', ' ')}"
+        raise UserError(f"{where}: {label}: expected {what} ARN (arn:aws:iam::<account>:{kind}/<name>), got {value!r}")
     return value
 
 
@@ -340,7 +307,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         scheduler_role_arn=_role(where, "roles.scheduler", roles.get("scheduler")),
         ci_role_arn=_role(where, "roles.ci", roles.get("ci")),
         service_role_arn=_role(where, "roles.service", roles.get("service")),
-        instance_profile_arn=_instance_profile(where, roles.get("instance")),
+        instance_profile_arn=_role(where, "roles.instance", roles.get("instance"), "instance-profile"),
         create_roles=_bool(f"{where}: roles.create", roles.get("create", False)),
         log_retention_days=retention,
         schedule_window=_window(where, scheduling.get("window")),

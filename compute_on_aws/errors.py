@@ -1,5 +1,9 @@
 """Errors the CLI turns into one line and an exit code; anything else escaping is a bug."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 
 class ComputeOnAwsError(Exception):
     """A failure the user can act on: its message is the whole story, printed as one line."""
@@ -45,3 +49,12 @@ class Signalled(BaseException):
     A BaseException, like KeyboardInterrupt, so that no `except Exception` swallows it; not a KeyboardInterrupt, which
     typer would turn into a silent exit 130 before our one line is printed.
     """
+
+
+def did_you_mean(name: str, known: Iterable[str], *, listing: str = "known") -> str:
+    """` (did you mean X?)` for the closest of `known`, else ` (<listing>: a, b)`: what every unknown name ends with."""
+    import difflib
+
+    choices = sorted(known)
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {close[0]}?)" if close else f" ({listing}: {', '.join(choices) or 'none'})"

@@ -8,8 +8,8 @@ from typing import Any
 
 from compute_on_aws.config import Config
 from compute_on_aws.model import Manifest
+from compute_on_aws.views import DEFAULT_LOG_GROUP
 
-LOG_GROUP = "/aws/batch/job"
 _ECR_HOST = re.compile(r"(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?")
 
 
@@ -70,7 +70,7 @@ def submitter_policy(manifest: Manifest, config: Config, *, account: str = "*", 
         _statement(
             "ReadJobLogs",
             ["logs:GetLogEvents"],
-            [f"{arn}:logs:{region}:{account}:log-group:{LOG_GROUP}:log-stream:*"],
+            [f"{arn}:logs:{region}:{account}:log-group:{DEFAULT_LOG_GROUP}:log-stream:*"],
         ),
     ]
     if roles:
@@ -155,7 +155,7 @@ def _image_statements(manifest: Manifest, config: Config) -> list[dict[str, Any]
 def infra_policy(config: Config, *, account: str = "*", region: str = "*") -> dict[str, Any]:
     """What `infra plan` and `infra apply [--prune]` call: the declared compute environments and queues by name, and
     those it may prune only while they carry this environment's compute-on-aws:infra tag."""
-    from compute_on_aws.infra.model import MANAGED_TAG
+    from compute_on_aws.infra.model import MANAGED_TAG, managed_scope
     from compute_on_aws.infra.roles import INSTANCE_POLICY, SERVICE_LINKED_ROLE, instance_profile
 
     infra = config.infrastructure
@@ -163,7 +163,7 @@ def infra_policy(config: Config, *, account: str = "*", region: str = "*") -> di
     batch = f"{arn}:batch:{region}:{account}"
     compute = [f"{batch}:compute-environment/{name}" for name in infra.compute]
     queues = [f"{batch}:job-queue/{name}" for name in infra.queues]
-    ours = {"StringEquals": {f"aws:ResourceTag/{MANAGED_TAG}": config.environment or "default"}}
+    ours = {"StringEquals": {f"aws:ResourceTag/{MANAGED_TAG}": managed_scope(config.environment)}}
     statements: list[dict[str, Any]] = [
         # These name no resource a policy can scope. ListJobs: a queue is deleted only while no job is in it.
         _statement(
@@ -259,7 +259,7 @@ def infra_policy(config: Config, *, account: str = "*", region: str = "*") -> di
             _statement(
                 "KeepJobLogGroup",
                 ["logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource"],
-                [f"{arn}:logs:{region}:{account}:log-group:{LOG_GROUP}"],
+                [f"{arn}:logs:{region}:{account}:log-group:{DEFAULT_LOG_GROUP}"],
             ),
         ]
     return {"Version": "2012-10-17", "Statement": statements}

@@ -20,7 +20,8 @@ from compute_on_aws.cli.app import (
 from compute_on_aws.errors import ComputeOnAwsError, UserError
 
 if TYPE_CHECKING:
-    from compute_on_aws.infra.apply import Applier
+    from compute_on_aws.aws import Aws
+    from compute_on_aws.config import Config
     from compute_on_aws.infra.plan import Change
 
 infra_app = typer.Typer(
@@ -39,12 +40,11 @@ PruneOption = Annotated[
 
 def _changes(
     ctx: typer.Context, env: str | None, config_path: Path | None, prune: bool
-) -> tuple[list[Change], Applier]:
-    """The changes that make AWS match (roles first, then compute environments, then queues), and who applies them."""
+) -> tuple[list[Change], Aws, Config]:
+    """The changes that make AWS match: roles first, then the log group, compute environments and queues."""
     from compute_on_aws.aws import Aws
     from compute_on_aws.infra import apply, plan, roles
-    from compute_on_aws.infra.model import MANAGED_TAG
-    from compute_on_aws.policy import partition
+    from compute_on_aws.views import DEFAULT_LOG_GROUP
 
     s = overridden(ctx, config_path, env)
     config = load_settings_config(s)
@@ -56,21 +56,25 @@ def _changes(
         )
     aws = Aws(config.region, batch_calls_per_second=config.batch_calls_per_second)
     needed = roles.plan_roles(aws.iam(), config)
-    scope = config.environment or "default"
     settings = plan.Settings(
-        service_role=needed.service_role, instance_profile=needed.instance_profile, tags=config.tags, scope=scope
+        service_role=needed.service_role,
+        instance_profile=needed.instance_profile,
+        tags=config.tags,
+        scope=_scope(config),
     )
     compute, queues = apply.read(aws.batch())
     changes = [*needed.changes]
     if config.log_retention_days is not None:
-        group = apply.read_log_group(aws.logs(), plan.LOG_GROUP)
+        group = apply.read_log_group(aws.logs(), DEFAULT_LOG_GROUP)
         changes += [c for c in [plan.log_group_change(config.log_retention_days, group)] if c is not None]
     changes += plan.plan(infra, settings, compute, queues, prune=prune)
-    region = config.region or aws.batch().meta.region_name
-    applier = apply.Applier(
-        aws.batch(), aws.iam(), aws.logs(), print, partition=partition(region), tags={**config.tags, MANAGED_TAG: scope}
-    )
-    return changes, applier
+    return changes, aws, config
+
+
+def _scope(config: Config) -> str:
+    from compute_on_aws.infra.model import managed_scope
+
+    return managed_scope(config.environment)
 
 
 def _print(changes: list[Change]) -> None:
@@ -100,7 +104,7 @@ def plan_command(
 
     Example: compute-on-aws infra plan --env production
     """
-    changes, _ = _changes(ctx, env, config, prune)
+    changes, _, _ = _changes(ctx, env, config, prune)
     if as_json:
         print_json({"changes": _as_json(changes)})
     else:
@@ -120,9 +124,11 @@ def apply_command(
 
     Example: compute-on-aws infra apply --env production
     """
-    from compute_on_aws.infra.apply import apply
+    from compute_on_aws.infra.apply import Applier, apply
+    from compute_on_aws.infra.model import MANAGED_TAG
+    from compute_on_aws.policy import partition
 
-    changes, applier = _changes(ctx, env, config, prune)
+    changes, aws, settings = _changes(ctx, env, config, prune)
     if not as_json:
         _print(changes)
     steps: list[str] = []
@@ -132,7 +138,14 @@ def apply_command(
         if not as_json:
             print(line, flush=True)
 
-    applier.on_step = step
+    applier = Applier(
+        aws.batch(),
+        aws.iam(),
+        aws.logs(),
+        step,
+        partition=partition(settings.region or aws.batch().meta.region_name),
+        tags={**settings.tags, MANAGED_TAG: _scope(settings)},
+    )
     try:
         apply(changes, applier)
     except ComputeOnAwsError:
@@ -187,7 +200,7 @@ def export_command(
         service_role=settings_config.service_role_arn,
         instance_profile=instance_profile(settings_config),
         tags=settings_config.tags,
-        scope=settings_config.environment or "default",
+        scope=_scope(settings_config),
     )
     document = terraform.export(
         settings_config.infrastructure,

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 SETTLE_TIMEOUT = 15 * 60.0
 # A new instance profile is not usable by Batch at once (IAM is eventually consistent): seconds before going on.
 IAM_PROPAGATION = 10.0
-_SETTLING = ("CREATING", "UPDATING", "DELETING")
 
 
 def read(batch: BatchClient) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -108,13 +107,13 @@ class Applier:
         return next((dict(q) for q in found if q.get("status") != "DELETED"), None)
 
     def _arns(self, order: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """A queue's order with ARNs: UpdateJobQueue names compute environments by ARN."""
-        arns = {}
-        for entry in order:
-            current = self._compute(entry["computeEnvironment"])
-            if current is None:
-                raise AwsError(f"compute environment {entry['computeEnvironment']} does not exist")
-            arns[entry["computeEnvironment"]] = current["computeEnvironmentArn"]
+        """A queue's order with ARNs: UpdateJobQueue names compute environments by ARN (one call for all of them)."""
+        names = [entry["computeEnvironment"] for entry in order]
+        found = self.batch.describe_compute_environments(computeEnvironments=names)["computeEnvironments"]
+        arns = {c["computeEnvironmentName"]: c["computeEnvironmentArn"] for c in found if c.get("status") != "DELETED"}
+        missing = [name for name in names if name not in arns]
+        if missing:
+            raise AwsError(f"compute environment {missing[0]} does not exist")
         return [{**entry, "computeEnvironment": arns[entry["computeEnvironment"]]} for entry in order]
 
     def apply(self, change: Change) -> None:

@@ -3,8 +3,7 @@ otherwise be a job stuck RUNNABLE for days is an error before anything is queued
 
 from __future__ import annotations
 
-import difflib
-
+from compute_on_aws.errors import did_you_mean
 from compute_on_aws.infra.model import FARGATE_MAX_MEMORY, FARGATE_MAX_VCPUS, Infrastructure
 from compute_on_aws.model import Job
 
@@ -15,8 +14,7 @@ def job_problems(job: Job, queue: str | None, infra: Infrastructure) -> list[str
         return []
     declared = infra.queues.get(queue)
     if declared is None:
-        close = difflib.get_close_matches(queue, list(infra.queues), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else f" (declared: {', '.join(sorted(infra.queues))})"
+        hint = did_you_mean(queue, infra.queues, listing="declared")
         return [f"{job.name}: queue: {queue!r} is not among the queues compute-on-aws.yaml declares{hint}"]
     environments = [infra.compute[name] for name in declared.compute if name in infra.compute]
     fits = []

@@ -3,13 +3,12 @@ once) before anything reads or changes AWS."""
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from compute_on_aws.errors import UserError
+from compute_on_aws.errors import UserError, did_you_mean
 
 COMPUTE_TYPES = ("EC2", "SPOT", "FARGATE", "FARGATE_SPOT")
 ALLOCATION_STRATEGIES = ("BEST_FIT", "BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED")
@@ -28,6 +27,12 @@ FARGATE_MAX_VCPUS = 16
 FARGATE_MAX_MEMORY = 120 * 1024
 # Tag on every resource `infra apply` creates: `infra apply --prune` deletes only what carries it, with this value.
 MANAGED_TAG = "compute-on-aws:infra"
+
+
+def managed_scope(environment: str | None) -> str:
+    """MANAGED_TAG's value for a config environment (--env): its name, or default."""
+    return environment or "default"
+
 
 COMPUTE_KEYS = {
     "type",
@@ -140,9 +145,7 @@ def _choice(problems: _Problems, path: str, value: Any, choices: tuple[str, ...]
 def _unknown_keys(problems: _Problems, path: str, data: dict[str, Any], known: set[str]) -> None:
     for key in data:
         if key not in known:
-            close = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(sorted(known))})"
-            problems.add(f"{path}.{key}", f"unknown key{hint}")
+            problems.add(f"{path}.{key}", f"unknown key{did_you_mean(str(key), known)}")
 
 
 def _entry(problems: _Problems, path: str, name: str, data: Any, known: set[str]) -> bool:
@@ -218,8 +221,7 @@ def _queue(problems: _Problems, name: str, data: Any, compute: Mapping[str, Comp
         problems.add(f"{path}.compute", f"{len(names)} compute environments; a queue takes at most 3")
     for ce in names:
         if ce not in compute:
-            close = difflib.get_close_matches(ce, list(compute), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else f" (declared: {', '.join(sorted(compute)) or 'none'})"
+            hint = did_you_mean(ce, compute, listing="declared")
             problems.add(f"{path}.compute", f"no compute environment {ce!r} is declared{hint}")
     kinds = {compute[ce].fargate for ce in names if ce in compute}
     if len(kinds) > 1:

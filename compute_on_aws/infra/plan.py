@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from compute_on_aws.infra.model import MANAGED_TAG, STUCK_REASONS, ComputeEnvironment, Infrastructure, JobQueue
+from compute_on_aws.views import DEFAULT_LOG_GROUP
 
 Kind = Literal["role", "instance profile", "log group", "compute environment", "job queue"]
-# Where Batch's jobs log (the templates set no logConfiguration): the group `logs.retention_days` applies to.
-LOG_GROUP = "/aws/batch/job"
 Action = Literal["create", "update", "delete", "keep", "replace"]
 
 
@@ -206,23 +205,26 @@ def plan(
     changes = [_compute_change(ce, settings, compute.get(ce.name)) for ce in infra.compute.values()]
     changes += [_queue_change(q, settings, queues.get(q.name), names) for q in infra.queues.values()]
     if prune:
-        ours = {"job queue": queues, "compute environment": compute}
-        for kind in ("job queue", "compute environment"):
-            declared = infra.queues if kind == "job queue" else infra.compute
-            for name, current in sorted(ours[kind].items()):
+        kinds: list[tuple[Kind, Mapping[str, Mapping[str, Any]], Mapping[str, Any]]] = [
+            ("job queue", queues, infra.queues),
+            ("compute environment", compute, infra.compute),
+        ]
+        for kind, described, declared in kinds:
+            for name, current in sorted(described.items()):
                 if name not in declared and current.get("tags", {}).get(MANAGED_TAG) == settings.scope:
                     changes.append(Change(action="delete", kind=kind, name=name, details=("no longer declared",)))
     return changes
 
 
 def log_group_change(retention_days: int | None, current: Mapping[str, Any] | None) -> Change | None:
-    """The jobs' log group kept for `retention_days` (None: not managed; Batch creates the group with its first job)."""
+    """The jobs' log group (Batch's default: the templates set no logConfiguration) kept for `retention_days` (None:
+    not managed; Batch creates the group with its first job)."""
     if retention_days is None:
         return None
-    request = {"logGroupName": LOG_GROUP, "retentionInDays": retention_days}
+    request = {"logGroupName": DEFAULT_LOG_GROUP, "retentionInDays": retention_days}
     if current is None:
         shown = (f"retention {retention_days} days",)
-        return Change(action="create", kind="log group", name=LOG_GROUP, details=shown, request=request)
+        return Change(action="create", kind="log group", name=DEFAULT_LOG_GROUP, details=shown, request=request)
     details = _differences([("retention_days", current.get("retentionInDays"), retention_days)])
     action: Action = "update" if details else "keep"
-    return Change(action=action, kind="log group", name=LOG_GROUP, details=tuple(details), request=request)
+    return Change(action=action, kind="log group", name=DEFAULT_LOG_GROUP, details=tuple(details), request=request)

@@ -10,8 +10,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from compute_on_aws.infra.model import MANAGED_TAG, STUCK_REASONS, ComputeEnvironment, Infrastructure, JobQueue
-from compute_on_aws.infra.plan import LOG_GROUP, Settings, compute_request
+from compute_on_aws.infra.plan import Settings, compute_request
 from compute_on_aws.infra.roles import EC2_TRUST, INSTANCE_POLICY
+from compute_on_aws.views import DEFAULT_LOG_GROUP
 
 PROVIDER = {"aws": {"source": "hashicorp/aws", "version": ">= 6.0"}}
 
@@ -152,7 +153,7 @@ def export(
             for block in resource["compute_resources"]:
                 if "instance_role" in block:
                     block["instance_role"] = reference
-    log_group: dict[str, Any] = {"name": LOG_GROUP, "tags": dict(settings.tags)}
+    log_group: dict[str, Any] = {"name": DEFAULT_LOG_GROUP, "tags": dict(settings.tags)}
     if log_retention_days is not None:
         log_group["retention_in_days"] = log_retention_days
     resources: dict[str, Any] = {
