@@ -250,9 +250,13 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         top = _merge(top, environments[environment] or {})
     where = source if environment is None else f"{source} (environment {environment})"
 
-    for key, (kind, _) in KEYS.items():
-        if key in top and not isinstance(top[key], kind):
-            raise UserError(f"{where}: {key}: expected {'a mapping' if kind is dict else 'a string'}")
+    wrong = [
+        f"{where}: {key}: expected {'a mapping' if kind is dict else 'a string'}"
+        for key, (kind, _) in KEYS.items()
+        if key in top and not isinstance(top[key], kind)
+    ]
+    if wrong:
+        raise UserError("\n".join(wrong))
     image = _check_section(f"{where}: image", top.get("image", {}), IMAGE_KEYS)
     roles = _check_section(f"{where}: roles", top.get("roles", {}), ROLE_KEYS)
     fargate = _check_section(f"{where}: fargate", top.get("fargate", {}), FARGATE_KEYS)

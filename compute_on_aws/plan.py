@@ -155,7 +155,7 @@ def plan(
     queue = job.queue or config.queue
     if queue is None:
         raise UserError(f"{job.name}: queue: not declared, and compute-on-aws.yaml sets no default queue")
-    problems = job_problems(job, queue, config.infrastructure)
+    problems = job_problems(job, queue, config.infrastructure, config.image.system)
     if problems:
         raise UserError(problems[0])
     # On AWS the container runs the image built for image.system; locally, the entrypoint built for this machine.

@@ -153,8 +153,8 @@ def _image_statements(manifest: Manifest, config: Config) -> list[dict[str, Any]
 
 
 def infra_policy(config: Config, *, account: str = "*", region: str = "*") -> dict[str, Any]:
-    """What `infra plan` and `infra apply [--prune]` call: the declared compute environments and queues by name, and
-    those it may prune only while they carry this environment's compute-on-aws:infra tag."""
+    """What `infra plan` and `infra apply [--prune]` call: the declared compute environments, fair-share policies and
+    queues by name, and those it may prune only while they carry this environment's compute-on-aws:infra tag."""
     from compute_on_aws.infra.model import MANAGED_TAG, managed_scope
     from compute_on_aws.infra.roles import INSTANCE_POLICY, SERVICE_LINKED_ROLE, instance_profile
 
@@ -168,7 +168,13 @@ def infra_policy(config: Config, *, account: str = "*", region: str = "*") -> di
         # These name no resource a policy can scope. ListJobs: a queue is deleted only while no job is in it.
         _statement(
             "ReadInfrastructure",
-            ["batch:DescribeComputeEnvironments", "batch:DescribeJobQueues", "batch:ListJobs"],
+            [
+                "batch:DescribeComputeEnvironments",
+                "batch:DescribeJobQueues",
+                "batch:ListJobs",
+                "batch:ListSchedulingPolicies",
+                "batch:DescribeSchedulingPolicies",
+            ],
             ["*"],
         ),
     ]
@@ -180,8 +186,18 @@ def infra_policy(config: Config, *, account: str = "*", region: str = "*") -> di
                 compute,
             )
         )
+    declared_policies = [f"{batch}:scheduling-policy/{q.name}" for q in infra.queues.values() if q.fair_share]
+    if declared_policies:
+        statements.append(
+            _statement(
+                "ManageDeclaredSchedulingPolicies",
+                ["batch:CreateSchedulingPolicy", "batch:UpdateSchedulingPolicy", "batch:TagResource"],
+                declared_policies,
+            )
+        )
     if queues:
         policies = sorted({q.scheduling_policy for q in infra.queues.values() if q.scheduling_policy})
+        policies += declared_policies
         statements.append(
             _statement(
                 "ManageDeclaredQueues",
@@ -198,8 +214,9 @@ def infra_policy(config: Config, *, account: str = "*", region: str = "*") -> di
                     "batch:DeleteComputeEnvironment",
                     "batch:UpdateJobQueue",
                     "batch:DeleteJobQueue",
+                    "batch:DeleteSchedulingPolicy",
                 ],
-                [f"{batch}:compute-environment/*", f"{batch}:job-queue/*"],
+                [f"{batch}:compute-environment/*", f"{batch}:job-queue/*", f"{batch}:scheduling-policy/*"],
             ),
             "Condition": ours,
         }

@@ -134,6 +134,9 @@ def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Moto:
         "CreateJobQueue",
         "UpdateJobQueue",
         "DeleteJobQueue",
+        "CreateSchedulingPolicy",
+        "UpdateSchedulingPolicy",
+        "DeleteSchedulingPolicy",
     )
     received: dict[str, list[dict[str, Any]]] = {action: [] for action in recorded}
     for action, method in ((a, a.lower()) for a in recorded):

@@ -222,6 +222,17 @@ def test_wrong_types_name_the_key(run, tmp_path: Path, text: str, named: str) ->
     assert len(result.err.splitlines()) == 1
 
 
+def test_every_key_of_a_wrong_type_is_named_at_once(run, tmp_path: Path) -> None:
+    path = config_file(tmp_path, "compute: [spot]\nqueues: 3\nregion: 5\n")
+    result = run("--config", path, "render", "etl")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        f"error: {path}: region: expected a string",
+        f"error: {path}: compute: expected a mapping",
+        f"error: {path}: queues: expected a mapping",
+    ]
+
+
 def test_wrong_types_inside_the_chosen_environment(run, tmp_path: Path) -> None:
     text = BASE + "environments:\n  staging:\n    tags:\n      port: 8080\n"
     path = config_file(tmp_path, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
+import yaml
 from conftest import ROOT, nix_value
 
 from compute_on_aws.cli import app
@@ -51,3 +52,14 @@ def test_every_nix_flag_in_the_readme_exists_in_the_oldest_nix_it_documents() ->
         global_help = subprocess.run(["nix", "--help"], capture_output=True, text=True, check=True).stdout
         for flag in (w for w in words if w.startswith("--")):
             assert flag in help_text or flag in global_help, f"{command}: {flag}"
+
+
+def test_the_infrastructure_example_is_a_valid_declaration() -> None:
+    """What a reader copies from "Setting up AWS Batch" reads without a problem, fair share included."""
+    from compute_on_aws.infra.model import parse_infrastructure
+
+    section = README.split("## Setting up AWS Batch", 1)[1]
+    example = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    infra = parse_infrastructure(example["compute"], example["queues"], where="README.md")
+    assert set(infra.queues) == {"default", "urgent", "shared"}
+    assert infra.queues["shared"].fair_share is not None

@@ -68,6 +68,11 @@ def write(tmp_path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
+def busybox_job(jobs: Path, name: str, attributes: str) -> None:
+    """A job declaration running echo in busybox, with these attributes ("queue = ...;")."""
+    write_job(jobs, name, f'{{ {attributes} command = [ "echo" ]; image = "busybox:1.36"; }}')
+
+
 def infra(cli, path: Path, *args: str):
     return cli("infra", args[0], "--config", str(path), *args[1:])
 
@@ -200,19 +205,16 @@ def test_jobs_and_queue_refuse_an_undeclared_queue_and_a_job_no_compute_can_run(
     cli, account: dict[str, str], tmp_path: Path
 ) -> None:
     jobs = tmp_path / "jobs"
-    write_job(jobs, "typo", '{ queue = "hgih"; command = [ "echo" ]; image = "busybox:1.36"; memory = 512; }')
-    write_job(
-        jobs, "huge", '{ queue = "high"; command = [ "echo" ]; image = "busybox:1.36"; vcpus = 96; memory = 512; }'
-    )
-    write_job(
-        jobs, "fits", '{ queue = "high"; command = [ "echo" ]; image = "busybox:1.36"; vcpus = 48; memory = 512; }'
-    )
+    busybox_job(jobs, "typo", 'queue = "hgih"; memory = 512;')
+    busybox_job(jobs, "huge", 'queue = "high"; vcpus = 96; memory = 512;')
+    busybox_job(jobs, "fits", 'queue = "high"; vcpus = 48; memory = 512;')
     path = write(tmp_path, settings(account))
     listed = cli("--jobs", str(jobs), "--config", str(path), "jobs")
     assert listed.code == 2
     assert listed.err.strip().splitlines() == [
         "error: huge: needs 96 vCPU, 512 MiB on EC2, which no compute environment of queue high can give: "
-        "on-demand (EC2, at most 16 vCPU), spot (SPOT, at most 64 vCPU)",
+        "on-demand (EC2, at most 16 vCPU; optimal instances: up to 192 vCPU, 1048576 MiB, x86_64), "
+        "spot (SPOT, at most 64 vCPU; m5/c5 instances: up to 96 vCPU, 393216 MiB, x86_64)",
         "error: typo: queue: 'hgih' is not among the queues compute-on-aws.yaml declares (did you mean high?)",
     ]
     typo = cli("--jobs", str(jobs), "--config", str(path), "queue", "typo", "--dry-run")
@@ -255,15 +257,24 @@ def test_export_writes_this_repository_s_infrastructure_as_the_golden_terraform_
         "aws_iam_role_policy_attachment",
         "aws_iam_instance_profile",
         "aws_batch_compute_environment",
+        "aws_batch_scheduling_policy",
         "aws_batch_job_queue",
         "aws_batch_job_definition",
         "aws_cloudwatch_log_group",
     }
-    # Queues name their compute environments by reference, in order: Terraform creates those first.
+    # Queues name their compute environments and fair-share policy by reference: Terraform creates those first.
     order = resources["aws_batch_job_queue"]["default"]["compute_environment_order"]
     assert [o["compute_environment"] for o in order] == [
         "${aws_batch_compute_environment.on-demand.arn}",
         "${aws_batch_compute_environment.spot.arn}",
+    ]
+    etl_small = resources["aws_batch_job_queue"]["etl-small"]
+    assert etl_small["scheduling_policy_arn"] == "${aws_batch_scheduling_policy.etl-small.arn}"
+    (fair,) = resources["aws_batch_scheduling_policy"]["etl-small"]["fair_share_policy"]
+    assert fair["share_decay_seconds"] == 3600
+    assert fair["share_distribution"] == [
+        {"share_identifier": "observes", "weight_factor": 1.0},
+        {"share_identifier": "scans", "weight_factor": 2.0},
     ]
     assert set(resources["aws_batch_job_definition"]) == {"hello", "observes-etl"}
     # Secrets stay references in the definition: the export holds no secret value.
@@ -288,7 +299,7 @@ def test_iam_policy_role_infra_is_enough_for_apply_and_prune(
 ) -> None:
     from test_policy import _as_user
 
-    path = write(tmp_path, {**settings(account), "logs": {"retention_days": 30}})
+    path = write(tmp_path, {**settings(account, queues__bulk__fair_share=FAIR), "logs": {"retention_days": 30}})
     printed = cli("--config", str(path), "iam-policy", "--role", "infra", "--account", "123456789012")
     assert printed.code == 0, printed.err
     policy = printed.json()
@@ -296,6 +307,9 @@ def test_iam_policy_role_infra_is_enough_for_apply_and_prune(
     assert sids["ManageDeclaredComputeEnvironments"]["Resource"] == [
         "arn:aws:batch:us-east-1:123456789012:compute-environment/spot",
         "arn:aws:batch:us-east-1:123456789012:compute-environment/on-demand",
+    ]
+    assert sids["ManageDeclaredSchedulingPolicies"]["Resource"] == [
+        "arn:aws:batch:us-east-1:123456789012:scheduling-policy/bulk"
     ]
     assert sids["PruneOwnResources"]["Condition"] == {
         "StringEquals": {"aws:ResourceTag/compute-on-aws:infra": "default"}
@@ -313,6 +327,7 @@ def test_iam_policy_role_infra_is_enough_for_apply_and_prune(
     )
     assert pruned.code == 0, pruned.err
     assert "deleted job queue bulk" in pruned.out
+    assert "deleted scheduling policy bulk" in pruned.out
 
 
 def test_roles_named_but_missing_are_errors_before_any_change(
@@ -456,3 +471,151 @@ def test_a_queue_with_jobs_in_it_is_neither_pruned_nor_replaced(
     )
     _, queues = described(hold_jobs)
     assert "bulk" in queues and hold_jobs.received["DeleteJobQueue"] == []
+
+
+FAIR = {"share_decay": "1h", "compute_reservation": 10, "shares": {"etl": 0.5, "scans*": 2}}
+
+
+def test_a_declared_fair_share_is_created_before_its_queue_updated_in_place_and_pruned_with_it(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    path = write(tmp_path, settings(account, queues__bulk__fair_share=FAIR))
+    plan = infra(cli, path, "plan")
+    assert plan.code == 0, plan.err
+    assert plan.out.splitlines()[2:5] == [
+        "+ scheduling policy bulk: share decay 3600 s, compute reservation 10%, 2 share(s)",
+        "+ job queue high: priority 10, compute [on-demand, spot]",
+        "+ job queue bulk: priority 1, compute [spot], fair share",
+    ]
+    result = infra(cli, path, "apply")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[-3:] == [
+        "created scheduling policy bulk",
+        "created job queue high",
+        "created job queue bulk",
+    ]
+    batch = moto.client("batch")
+    (created,) = moto.received["CreateSchedulingPolicy"]
+    assert created["fairsharePolicy"] == {
+        "shareDecaySeconds": 3600,
+        "computeReservation": 10,
+        "shareDistribution": [
+            {"shareIdentifier": "etl", "weightFactor": 0.5},
+            {"shareIdentifier": "scans*", "weightFactor": 2.0},
+        ],
+    }
+    (policy,) = batch.describe_scheduling_policies(
+        arns=[p["arn"] for p in batch.list_scheduling_policies()["schedulingPolicies"]]
+    )["schedulingPolicies"]
+    assert policy["tags"] == {"team": "observes", "compute-on-aws:infra": "default"}
+    _, queues = described(moto)
+    assert queues["bulk"]["schedulingPolicyArn"] == policy["arn"]
+    assert "schedulingPolicyArn" not in queues["high"]
+    assert infra(cli, path, "apply").out.splitlines() == [
+        "0 to create, 0 to update, 0 to replace, 0 to delete, 5 unchanged."
+    ]
+
+    # A new weight is an update of the policy in place; the queue keeps it.
+    reweighted = write(
+        tmp_path, settings(account, queues__bulk__fair_share={**FAIR, "shares": {"etl": 0.25, "scans*": 2}})
+    )
+    changed = infra(cli, reweighted, "apply")
+    assert changed.code == 0, changed.err
+    assert (
+        changed.out.splitlines()[0] == "~ scheduling policy bulk: shares: [etl=0.5, scans*=2] -> [etl=0.25, scans*=2]"
+    )
+    (update,) = moto.received["UpdateSchedulingPolicy"]
+    assert update["arn"] == policy["arn"]
+    assert update["fairsharePolicy"]["shareDistribution"][0] == {"shareIdentifier": "etl", "weightFactor": 0.25}
+    assert moto.received["DeleteJobQueue"] == [] and moto.received["UpdateJobQueue"] == []
+
+    # A policy made elsewhere is never pruned; the declared one goes with its queue.
+    other = batch.create_scheduling_policy(name="elsewhere")["arn"]
+    pruned = infra(cli, write(tmp_path, settings(account, queues__bulk=None)), "apply", "--prune")
+    assert pruned.code == 0, pruned.err
+    assert pruned.out.splitlines()[-2:] == ["deleted job queue bulk", "deleted scheduling policy bulk"]
+    assert moto.received["DeleteSchedulingPolicy"] == [{"arn": policy["arn"]}]
+    assert [p["arn"] for p in batch.list_scheduling_policies()["schedulingPolicies"]] == [other]
+
+
+def test_fair_share_problems_are_one_line_each(cli, moto: Moto, account: dict[str, str], tmp_path: Path) -> None:
+    broken = settings(
+        account,
+        queues__bulk__fair_share={
+            "share_decay": "8d",
+            "compute_reservation": 100,
+            "shares": {"etl*": 1, "etl_daily": 2, "bad-name": 1, "scans": 1000},
+            "decay": 1,
+        },
+        queues__high__fair_share={"shares": {"a": 1}},
+        queues__high__scheduling_policy="arn:aws:batch:us-east-1:123456789012:scheduling-policy/x",
+    )
+    result = infra(cli, write(tmp_path, broken), "plan")
+    assert result.code == 2
+    where = f"error: {tmp_path / 'compute-on-aws.yaml'}: queues"
+    assert sorted(result.err.strip().splitlines()) == sorted(
+        [
+            f"{where}.bulk.fair_share.decay: unknown key (did you mean share_decay?)",
+            f"{where}.bulk.fair_share.share_decay: Batch takes at most 7d, got 8d",
+            f"{where}.bulk.fair_share.compute_reservation: expected a whole number 0..99, got 100",
+            f"{where}.bulk.fair_share.shares.bad-name: a share identifier takes 1-255 letters, digits and _, "
+            "optionally ending in *",
+            f"{where}.bulk.fair_share.shares.scans: expected a weight factor from 0.0001 to 999.9999, got 1000",
+            f"{where}.bulk.fair_share.shares.etl_daily: overlaps etl*, which Batch refuses",
+            f"{where}.high.fair_share: give either fair_share or scheduling_policy (an existing one's ARN)",
+        ]
+    )
+    assert moto.received["CreateSchedulingPolicy"] == []
+
+
+def test_a_job_on_a_fair_share_queue_needs_a_share_identifier_and_only_there(
+    cli, account: dict[str, str], tmp_path: Path
+) -> None:
+    jobs = tmp_path / "jobs"
+    busybox_job(jobs, "anonymous", 'queue = "bulk";')
+    busybox_job(jobs, "stray", 'queue = "high"; shareIdentifier = "etl";')
+    busybox_job(jobs, "named", 'queue = "bulk"; shareIdentifier = "etl";')
+    path = write(tmp_path, settings(account, queues__bulk__fair_share=FAIR))
+    listed = cli("--jobs", str(jobs), "--config", str(path), "jobs")
+    assert listed.code == 2
+    assert listed.err.strip().splitlines() == [
+        "error: anonymous: shareIdentifier: queue bulk schedules by fair share, and Batch refuses a job without a "
+        "share identifier there (its shares: etl, scans*)",
+        "error: stray: shareIdentifier: queue high has no fair-share policy, and Batch refuses a share identifier "
+        "there: remove it, or declare fair_share on the queue",
+    ]
+    queued = cli("--jobs", str(jobs), "--config", str(path), "queue", "named", "--dry-run", "--json")
+    assert queued.code == 0, queued.err
+    assert '"shareIdentifier": "etl"' in queued.out
+
+
+def test_a_job_no_instance_type_of_its_queue_can_hold_is_refused(cli, account: dict[str, str], tmp_path: Path) -> None:
+    """Memory, GPUs and the architecture of a Nix-built image, each against the instance types of the queue's
+    compute: one instance must hold the whole job, as Batch places a job on one."""
+    jobs = tmp_path / "jobs"
+    busybox_job(jobs, "roomy", 'queue = "bulk"; vcpus = 4; memory = 400000;')
+    busybox_job(jobs, "gpu", 'queue = "bulk"; gpus = 1;')
+    # m5.24xlarge holds exactly this: accepted.
+    busybox_job(jobs, "largest", 'queue = "bulk"; vcpus = 64; memory = 393216;')
+    write_job(jobs, "nix-built", '{ queue = "arm"; entrypoint.text = "echo"; }')
+    busybox_job(jobs, "multi-arch", 'queue = "arm";')
+    network = {"subnets": [account["subnet"]], "security_groups": [account["group"]]}
+    config = settings(
+        account,
+        compute__graviton={"type": "EC2", "max_vcpus": 64, "instance_types": ["m6g"], **network},
+        queues__arm={"priority": 1, "compute": ["graviton"]},
+    )
+    listed = cli("--jobs", str(jobs), "--config", str(write(tmp_path, config)), "jobs")
+    assert listed.code == 2
+    spot = "spot (SPOT, at most 64 vCPU; m5/c5 instances: up to 96 vCPU, 393216 MiB, x86_64)"
+    assert listed.err.strip().splitlines() == [
+        "error: gpu: needs 1 vCPU, 2048 MiB, 1 GPU on EC2, which no compute environment of queue bulk can give: "
+        + spot,
+        "error: nix-built: needs 1 vCPU, 2048 MiB on EC2 (x86_64-linux image), which no compute environment of queue "
+        "arm can give: graviton (EC2, at most 64 vCPU; m6g instances: up to 64 vCPU, 262144 MiB, arm64)",
+        f"error: roomy: needs 4 vCPU, 400000 MiB on EC2, which no compute environment of queue bulk can give: {spot}",
+    ]
+    # Built for Graviton, the Nix image runs there.
+    arm = write(tmp_path, {**config, "image": {"system": "aarch64-linux"}})
+    errors = cli("--jobs", str(jobs), "--config", str(arm), "jobs").err
+    assert "gpu:" in errors and "nix-built" not in errors

@@ -1,4 +1,5 @@
-"""Commands about the Batch infrastructure: infra plan and apply (compute environments and job queues)."""
+"""Commands about the Batch infrastructure: infra plan, apply and export (compute environments, fair-share policies
+and job queues)."""
 
 from __future__ import annotations
 
@@ -26,14 +27,16 @@ if TYPE_CHECKING:
 
 infra_app = typer.Typer(
     no_args_is_help=True,
-    help="The Batch infrastructure of compute-on-aws.yaml: compute environments and job queues, planned and applied.",
+    help="The Batch infrastructure of compute-on-aws.yaml: compute environments, fair-share policies and job queues, "
+    "planned and applied.",
 )
 app.add_typer(infra_app, name="infra")
 
 PruneOption = Annotated[
     bool,
     typer.Option(
-        "--prune", help="Also delete compute environments and queues apply created that are no longer declared."
+        "--prune",
+        help="Also delete compute environments, queues and fair-share policies apply made and no longer declared.",
     ),
 ]
 
@@ -62,12 +65,12 @@ def _changes(
         tags=config.tags,
         scope=_scope(config),
     )
-    compute, queues = apply.read(aws.batch())
+    compute, queues, policies = apply.read(aws.batch())
     changes = [*needed.changes]
     if config.log_retention_days is not None:
         group = apply.read_log_group(aws.logs(), DEFAULT_LOG_GROUP)
         changes += [c for c in [plan.log_group_change(config.log_retention_days, group)] if c is not None]
-    changes += plan.plan(infra, settings, compute, queues, prune=prune)
+    changes += plan.plan(infra, settings, compute, queues, policies, prune=prune)
     return changes, aws, config
 
 

@@ -69,7 +69,11 @@ def jobs_command(
     manifest = load_manifest(ctx.obj)
     jobs = list(manifest.jobs.values())
     errors = [problem for problems in manifest.errors.values() for problem in problems]
-    errors += [p for job in jobs for p in job_problems(job, job.queue or config.queue, config.infrastructure)]
+    errors += [
+        p
+        for job in jobs
+        for p in job_problems(job, job.queue or config.queue, config.infrastructure, config.image.system)
+    ]
     if as_json:
         print_json({"jobs": [output.job_summary(job) for job in jobs], "errors": errors})
     else:

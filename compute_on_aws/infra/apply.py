@@ -24,9 +24,14 @@ SETTLE_TIMEOUT = 15 * 60.0
 IAM_PROPAGATION = 10.0
 
 
-def read(batch: BatchClient) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Every compute environment and job queue of the account and region, by name (those being deleted left out)."""
-    with calling("reading the compute environments and job queues"):
+# DescribeSchedulingPolicies takes at most this many ARNs.
+DESCRIBE_POLICIES = 100
+
+
+def read(batch: BatchClient) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Every compute environment, job queue and scheduling policy of the account and region, by name (those being
+    deleted left out)."""
+    with calling("reading the compute environments, job queues and scheduling policies"):
         compute = {
             c["computeEnvironmentName"]: dict(c)
             for page in batch.get_paginator("describe_compute_environments").paginate()
@@ -39,7 +44,19 @@ def read(batch: BatchClient) -> tuple[dict[str, dict[str, Any]], dict[str, dict[
             for q in page["jobQueues"]
             if q.get("status") not in ("DELETING", "DELETED")
         }
-    return compute, queues
+        arns = [
+            p["arn"]
+            for page in batch.get_paginator("list_scheduling_policies").paginate()
+            for p in page["schedulingPolicies"]
+        ]
+        policies = {
+            p["name"]: dict(p)
+            for start in range(0, len(arns), DESCRIBE_POLICIES)
+            for p in batch.describe_scheduling_policies(arns=arns[start : start + DESCRIBE_POLICIES])[
+                "schedulingPolicies"
+            ]
+        }
+    return compute, queues, policies
 
 
 def read_log_group(logs: CloudWatchLogsClient, name: str) -> dict[str, Any] | None:
@@ -97,6 +114,8 @@ class Applier:
         self.tags = dict(tags or {})
         self.sleep = sleep
         self.done: list[str] = []
+        # Scheduling policies created by this applier, name -> ARN, for the queues that use them.
+        self.policies: dict[str, str] = {}
 
     def _compute(self, name: str) -> Mapping[str, Any] | None:
         found = self.batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"]
@@ -132,6 +151,8 @@ class Applier:
                 )
             elif change.kind == "compute environment":
                 self._apply_compute(change, what)
+            elif change.kind == "scheduling policy":
+                self._apply_policy(change)
             else:
                 self._apply_queue(change, what)
         self.done.append(f"{change.action}d {what}")
@@ -150,10 +171,28 @@ class Applier:
             batch.delete_compute_environment(computeEnvironment=change.name)
         _settled(describe, what, gone=change.action == "delete", sleep=self.sleep)
 
+    def _apply_policy(self, change: Change) -> None:
+        # Scheduling policies have no status to wait for: they are usable once created.
+        if change.action == "create":
+            self.policies[change.name] = self.batch.create_scheduling_policy(**change.request)["arn"]
+        elif change.action == "update":
+            self.batch.update_scheduling_policy(**change.request)
+        else:
+            self.batch.delete_scheduling_policy(arn=change.request["arn"])
+
+    def _policy_arn(self, request: dict[str, Any]) -> None:
+        """A declared policy created by this apply stands by its name in a queue's request until then."""
+        name = request.get("schedulingPolicyArn")
+        if name is not None and not name.startswith("arn:"):
+            if name not in self.policies:
+                raise AwsError(f"scheduling policy {name} does not exist")
+            request["schedulingPolicyArn"] = self.policies[name]
+
     def _apply_queue(self, change: Change, what: str) -> None:
         batch, describe = self.batch, lambda: self._queue(change.name)
+        request = dict(change.request)
+        self._policy_arn(request)
         if change.action == "update":
-            request = dict(change.request)
             request["computeEnvironmentOrder"] = self._arns(request["computeEnvironmentOrder"])
             batch.update_job_queue(**request)
         elif change.action in ("delete", "replace"):
@@ -171,7 +210,7 @@ class Applier:
             batch.delete_job_queue(jobQueue=change.name)
             _settled(describe, what, gone=True, sleep=self.sleep)
         if change.action in ("create", "replace"):
-            batch.create_job_queue(**change.request)
+            batch.create_job_queue(**request)
         if change.action != "delete":
             _settled(describe, what, sleep=self.sleep)
 

@@ -1,38 +1,70 @@
-"""Jobs checked against the declared infrastructure: a queue that exists, and compute that can run them. What would
-otherwise be a job stuck RUNNABLE for days is an error before anything is queued."""
+"""Jobs checked against the declared infrastructure: a queue that exists, a share identifier where the queue shares
+by fair share, and compute that can run them. What would otherwise be a job stuck RUNNABLE for days, or refused by
+SubmitJob, is an error before anything is queued."""
 
 from __future__ import annotations
 
 from compute_on_aws.errors import did_you_mean
-from compute_on_aws.infra.model import FARGATE_MAX_MEMORY, FARGATE_MAX_VCPUS, Infrastructure
+from compute_on_aws.infra import instances
+from compute_on_aws.infra.model import FARGATE_MAX_MEMORY, FARGATE_MAX_VCPUS, ComputeEnvironment, Infrastructure
 from compute_on_aws.model import Job
 
+# The instances' architecture (as EC2 names it) that runs a Nix image built for a system.
+ARCHITECTURES = {"x86_64-linux": "x86_64", "aarch64-linux": "arm64"}
 
-def job_problems(job: Job, queue: str | None, infra: Infrastructure) -> list[str]:
-    """Why `job`, sent to `queue`, could never run on the declared infrastructure (nothing when none is declared)."""
+
+def _fits(job: Job, ce: ComputeEnvironment, architecture: str | None) -> bool:
+    if job.vcpus > ce.max_vcpus or ce.fargate != (job.platform == "FARGATE"):
+        return False
+    if ce.fargate:
+        return job.vcpus <= FARGATE_MAX_VCPUS and job.memory <= FARGATE_MAX_MEMORY and not job.gpus
+    return instances.can_run(
+        ce.instance_types, vcpus=job.vcpus, memory=job.memory, gpus=job.gpus, architecture=architecture
+    )
+
+
+def _offer(ce: ComputeEnvironment) -> str:
+    """What a compute environment can give one job at most, for the error."""
+    if ce.fargate:
+        return f"{ce.name} ({ce.type}, at most {ce.max_vcpus} vCPU, 16 vCPU and 120 GiB a task)"
+    largest = instances.largest(ce.instance_types)
+    if largest is None:
+        return f"{ce.name} ({ce.type}, at most {ce.max_vcpus} vCPU)"
+    gpus = f", {largest.gpus} GPU" if largest.gpus else ""
+    return (
+        f"{ce.name} ({ce.type}, at most {ce.max_vcpus} vCPU; {'/'.join(ce.instance_types)} instances: up to "
+        f"{largest.vcpus} vCPU, {largest.memory} MiB{gpus}, {'/'.join(largest.architectures)})"
+    )
+
+
+def job_problems(job: Job, queue: str | None, infra: Infrastructure, system: str | None = None) -> list[str]:
+    """Why `job`, sent to `queue`, could never run on the declared infrastructure (nothing when none is declared).
+    `system`: what Nix builds images for (image.system), whose architecture the instances must have."""
     if not infra.queues or queue is None:
         return []
     declared = infra.queues.get(queue)
     if declared is None:
         hint = did_you_mean(queue, infra.queues, listing="declared")
         return [f"{job.name}: queue: {queue!r} is not among the queues compute-on-aws.yaml declares{hint}"]
-    environments = [infra.compute[name] for name in declared.compute if name in infra.compute]
-    fits = []
-    for ce in environments:
-        if job.vcpus > ce.max_vcpus:
-            continue
-        if ce.fargate and (job.vcpus > FARGATE_MAX_VCPUS or job.memory > FARGATE_MAX_MEMORY or job.gpus):
-            continue
-        if not ce.fargate and job.platform == "FARGATE":
-            continue
-        if ce.fargate and job.platform != "FARGATE":
-            continue
-        fits.append(ce.name)
-    if environments and not fits:
-        needs = f"{job.vcpus:g} vCPU, {job.memory} MiB{f', {job.gpus} GPU' if job.gpus else ''} on {job.platform}"
-        offers = ", ".join(
-            f"{ce.name} ({ce.type}, at most {ce.max_vcpus} vCPU{', 16 vCPU and 120 GiB a task' if ce.fargate else ''})"
-            for ce in environments
+    problems = []
+    if declared.shares_fairly and job.share_identifier is None:
+        shares = declared.fair_share.shares if declared.fair_share else {}
+        listed = f" (its shares: {', '.join(sorted(shares))})" if shares else ""
+        problems.append(
+            f"{job.name}: shareIdentifier: queue {queue} schedules by fair share, and Batch refuses a job without a "
+            f"share identifier there{listed}"
         )
-        return [f"{job.name}: needs {needs}, which no compute environment of queue {queue} can give: {offers}"]
-    return []
+    if not declared.shares_fairly and job.share_identifier is not None:
+        problems.append(
+            f"{job.name}: shareIdentifier: queue {queue} has no fair-share policy, and Batch refuses a share "
+            "identifier there: remove it, or declare fair_share on the queue"
+        )
+    environments = [infra.compute[name] for name in declared.compute if name in infra.compute]
+    # Only an image Nix builds has one known architecture; a registry image may hold several.
+    architecture = ARCHITECTURES.get(system or "") if job.image.kind == "nix" else None
+    if environments and not any(_fits(job, ce, architecture) for ce in environments):
+        on = f" ({system} image)" if architecture else ""
+        needs = f"{job.vcpus:g} vCPU, {job.memory} MiB{f', {job.gpus} GPU' if job.gpus else ''} on {job.platform}{on}"
+        offers = ", ".join(_offer(ce) for ce in environments)
+        problems.append(f"{job.name}: needs {needs}, which no compute environment of queue {queue} can give: {offers}")
+    return problems

@@ -46,7 +46,15 @@ COMPUTE_KEYS = {
     "instance_tags",
     "state",
 }
-QUEUE_KEYS = {"priority", "compute", "state", "scheduling_policy", "cancel_stuck_runnable_after"}
+QUEUE_KEYS = {"priority", "compute", "state", "scheduling_policy", "fair_share", "cancel_stuck_runnable_after"}
+FAIR_SHARE_KEYS = {"share_decay", "compute_reservation", "shares"}
+# Batch's bounds of a fair-share policy: shareDecaySeconds, computeReservation, weightFactor, shareDistribution.
+MAX_SHARE_DECAY = 7 * 24 * 3600
+MAX_COMPUTE_RESERVATION = 99
+WEIGHT_RANGE = (0.0001, 999.9999)
+MAX_SHARES = 500
+# A share identifier, or a prefix of them ending in *.
+_SHARE = re.compile(r"[A-Za-z0-9_]{1,255}\*?")
 LAUNCH_TEMPLATE_KEYS = {"id", "name", "version"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,126}[A-Za-z0-9]|[A-Za-z0-9]")
 
@@ -79,14 +87,31 @@ class ComputeEnvironment:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FairShare:
+    """A fair-share scheduling policy `infra apply` keeps under its queue's name."""
+
+    share_decay_seconds: int = 0
+    compute_reservation: int = 0
+    # Share identifier (or prefix*) -> weight factor: the lower, the larger its part of the compute.
+    shares: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobQueue:
     name: str
     priority: int
     compute: tuple[str, ...]
     state: str = "ENABLED"
+    # A scheduling policy managed elsewhere (its ARN), or one declared here (fair_share); at most one of them.
     scheduling_policy: str | None = None
+    fair_share: FairShare | None = None
     # Seconds a job may wait in RUNNABLE for a reason that never resolves itself before Batch cancels it.
     cancel_stuck_runnable_after: int | None = None
+
+    @property
+    def shares_fairly(self) -> bool:
+        """Whether Batch schedules the queue by fair share: every job sent to it then needs a share identifier."""
+        return self.scheduling_policy is not None or self.fair_share is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,6 +171,55 @@ def _unknown_keys(problems: _Problems, path: str, data: dict[str, Any], known: s
     for key in data:
         if key not in known:
             problems.add(f"{path}.{key}", f"unknown key{did_you_mean(str(key), known)}")
+
+
+def _fair_share(problems: _Problems, path: str, data: Any) -> FairShare | None:
+    from compute_on_aws.schedules import parse_duration
+
+    if not isinstance(data, dict):
+        problems.add(path, "expected a mapping with share_decay, compute_reservation and shares")
+        return None
+    _unknown_keys(problems, path, data, FAIR_SHARE_KEYS)
+    decay = 0
+    if data.get("share_decay") is not None:
+        try:
+            decay = int(parse_duration(str(data["share_decay"]), f"{path}.share_decay").total_seconds())
+        except UserError as e:
+            problems.lines.append(f"{problems.where}: {e}")
+        else:
+            if decay > MAX_SHARE_DECAY:
+                problems.add(f"{path}.share_decay", f"Batch takes at most 7d, got {data['share_decay']}")
+    reservation = _integer(
+        problems,
+        f"{path}.compute_reservation",
+        data.get("compute_reservation", 0),
+        minimum=0,
+        maximum=MAX_COMPUTE_RESERVATION,
+    )
+    shares = data.get("shares", {})
+    if not isinstance(shares, dict):
+        problems.add(f"{path}.shares", "expected share identifiers mapped to weight factors")
+        shares = {}
+    if len(shares) > MAX_SHARES:
+        problems.add(f"{path}.shares", f"{len(shares)} shares; Batch takes at most {MAX_SHARES}")
+    low, high = WEIGHT_RANGE
+    for share, weight in shares.items():
+        where = f"{path}.shares.{share}"
+        if not isinstance(share, str) or not _SHARE.fullmatch(share):
+            problems.add(where, "a share identifier takes 1-255 letters, digits and _, optionally ending in *")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not low <= weight <= high:
+            problems.add(where, f"expected a weight factor from {low} to {high}, got {weight!r}")
+    prefixes = [str(s)[:-1] for s in shares if str(s).endswith("*")]
+    for share in shares:
+        # Batch refuses overlapping entries, such as etl* with etl_daily.
+        covering = [p for p in prefixes if str(share).startswith(p) and str(share) != f"{p}*"]
+        if covering:
+            problems.add(f"{path}.shares.{share}", f"overlaps {covering[0]}*, which Batch refuses")
+    return FairShare(
+        share_decay_seconds=decay,
+        compute_reservation=reservation,
+        shares={str(k): float(v) for k, v in shares.items() if isinstance(v, int | float)},
+    )
 
 
 def _entry(problems: _Problems, path: str, name: str, data: Any, known: set[str]) -> bool:
@@ -239,12 +313,18 @@ def _queue(problems: _Problems, name: str, data: Any, compute: Mapping[str, Comp
     policy = data.get("scheduling_policy")
     if policy is not None and (not isinstance(policy, str) or ":scheduling-policy/" not in policy):
         problems.add(f"{path}.scheduling_policy", f"expected a scheduling policy ARN, got {policy!r}")
+    fair_share = None
+    if data.get("fair_share") is not None:
+        if policy is not None:
+            problems.add(f"{path}.fair_share", "give either fair_share or scheduling_policy (an existing one's ARN)")
+        fair_share = _fair_share(problems, f"{path}.fair_share", data["fair_share"])
     return JobQueue(
         name=name,
         priority=_integer(problems, f"{path}.priority", data.get("priority", 1), minimum=0, maximum=1000),
         compute=names,
         state=_choice(problems, f"{path}.state", data.get("state", "ENABLED"), STATES),
         scheduling_policy=policy,
+        fair_share=fair_share,
         cancel_stuck_runnable_after=seconds,
     )
 

@@ -7,10 +7,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from compute_on_aws.infra.model import MANAGED_TAG, STUCK_REASONS, ComputeEnvironment, Infrastructure, JobQueue
+from compute_on_aws.infra.model import (
+    MANAGED_TAG,
+    STUCK_REASONS,
+    ComputeEnvironment,
+    FairShare,
+    Infrastructure,
+    JobQueue,
+)
 from compute_on_aws.views import DEFAULT_LOG_GROUP
 
-Kind = Literal["role", "instance profile", "log group", "compute environment", "job queue"]
+Kind = Literal["role", "instance profile", "log group", "compute environment", "scheduling policy", "job queue"]
 Action = Literal["create", "update", "delete", "keep", "replace"]
 
 
@@ -77,8 +84,29 @@ def compute_request(ce: ComputeEnvironment, settings: Settings) -> dict[str, Any
     return request
 
 
-def queue_request(queue: JobQueue, settings: Settings) -> dict[str, Any]:
-    """CreateJobQueue for a declared queue; computeEnvironment holds names (the caller puts ARNs for updates)."""
+def fairshare_policy(fair_share: FairShare) -> dict[str, Any]:
+    """A declared fair share as Batch's fairsharePolicy."""
+    return {
+        "shareDecaySeconds": fair_share.share_decay_seconds,
+        "computeReservation": fair_share.compute_reservation,
+        "shareDistribution": [
+            {"shareIdentifier": share, "weightFactor": weight} for share, weight in sorted(fair_share.shares.items())
+        ],
+    }
+
+
+def policy_request(queue: JobQueue, fair_share: FairShare, settings: Settings) -> dict[str, Any]:
+    """CreateSchedulingPolicy for a queue's declared fair share: the policy bears the queue's name."""
+    return {
+        "name": queue.name,
+        "fairsharePolicy": fairshare_policy(fair_share),
+        "tags": {**settings.tags, MANAGED_TAG: settings.scope},
+    }
+
+
+def queue_request(queue: JobQueue, settings: Settings, policies: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """CreateJobQueue for a declared queue. computeEnvironment holds names, and schedulingPolicyArn the name of a
+    declared policy not yet created (`policies`: name -> ARN of those that exist); the applier puts ARNs."""
     stuck = queue.cancel_stuck_runnable_after
     request: dict[str, Any] = {
         "jobQueueName": queue.name,
@@ -95,6 +123,8 @@ def queue_request(queue: JobQueue, settings: Settings) -> dict[str, Any]:
     }
     if queue.scheduling_policy is not None:
         request["schedulingPolicyArn"] = queue.scheduling_policy
+    elif queue.fair_share is not None:
+        request["schedulingPolicyArn"] = (policies or {}).get(queue.name, queue.name)
     return request
 
 
@@ -156,19 +186,63 @@ def _compute_change(ce: ComputeEnvironment, settings: Settings, current: Mapping
     return Change(action="update", kind="compute environment", name=ce.name, details=tuple(details), request=update)
 
 
-def _queue_change(
-    queue: JobQueue, settings: Settings, current: Mapping[str, Any] | None, names: Mapping[str, str]
+def _policy_change(
+    queue: JobQueue, fair_share: FairShare, settings: Settings, current: Mapping[str, Any] | None
 ) -> Change:
-    """`names`: compute environment ARN -> name, for what AWS describes."""
-    request = queue_request(queue, settings)
+    request = policy_request(queue, fair_share, settings)
+    if current is None:
+        shown = (
+            f"share decay {fair_share.share_decay_seconds} s, compute reservation {fair_share.compute_reservation}%, "
+            f"{len(fair_share.shares)} share(s)"
+        )
+        return Change(action="create", kind="scheduling policy", name=queue.name, details=(shown,), request=request)
+    have = current.get("fairsharePolicy", {})
+    want = request["fairsharePolicy"]
+
+    def weights(policy: Mapping[str, Any]) -> list[str]:
+        return sorted(
+            f"{s['shareIdentifier']}={s.get('weightFactor', 1.0):g}" for s in policy.get("shareDistribution", [])
+        )
+
+    details = _differences(
+        [
+            ("share_decay", have.get("shareDecaySeconds", 0), want["shareDecaySeconds"]),
+            ("compute_reservation", have.get("computeReservation", 0), want["computeReservation"]),
+            ("shares", weights(have), weights(want)),
+        ]
+    )
+    if not details:
+        return Change(action="keep", kind="scheduling policy", name=queue.name)
+    update = {"arn": current["arn"], "fairsharePolicy": want}
+    return Change(action="update", kind="scheduling policy", name=queue.name, details=tuple(details), request=update)
+
+
+def _queue_change(
+    queue: JobQueue,
+    settings: Settings,
+    current: Mapping[str, Any] | None,
+    names: Mapping[str, str],
+    policies: Mapping[str, str],
+) -> Change:
+    """`names`: compute environment ARN -> name, for what AWS describes; `policies`: scheduling policy name -> ARN."""
+    request = queue_request(queue, settings, policies)
     if current is None:
         shown = f"priority {queue.priority}, compute {_shown(queue.compute)}"
+        if queue.shares_fairly:
+            shown += ", fair share"
         return Change(action="create", kind="job queue", name=queue.name, details=(shown,), request=request)
     order = sorted(current.get("computeEnvironmentOrder", []), key=lambda o: o["order"])
     have_compute = [names.get(o["computeEnvironment"], o["computeEnvironment"]) for o in order]
     have_policy = current.get("schedulingPolicyArn")
-    if (have_policy is None) != (queue.scheduling_policy is None):
-        why = f"scheduling_policy {_shown(have_policy)} -> {_shown(queue.scheduling_policy)}: a queue's fair-share "
+    want_policy = request.get("schedulingPolicyArn")
+    if (
+        have_policy is not None
+        and want_policy is not None
+        and have_policy.endswith(f":scheduling-policy/{want_policy}")
+    ):
+        want_policy = have_policy  # the declared policy, created since
+    if (have_policy is None) != (want_policy is None):
+        why = f"scheduling_policy {_shown(have_policy)} -> {_shown(want_policy)}: a queue's fair-share "
         why += "policy can be replaced, not added or removed"
         return Change(action="replace", kind="job queue", name=queue.name, details=(why,), request=request)
     have_stuck = {a.get("maxTimeSeconds") for a in current.get("jobStateTimeLimitActions", [])}
@@ -176,7 +250,7 @@ def _queue_change(
         ("state", current.get("state"), queue.state),
         ("priority", current.get("priority"), queue.priority),
         ("compute", have_compute, list(queue.compute)),
-        ("scheduling_policy", have_policy, queue.scheduling_policy),
+        ("scheduling_policy", have_policy, want_policy),
         (
             "cancel_stuck_runnable_after",
             next(iter(have_stuck)) if len(have_stuck) == 1 else None,
@@ -195,24 +269,33 @@ def plan(
     settings: Settings,
     compute: Mapping[str, Mapping[str, Any]],
     queues: Mapping[str, Mapping[str, Any]],
+    policies: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     prune: bool = False,
 ) -> list[Change]:
-    """The changes that make AWS match the declarations, in the order `apply` makes them: compute environments before
-    the queues that use them; deletions of queues before the compute environments they used. `compute` and `queues`:
-    what AWS describes, by name. Only resources tagged MANAGED_TAG = settings.scope are deleted, and only with prune."""
+    """The changes that make AWS match the declarations, in the order `apply` makes them: compute environments and
+    scheduling policies before the queues that use them; deletions of queues before what they used. `compute`,
+    `queues` and `policies`: what AWS describes, by name. Only resources tagged MANAGED_TAG = settings.scope are
+    deleted, and only with prune."""
+    policies = policies or {}
     names = {c["computeEnvironmentArn"]: name for name, c in compute.items() if "computeEnvironmentArn" in c}
+    arns = {name: p["arn"] for name, p in policies.items() if "arn" in p}
+    fair = {q.name: (q, q.fair_share) for q in infra.queues.values() if q.fair_share is not None}
     changes = [_compute_change(ce, settings, compute.get(ce.name)) for ce in infra.compute.values()]
-    changes += [_queue_change(q, settings, queues.get(q.name), names) for q in infra.queues.values()]
+    changes += [_policy_change(q, f, settings, policies.get(name)) for name, (q, f) in fair.items()]
+    changes += [_queue_change(q, settings, queues.get(q.name), names, arns) for q in infra.queues.values()]
     if prune:
         kinds: list[tuple[Kind, Mapping[str, Mapping[str, Any]], Mapping[str, Any]]] = [
             ("job queue", queues, infra.queues),
+            ("scheduling policy", policies, fair),
             ("compute environment", compute, infra.compute),
         ]
         for kind, described, declared in kinds:
             for name, current in sorted(described.items()):
                 if name not in declared and current.get("tags", {}).get(MANAGED_TAG) == settings.scope:
-                    changes.append(Change(action="delete", kind=kind, name=name, details=("no longer declared",)))
+                    request = {"arn": current["arn"]} if kind == "scheduling policy" else {}
+                    why = ("no longer declared",)
+                    changes.append(Change(action="delete", kind=kind, name=name, details=why, request=request))
     return changes
 
 

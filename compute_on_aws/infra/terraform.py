@@ -9,8 +9,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from compute_on_aws.infra.model import MANAGED_TAG, STUCK_REASONS, ComputeEnvironment, Infrastructure, JobQueue
-from compute_on_aws.infra.plan import Settings, compute_request
+from compute_on_aws.infra import model
+from compute_on_aws.infra.model import MANAGED_TAG, STUCK_REASONS
+from compute_on_aws.infra.plan import Settings, compute_request, fairshare_policy
 from compute_on_aws.infra.roles import EC2_TRUST, INSTANCE_POLICY
 from compute_on_aws.views import DEFAULT_LOG_GROUP
 
@@ -39,7 +40,7 @@ _RESOURCE_KEYS = {
 _TEMPLATE_KEYS = {"launchTemplateId": "launch_template_id", "launchTemplateName": "launch_template_name"}
 
 
-def _compute(ce: ComputeEnvironment, settings: Settings) -> dict[str, Any]:
+def _compute(ce: model.ComputeEnvironment, settings: Settings) -> dict[str, Any]:
     """The CreateComputeEnvironment request apply sends, in the provider's names."""
     request = compute_request(ce, settings)
     resources = {_RESOURCE_KEYS[k]: v for k, v in request["computeResources"].items()}
@@ -57,7 +58,7 @@ def _compute(ce: ComputeEnvironment, settings: Settings) -> dict[str, Any]:
     return resource
 
 
-def _queue(queue: JobQueue, settings: Settings) -> dict[str, Any]:
+def _queue(queue: model.JobQueue, settings: Settings) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "name": queue.name,
         "state": queue.state,
@@ -70,6 +71,8 @@ def _queue(queue: JobQueue, settings: Settings) -> dict[str, Any]:
     }
     if queue.scheduling_policy is not None:
         resource["scheduling_policy_arn"] = queue.scheduling_policy
+    elif queue.fair_share is not None:
+        resource["scheduling_policy_arn"] = f"${{aws_batch_scheduling_policy.{identifier(queue.name)}.arn}}"
     if queue.cancel_stuck_runnable_after is not None:
         resource["job_state_time_limit_action"] = [
             {
@@ -81,6 +84,25 @@ def _queue(queue: JobQueue, settings: Settings) -> dict[str, Any]:
             for r in STUCK_REASONS
         ]
     return resource
+
+
+def _policy(name: str, fair_share: model.FairShare, settings: Settings) -> dict[str, Any]:
+    """A queue's declared fair share as the scheduling policy apply creates under the queue's name."""
+    policy = fairshare_policy(fair_share)
+    return {
+        "name": name,
+        "fair_share_policy": [
+            {
+                "compute_reservation": policy["computeReservation"],
+                "share_decay_seconds": policy["shareDecaySeconds"],
+                "share_distribution": [
+                    {"share_identifier": s["shareIdentifier"], "weight_factor": s["weightFactor"]}
+                    for s in policy["shareDistribution"]
+                ],
+            }
+        ],
+        "tags": {**settings.tags, MANAGED_TAG: settings.scope},
+    }
 
 
 _RULE_KEYS = {
@@ -135,7 +157,7 @@ def _roles(settings: Settings, *, linked: bool, partition: str) -> dict[str, Any
 
 
 def export(
-    infra: Infrastructure,
+    infra: model.Infrastructure,
     settings: Settings,
     definitions: Sequence[Mapping[str, Any]],
     *,
@@ -143,8 +165,9 @@ def export(
     partition: str = "aws",
     log_retention_days: int | None = None,
 ) -> dict[str, Any]:
-    """Terraform JSON: the compute environments, the queues (which name them by reference: Terraform creates them
-    first), a definition per job, the log group Batch writes to, and with create_roles the roles apply would create."""
+    """Terraform JSON: the compute environments and fair-share policies, the queues (which name them by reference:
+    Terraform creates them first), a definition per job, the log group Batch writes to, and with create_roles the
+    roles apply would create."""
     made = _roles(settings, linked=settings.service_role is None, partition=partition) if create_roles else {}
     compute = {identifier(ce.name): _compute(ce, settings) for ce in infra.compute.values()}
     if "aws_iam_instance_profile" in made:
@@ -159,6 +182,11 @@ def export(
     resources: dict[str, Any] = {
         **made,
         "aws_batch_compute_environment": compute,
+        "aws_batch_scheduling_policy": {
+            identifier(q.name): _policy(q.name, q.fair_share, settings)
+            for q in infra.queues.values()
+            if q.fair_share is not None
+        },
         "aws_batch_job_queue": {identifier(q.name): _queue(q, settings) for q in infra.queues.values()},
         "aws_batch_job_definition": {identifier(d["jobDefinitionName"]): _definition(d) for d in definitions},
         "aws_cloudwatch_log_group": {"batch_jobs": log_group},

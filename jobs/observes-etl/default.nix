@@ -4,6 +4,8 @@
 {
   description = "Loads one day of observations (argument: YYYY-MM-DD, default yesterday)";
   queue = "etl-small";
+  # etl-small is shared by fair share between teams (compute-on-aws.yaml): this job counts against observes' part.
+  shareIdentifier = "observes";
   entrypoint = {
     runtimeInputs = [
       pkgs.coreutils
