@@ -29,7 +29,7 @@ _ADVICE = {
     "ExpiredToken": "the session token expired; log in again (aws sso login, or refresh the credentials)",
     "TooManyRequestsException": "AWS Batch allows 50 requests/s per account; retry in a minute",
     "ThrottlingException": "throttled by AWS; retry in a minute",
-    "ClientException": "AWS Batch refused the request; check that the queue and definition it names exist",
+    "ClientException": "AWS Batch refused the request: check that what it names (queue, definition, compute) exists",
     "ServerException": "a failure on AWS's side; retry later",
     "RepositoryNotFoundException": "create the repository named in image.repository (compute-on-aws.yaml) first",
 }

@@ -163,6 +163,28 @@ def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Moto:
 
 
 @pytest.fixture
+def account(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """What a team has before declaring compute: a VPC's subnet and security group, the roles Batch needs, and AWS's
+    managed policies (moto loads them only when asked, at the start of an account: here, into the one in use)."""
+    from moto.iam.models import iam_backends
+
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    backend = iam_backends[ACCOUNT]["global"]
+    backend.aws_managed_policies = backend._init_aws_policies()
+    backend.managed_policies.update({p.arn: p for p in backend.aws_managed_policies})
+    ec2, iam = moto.client("ec2"), moto.client("iam")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="batch", Description="batch", VpcId=vpc)["GroupId"]
+    service = iam.get_role(RoleName="batch-service")["Role"]["Arn"]
+    iam.create_role(RoleName="ecs-instance", AssumeRolePolicyDocument="{}")
+    profile = iam.create_instance_profile(InstanceProfileName="ecs-instance")["InstanceProfile"]["Arn"]
+    for calls in moto.received.values():  # the moto fixture's own queues: only what the tests do counts
+        calls.clear()
+    return {"subnet": subnet, "group": group, "service": service, "profile": profile}
+
+
+@pytest.fixture
 def hold_jobs(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
     """Jobs stay in the state a test puts them in (moto cannot run containers here; see moto.set_status)."""
     from moto.batch.models import Job

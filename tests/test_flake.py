@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Moto, current_system, flake_args, nix, standin, write_job
+import yaml
+from conftest import ROOT, Moto, current_system, flake_args, nix, standin, write_job
 
 SYSTEM = current_system()
 
@@ -302,6 +303,23 @@ def test_checks_fail_on_an_invalid_declaration(project: Path) -> None:
     assert "broken: attempts: must be between 1 and 10, got 0" in result.stderr
 
 
+def test_checks_read_the_jobs_against_the_infrastructure_compute_on_aws_yaml_declares(project: Path) -> None:
+    """`nix flake check` finds a queue typo, or a job no compute of its queue can hold, before anything is queued."""
+    shutil.copy2(ROOT / "compute-on-aws.yaml", project / "compute-on-aws.yaml")
+    check = ["build", "--no-link", *flake_args(project), f"path:{project}#checks.{SYSTEM}.jobs-valid"]
+    assert nix(*check, check=False).returncode == 0
+    write_job(project / "jobs", "typo", '{ queue = "defualt"; command = [ "x" ]; image = "i"; }')
+    write_job(project / "jobs", "giant", '{ queue = "urgent"; command = [ "x" ]; image = "i"; memory = 2000000; }')
+    result = nix(*check, check=False)
+    assert result.returncode != 0
+    assert "typo: queue: 'defualt' is not among the queues compute-on-aws.yaml declares (did you mean default?)" in (
+        result.stderr
+    )
+    assert "giant: needs 1 vCPU, 2000000 MiB on EC2, which no compute environment of queue urgent can give" in (
+        result.stderr
+    )
+
+
 def test_queue_job_app_submits_hello_to_aws(project: Path, moto: Moto) -> None:
     result = run_app(project, "queue-job", "hello", "--backend", "aws", "--json", "--", "--json", "x y")
     assert result.returncode == 0, result.stderr
@@ -313,6 +331,45 @@ def test_queue_job_app_submits_hello_to_aws(project: Path, moto: Moto) -> None:
         "--json",
         "x y",
     ]
+
+
+def test_from_an_empty_account_the_readme_s_commands_take_a_job_to_batch(
+    project: Path, moto: Moto, account: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README's "Setting up AWS Batch" through the flake's apps: infra plan, infra apply, then a job queued on what
+    apply created (hello: observes-etl would also push its image, which test_queue_job_app_builds_pushes_... covers)."""
+    batch = moto.client("batch")
+    for queue in batch.describe_job_queues()["jobQueues"]:  # the moto fixture's queues: an empty account has none
+        batch.update_job_queue(jobQueue=queue["jobQueueName"], state="DISABLED")
+        batch.delete_job_queue(jobQueue=queue["jobQueueName"])
+    config = yaml.safe_load((ROOT / "compute-on-aws.yaml").read_text())
+    for ce in config["compute"].values():  # this account's network, for the example's placeholders
+        ce |= {"subnets": [account["subnet"]], "security_groups": [account["group"]]}
+    # moto requires a service role where AWS would use its service-linked role (which roles.create would make).
+    config["roles"] |= {"instance": account["profile"], "service": account["service"]}
+    (project / "compute-on-aws.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    monkeypatch.chdir(project)
+
+    plan = run_app(project, "compute-on-aws", "infra", "plan")
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.splitlines()[-1] == "6 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged."
+    assert batch.describe_job_queues()["jobQueues"] == []
+    applied = run_app(project, "compute-on-aws", "infra", "apply")
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.splitlines()[-6:] == [
+        "created compute environment spot",
+        "created compute environment on-demand",
+        "created scheduling policy etl-small",
+        "created job queue etl-small",
+        "created job queue default",
+        "created job queue urgent",
+    ]
+    queued = run_app(project, "queue-job", "hello", "--backend", "aws", "--json")
+    assert queued.returncode == 0, queued.stderr
+    (submitted,) = moto.submitted()
+    assert submitted["jobQueue"] == "default"
+    (default,) = batch.describe_job_queues(jobQueues=["default"])["jobQueues"]
+    assert default["tags"]["compute-on-aws:infra"] == "default"
 
 
 def test_queue_job_app_reports_a_users_mistake_in_one_line(project: Path, moto: Moto) -> None:

@@ -16,12 +16,18 @@
   # The calling flake's `self`, or null. With it, the apps embed no manifest: the helper asks this flake, at run time,
   # for the manifest of just the jobs it queues (legacyPackages below), so no other job file is imported.
   flake ? null,
+  # The config (compute-on-aws.yaml) the `jobs-valid` check reads jobs against: their queues declared, with a share
+  # where the queue shares fairly, and compute that can hold them. By default the one at the root of `flake`, if any.
+  config ?
+    if flake != null && builtins.pathExists "${flake}/compute-on-aws.yaml" then
+      "${flake}/compute-on-aws.yaml"
+    else
+      null,
 }:
 let
   inherit (builtins)
     attrNames
     concatLists
-    concatStringsSep
     attrValues
     filter
     listToAttrs
@@ -162,17 +168,14 @@ let
     meta.description = drv.meta.description;
   };
 
-  validJobs = pkgs.runCommand "compute-on-aws-jobs-valid" { } (
-    if errors == [ ] then
-      "touch $out"
-    else
-      ''
-        cat >&2 <<'ERRORS'
-        ${concatStringsSep "\n" errors}
-        ERRORS
-        exit 1
-      ''
-  );
+  # Every declaration valid and, with a config, every job against its infrastructure: `compute-on-aws jobs`, which
+  # prints each problem on a line and exits 2 on any (the config's top level: environments are not chosen here).
+  validJobs = pkgs.runCommand "compute-on-aws-jobs-valid" { } ''
+    ${helper}/bin/compute-on-aws --manifest ${manifest} ${
+      if config == null then "" else "--config ${shellQuoted (toString config)}"
+    } jobs >/dev/null
+    touch $out
+  '';
 
   # shellcheck of each script entrypoint, as a check of its own: nixpkgs' writeShellApplication has run it in the
   # build, in passthru.tests or not at all depending on the version, so it is not left to the pinned nixpkgs.
