@@ -83,6 +83,13 @@ def capacities(instance_types: Sequence[str]) -> list[Capacity] | None:
     """Every instance type a compute environment with these instanceTypes may launch (families expanded, optimal and
     default_* as above), or None when nothing can be concluded: an entry the table does not know (newer than it, or
     misspelt: Batch itself rejects those), or no entry at all."""
+    found = _capacities(tuple(instance_types))
+    return None if found is None else list(found)
+
+
+@cache
+def _capacities(instance_types: tuple[str, ...]) -> tuple[Capacity, ...] | None:
+    """capacities, once per compute environment however many jobs are checked against it."""
     table, families = _table(), _families()
     names: set[str] = set()
     for entry in instance_types:
@@ -95,7 +102,7 @@ def capacities(instance_types: Sequence[str]) -> list[Capacity] | None:
                 return None
     if not names:
         return None
-    return [table[name] for name in sorted(names)]
+    return tuple(table[name] for name in sorted(names))
 
 
 def can_run(

@@ -95,10 +95,10 @@ def fairshare_policy(fair_share: FairShare) -> dict[str, Any]:
     }
 
 
-def policy_request(queue: JobQueue, fair_share: FairShare, settings: Settings) -> dict[str, Any]:
+def policy_request(queue: str, fair_share: FairShare, settings: Settings) -> dict[str, Any]:
     """CreateSchedulingPolicy for a queue's declared fair share: the policy bears the queue's name."""
     return {
-        "name": queue.name,
+        "name": queue,
         "fairsharePolicy": fairshare_policy(fair_share),
         "tags": {**settings.tags, MANAGED_TAG: settings.scope},
     }
@@ -186,16 +186,14 @@ def _compute_change(ce: ComputeEnvironment, settings: Settings, current: Mapping
     return Change(action="update", kind="compute environment", name=ce.name, details=tuple(details), request=update)
 
 
-def _policy_change(
-    queue: JobQueue, fair_share: FairShare, settings: Settings, current: Mapping[str, Any] | None
-) -> Change:
+def _policy_change(queue: str, fair_share: FairShare, settings: Settings, current: Mapping[str, Any] | None) -> Change:
     request = policy_request(queue, fair_share, settings)
     if current is None:
         shown = (
             f"share decay {fair_share.share_decay_seconds} s, compute reservation {fair_share.compute_reservation}%, "
             f"{len(fair_share.shares)} share(s)"
         )
-        return Change(action="create", kind="scheduling policy", name=queue.name, details=(shown,), request=request)
+        return Change(action="create", kind="scheduling policy", name=queue, details=(shown,), request=request)
     have = current.get("fairsharePolicy", {})
     want = request["fairsharePolicy"]
 
@@ -212,9 +210,9 @@ def _policy_change(
         ]
     )
     if not details:
-        return Change(action="keep", kind="scheduling policy", name=queue.name)
+        return Change(action="keep", kind="scheduling policy", name=queue)
     update = {"arn": current["arn"], "fairsharePolicy": want}
-    return Change(action="update", kind="scheduling policy", name=queue.name, details=tuple(details), request=update)
+    return Change(action="update", kind="scheduling policy", name=queue, details=tuple(details), request=update)
 
 
 def _queue_change(
@@ -234,13 +232,8 @@ def _queue_change(
     order = sorted(current.get("computeEnvironmentOrder", []), key=lambda o: o["order"])
     have_compute = [names.get(o["computeEnvironment"], o["computeEnvironment"]) for o in order]
     have_policy = current.get("schedulingPolicyArn")
+    # A declared policy that exists stands by its ARN, one to be created by its name (see queue_request).
     want_policy = request.get("schedulingPolicyArn")
-    if (
-        have_policy is not None
-        and want_policy is not None
-        and have_policy.endswith(f":scheduling-policy/{want_policy}")
-    ):
-        want_policy = have_policy  # the declared policy, created since
     if (have_policy is None) != (want_policy is None):
         why = f"scheduling_policy {_shown(have_policy)} -> {_shown(want_policy)}: a queue's fair-share "
         why += "policy can be replaced, not added or removed"
@@ -280,9 +273,9 @@ def plan(
     policies = policies or {}
     names = {c["computeEnvironmentArn"]: name for name, c in compute.items() if "computeEnvironmentArn" in c}
     arns = {name: p["arn"] for name, p in policies.items() if "arn" in p}
-    fair = {q.name: (q, q.fair_share) for q in infra.queues.values() if q.fair_share is not None}
+    fair = {q.name: q.fair_share for q in infra.queues.values() if q.fair_share is not None}
     changes = [_compute_change(ce, settings, compute.get(ce.name)) for ce in infra.compute.values()]
-    changes += [_policy_change(q, f, settings, policies.get(name)) for name, (q, f) in fair.items()]
+    changes += [_policy_change(name, f, settings, policies.get(name)) for name, f in fair.items()]
     changes += [_queue_change(q, settings, queues.get(q.name), names, arns) for q in infra.queues.values()]
     if prune:
         kinds: list[tuple[Kind, Mapping[str, Mapping[str, Any]], Mapping[str, Any]]] = [

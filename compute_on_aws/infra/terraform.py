@@ -11,7 +11,7 @@ from typing import Any
 
 from compute_on_aws.infra import model
 from compute_on_aws.infra.model import MANAGED_TAG, STUCK_REASONS
-from compute_on_aws.infra.plan import Settings, compute_request, fairshare_policy
+from compute_on_aws.infra.plan import Settings, compute_request, policy_request
 from compute_on_aws.infra.roles import EC2_TRUST, INSTANCE_POLICY
 from compute_on_aws.views import DEFAULT_LOG_GROUP
 
@@ -88,7 +88,8 @@ def _queue(queue: model.JobQueue, settings: Settings) -> dict[str, Any]:
 
 def _policy(name: str, fair_share: model.FairShare, settings: Settings) -> dict[str, Any]:
     """A queue's declared fair share as the scheduling policy apply creates under the queue's name."""
-    policy = fairshare_policy(fair_share)
+    request = policy_request(name, fair_share, settings)
+    policy = request["fairsharePolicy"]
     return {
         "name": name,
         "fair_share_policy": [
@@ -101,7 +102,7 @@ def _policy(name: str, fair_share: model.FairShare, settings: Settings) -> dict[
                 ],
             }
         ],
-        "tags": {**settings.tags, MANAGED_TAG: settings.scope},
+        "tags": request["tags"],
     }
 
 
