@@ -142,3 +142,16 @@ def test_the_installed_helper_computes_schedules_and_prints_pipelines(installed:
         pipeline = run_installed(installed, "ci", kind, cwd=workdir)
         assert pipeline.returncode == 0, pipeline.stderr
         assert "nix run .#queue-job -- --due --backend aws" in pipeline.stdout
+
+
+def test_the_installed_helper_checks_jobs_against_the_instance_types_it_ships(installed: Path, tmp_path: Path) -> None:
+    """The EC2 instance table (infra/instance_types.json) comes with the wheel: a job no m6i holds is refused."""
+    workdir = tmp_path / "repo"
+    write_job(workdir / "jobs", "big", '{ queue = "q"; command = [ "x" ]; image = "i"; memory = 600000; }')
+    (workdir / "compute-on-aws.yaml").write_text(
+        "compute:\n  c: {type: EC2, max_vcpus: 64, instance_types: [m6i], subnets: [s], security_groups: [g]}\n"
+        "queues:\n  q: {compute: [c]}\n"
+    )
+    listed = run_installed(installed, "jobs", cwd=workdir)
+    assert listed.returncode == 2
+    assert "m6i instances: up to 128 vCPU, 524288 MiB, x86_64" in listed.stderr
