@@ -216,6 +216,18 @@ def test_a_failure_part_way_names_what_was_done_and_what_was_not(
     assert "spot" in compute and "on-demand" not in compute and "high" not in queues
 
 
+def test_apply_json_says_what_was_done_also_when_a_step_fails(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    broken = settings(account, **{"compute__on-demand__subnets": ["subnet-0000000000000000"]})
+    result = infra(cli, write(tmp_path, broken), "apply", "--json")
+    assert result.code == 1
+    printed = result.json()
+    assert printed["done"] == ["created compute environment spot"]
+    assert [c["name"] for c in printed["changes"] if c["action"] == "create"] == ["spot", "on-demand", "high", "bulk"]
+    assert "creating compute environment on-demand" in result.err
+
+
 GOLDEN = Path(__file__).parent / "golden" / "infra-export.tf.json"
 
 

@@ -113,6 +113,7 @@ def settings(
 # --config and --env may also follow the command (`nix run .#queue-job -- NAME --env staging` passes them there).
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Settings file (overrides the global option).")]
 EnvOption = Annotated[str | None, typer.Option("--env", help="Environment from the config's environments.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 BackendOption = Annotated[str | None, typer.Option("--backend", help="local or aws (overrides the config).")]
 StateDirOption = Annotated[Path | None, typer.Option("--state-dir", help="The local backend's state folder.")]
 

@@ -12,13 +12,14 @@ import typer
 from compute_on_aws.cli.app import (
     ConfigOption,
     EnvOption,
+    JsonOption,
     app,
     load_manifest,
     load_settings_config,
     overridden,
     print_json,
 )
-from compute_on_aws.errors import ComputeOnAwsError, UserError
+from compute_on_aws.errors import UserError
 
 if TYPE_CHECKING:
     from compute_on_aws.aws import Aws
@@ -99,7 +100,7 @@ def _as_json(changes: list[Change]) -> list[dict[str, object]]:
 def plan_command(
     ctx: typer.Context,
     prune: PruneOption = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
     env: EnvOption = None,
 ) -> None:
@@ -118,7 +119,7 @@ def plan_command(
 def apply_command(
     ctx: typer.Context,
     prune: PruneOption = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
     env: EnvOption = None,
 ) -> None:
@@ -151,13 +152,11 @@ def apply_command(
     )
     try:
         apply(changes, applier)
-    except ComputeOnAwsError:
+    finally:
+        # What was done, also when a step failed (the error follows on stderr).
         if as_json:
             print_json({"changes": _as_json(changes), "done": steps})
-        raise
-    if as_json:
-        print_json({"changes": _as_json(changes), "done": steps})
-    elif not steps:
+    if not as_json and not steps:
         print("nothing to do: AWS matches the declarations", file=sys.stderr)
 
 

@@ -19,6 +19,7 @@ from compute_on_aws.cli.app import (
     BackendOption,
     ConfigOption,
     EnvOption,
+    JsonOption,
     Settings,
     StateDirOption,
     app,
@@ -56,7 +57,7 @@ class _WordsAfterDashes(TyperCommand):
 @app.command("jobs")
 def jobs_command(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List declared jobs, and every invalid declaration (exit 2 if any).
 
@@ -341,7 +342,7 @@ def queue_command(
         typer.Option("--window", help="With --due: how far back runs are due, e.g. 90m [default: config, else 1h]."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be sent; call nothing.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the jobs; exit 0 if all succeeded, 1 if not.")] = False,
     follow: Annotated[bool, typer.Option("--follow", help="Wait, and print the jobs' output as it comes.")] = False,
     after: Annotated[

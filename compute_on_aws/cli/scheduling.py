@@ -12,6 +12,7 @@ import typer
 from compute_on_aws.cli.app import (
     ConfigOption,
     EnvOption,
+    JsonOption,
     app,
     at_least,
     load_manifest,
@@ -46,7 +47,7 @@ def list_command(
     at: Annotated[
         str | None, typer.Option("--at", help="Show the runs after this time (ISO 8601) [default: now].")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Every declared schedule, in words, with its next runs in UTC and in its own timezone.
 
@@ -219,7 +220,7 @@ def _print_changes(group: str, exists: bool, changes: list[Any], counts: dict[st
 @schedules_app.command("plan")
 def plan_command(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
     env: EnvOption = None,
 ) -> None:
@@ -233,7 +234,7 @@ def plan_command(
 @schedules_app.command("apply")
 def apply_command(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
     env: EnvOption = None,
 ) -> None:

@@ -14,6 +14,7 @@ from compute_on_aws.cli.app import (
     BackendOption,
     ConfigOption,
     EnvOption,
+    JsonOption,
     Settings,
     StateDirOption,
     app,
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from compute_on_aws.views import JobView
 
 TIMED_OUT = 124
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 IdsFromOption = Annotated[
     str | None,
     typer.Option(
