@@ -556,6 +556,9 @@ def test_fair_share_problems_are_one_line_each(cli, moto: Moto, account: dict[st
         ]
     )
     assert moto.received["CreateSchedulingPolicy"] == []
+    # Batch's default decay, written out, is no problem.
+    zero = settings(account, queues__bulk__fair_share={"share_decay": 0, "shares": {"etl": 1}})
+    assert infra(cli, write(tmp_path, zero), "plan").code == 0
 
 
 def test_a_job_on_a_fair_share_queue_needs_a_share_identifier_and_only_there(

@@ -181,7 +181,8 @@ def _fair_share(problems: _Problems, path: str, data: Any) -> FairShare | None:
         return None
     _unknown_keys(problems, path, data, FAIR_SHARE_KEYS)
     decay = 0
-    if data.get("share_decay") is not None:
+    # 0 (Batch's default: only current use counts) has no unit to give.
+    if data.get("share_decay") not in (None, 0):
         try:
             decay = int(parse_duration(str(data["share_decay"]), f"{path}.share_decay").total_seconds())
         except UserError as e:
