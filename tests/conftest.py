@@ -13,13 +13,15 @@ import sys
 import sysconfig
 import tempfile
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from batchshim import HELD, BatchShim, Script
+from faultproxy import FaultProxy, fault_proxy
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "tests" / "nixpkgs-standin"
@@ -74,17 +76,28 @@ def moto_server() -> Iterator[str]:
     server.stop()
 
 
-def _post(url: str, body: dict[str, Any] | None = None) -> None:
-    request = urllib.request.Request(url, data=json.dumps(body or {}).encode(), method="POST")
-    urllib.request.urlopen(request).read()
+def _post(url: str, body: Any = None) -> None:
+    """A POST to moto's own API: a JSON body, or a text one (reset-auth reads the request's raw data)."""
+    text = isinstance(body, str)
+    data = body.encode() if text else json.dumps(body or {}).encode()
+    headers = {"Content-Type": "text/plain" if text else "application/json"}
+    urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST", headers=headers)).read()
 
 
 @dataclass
 class Moto:
-    """The moto server and what it received, for assertions on fields moto ignores."""
+    """The moto server behind a recording proxy (the endpoint the helper talks to), and what it received, for
+    assertions on fields moto ignores; `shim` runs jobs as Batch would (tests/batchshim.py)."""
 
     url: str
-    received: dict[str, list[dict[str, Any]]]
+    server: str
+    proxy: FaultProxy
+    shim: BatchShim
+
+    @property
+    def received(self) -> defaultdict[str, list[dict[str, Any]]]:
+        """The requests moto received, per action, as the API reads them (tests/faultproxy.py, read_request)."""
+        return self.proxy.bodies
 
     def client(self, service: str) -> Any:
         import boto3
@@ -110,68 +123,47 @@ class Moto:
 
     def set_status(self, job_id: str, status: str) -> None:
         """Puts a held job in a state (see hold_jobs), as Batch's scheduler would."""
-        from moto.batch.models import batch_backends
+        self.shim.set_status(job_id, status)
 
-        batch_backends[ACCOUNT][REGION].get_job_by_id(job_id)._status = status
+    def reset(self) -> None:
+        """A new, empty account with the compute environment and the queues the example jobs use."""
+        # moto's full Batch backend runs containers with Docker, which this machine lacks: the simple one ends every
+        # job SUCCEEDED at once, and the shim runs the jobs a test follows.
+        _post(f"{self.server}/moto-api/config", {"batch": {"use_docker": False}})
+        _post(f"{self.server}/moto-api/reset")
+        iam = self.client("iam")
+        role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        batch = self.client("batch")
+        env = batch.create_compute_environment(computeEnvironmentName="local-ce", type="UNMANAGED", serviceRole=role)
+        for queue in ("default", "etl-small", "other"):
+            batch.create_job_queue(
+                jobQueueName=queue,
+                state="ENABLED",
+                priority=1,
+                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
+            )
 
 
 @pytest.fixture
-def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Moto:
-    """A clean moto with a compute environment and the queues the example jobs use."""
-    from moto.batch.responses import BatchResponse
-
-    _post(f"{moto_server}/moto-api/reset")
-    # moto's full Batch backend runs containers with Docker, which this machine lacks: the simple one ends every
-    # job SUCCEEDED at once. hold_jobs switches back to the full one with its runner replaced.
-    _post(f"{moto_server}/moto-api/config", {"batch": {"use_docker": False}})
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    recorded = (
-        "SubmitJob",
-        "RegisterJobDefinition",
-        "CreateComputeEnvironment",
-        "UpdateComputeEnvironment",
-        "DeleteComputeEnvironment",
-        "CreateJobQueue",
-        "UpdateJobQueue",
-        "DeleteJobQueue",
-        "CreateSchedulingPolicy",
-        "UpdateSchedulingPolicy",
-        "DeleteSchedulingPolicy",
-    )
-    received: dict[str, list[dict[str, Any]]] = {action: [] for action in recorded}
-    for action, method in ((a, a.lower()) for a in recorded):
-        original = getattr(BatchResponse, method)
-
-        def recording(self: Any, _original: Any = original, _action: str = action) -> Any:
-            received[_action].append(json.loads(self.body))
-            return _original(self)
-
-        monkeypatch.setattr(BatchResponse, method, recording)
-    m = Moto(url=moto_server, received=received)
-    iam = m.client("iam")
-    role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    batch = m.client("batch")
-    env = batch.create_compute_environment(computeEnvironmentName="local-ce", type="UNMANAGED", serviceRole=role)
-    for queue in ("default", "etl-small", "other"):
-        batch.create_job_queue(
-            jobQueueName=queue,
-            state="ENABLED",
-            priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
-        )
-    return m
+def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
+    """A clean moto with a compute environment and the queues the example jobs use, behind a recording proxy."""
+    with fault_proxy(moto_server) as recorder:
+        m = Moto(url=recorder.url, server=moto_server, proxy=recorder, shim=BatchShim(recorder, moto_server, REGION))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", recorder.url)
+        m.reset()
+        try:
+            yield m
+        finally:
+            m.shim.close()
 
 
 @pytest.fixture
 def account(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """What a team has before declaring compute: a VPC's subnet and security group, the roles Batch needs, and AWS's
-    managed policies (moto loads them only when asked, at the start of an account: here, into the one in use)."""
-    from moto.iam.models import iam_backends
-
+    managed policies (moto loads them into a new account when the server's MOTO_IAM_LOAD_MANAGED_POLICIES says so:
+    the server runs in this process)."""
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    backend = iam_backends[ACCOUNT]["global"]
-    backend.aws_managed_policies = backend._init_aws_policies()
-    backend.managed_policies.update({p.arn: p for p in backend.aws_managed_policies})
+    moto.reset()
     ec2, iam = moto.client("ec2"), moto.client("iam")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
@@ -179,24 +171,46 @@ def account(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     service = iam.get_role(RoleName="batch-service")["Role"]["Arn"]
     iam.create_role(RoleName="ecs-instance", AssumeRolePolicyDocument="{}")
     profile = iam.create_instance_profile(InstanceProfileName="ecs-instance")["InstanceProfile"]["Arn"]
-    for calls in moto.received.values():  # the moto fixture's own queues: only what the tests do counts
-        calls.clear()
+    moto.proxy.clear()  # the moto fixture's own calls: only what the tests do counts
     return {"subnet": subnet, "group": group, "service": service, "profile": profile}
 
 
 @pytest.fixture
-def hold_jobs(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
-    """Jobs stay in the state a test puts them in (moto cannot run containers here; see moto.set_status)."""
-    from moto.batch.models import Job
+def hold_jobs(moto: Moto) -> Moto:
+    """Jobs stay SUBMITTED until a test moves them (moto.set_status), cancels or terminates them."""
+    moto.shim.default = HELD
+    return moto
 
-    monkeypatch.setattr(Job, "run", lambda self: None)
-    _post(f"{moto.url}/moto-api/config", {"batch": {"use_docker": True}})
-    _post(
-        f"{moto.url}/moto-api/state-manager/set-transition",
-        {"model_name": "batch::job", "transition": {"progression": "manual", "times": 10**9}},
-    )
-    yield moto
-    _post(f"{moto.url}/moto-api/state-manager/unset-transition", {"model_name": "batch::job"})
+
+@pytest.fixture
+def as_user(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """From the call on, moto checks every call against `policy` (its documented /moto-api/reset-auth, with no
+    unauthenticated calls left). Two moto quirks are met halfway: it compares Batch calls with the resource "*", so
+    resources are widened (this checks the actions; the test above checks the resources), and it names Batch actions
+    in lower case (IAM ignores case), so each action is also given in lower case."""
+
+    def with_policy(policy: dict[str, Any]) -> None:
+        for statement in policy["Statement"]:
+            statement["Resource"] = "*"
+            statement["Action"] += [action.lower() for action in statement["Action"]]
+        iam = moto.client("iam")
+        for user, document in (("ci", policy), ("shim", ALLOW_ALL)):
+            iam.create_user(UserName=user)
+            iam.put_user_policy(UserName=user, PolicyName="compute-on-aws", PolicyDocument=json.dumps(document))
+        key = iam.create_access_key(UserName="ci")["AccessKey"]
+        shim_key = iam.create_access_key(UserName="shim")["AccessKey"]
+        moto.shim.credentials = (shim_key["AccessKeyId"], shim_key["SecretAccessKey"])
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        _post(f"{moto.server}/moto-api/reset-auth", "0")
+
+    try:
+        yield with_policy
+    finally:
+        _post(f"{moto.server}/moto-api/reset-auth", "inf")
+
+
+ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
 @dataclass
@@ -310,9 +324,10 @@ def current_system() -> str:
 
 
 @functools.cache
-def standin() -> Path:
+def standin(requires: str | None = None) -> Path:
     """A copy of tests/nixpkgs-standin with host.json: the interpreter its python3 stands for (this test run's base
-    python) and the site-packages holding the helper's dependencies (this test run's)."""
+    python) and the site-packages holding the helper's dependencies (this test run's). With `requires`, its
+    lib/minfeatures.nix also asks for that Nix version, as a later nixpkgs would (the pin's gate, never a laxer one)."""
     copy = Path(tempfile.mkdtemp(prefix="nixpkgs-standin-")) / "nixpkgs"
     shutil.copytree(STANDIN, copy)
     (copy / "host.json").write_text(
@@ -326,7 +341,40 @@ def standin() -> Path:
             }
         )
     )
+    if requires is not None:
+        features = copy / "lib" / "minfeatures.nix"
+        features.write_text(
+            features.read_text().replace(
+                "  features = [\n",
+                "  features = [\n"
+                f'    {{ description = "`builtins.nixVersion` reports at least {requires}";\n'
+                f'      condition = builtins.compareVersions "{requires}" builtins.nixVersion != 1; }}\n',
+                1,
+            )
+        )
+        (copy / "lib" / "minver.nix").write_text(f'"{requires}"\n')
     return copy
+
+
+@functools.cache
+def nix_version() -> str:
+    version: str = nix_value("builtins.nixVersion")
+    return version
+
+
+@functools.cache
+def nixpkgs_accepts_this_nix() -> bool:
+    """Whether the pinned nixpkgs (its gate, which the stand-in copies: lib/minfeatures.nix) accepts the Nix here."""
+    accepted: bool = nix_value(f"(import {STANDIN}/lib/minfeatures.nix).missing == [ ]")
+    return accepted
+
+
+# Tests of the flake's nixpkgs-using outputs: real nixpkgs refuses an older Nix, so they run only where it would not
+# (CI runs them in a Debian 13 root, .ci/trixie); tests/test_nix_versions.py checks what an older Nix says instead.
+needs_nixpkgs_nix = pytest.mark.skipif(
+    not nixpkgs_accepts_this_nix(),
+    reason=f"the pinned nixpkgs refuses Nix {nix_version()} (lib/minfeatures.nix); CI runs this in Debian 13",
+)
 
 
 def flake_args(project: Path) -> list[str]:
@@ -334,83 +382,9 @@ def flake_args(project: Path) -> list[str]:
     return ["--no-write-lock-file", "--override-input", "nixpkgs", f"path:{standin()}"]
 
 
-@dataclass
-class Script:
-    """What a moto job does (moto cannot run containers here): the states it passes through (seconds in each),
-    the log lines it writes while RUNNING, how its attempts end, and whether it stays put until stopped."""
-
-    path: list[tuple[str, float]] = field(
-        default_factory=lambda: [("PENDING", 0.05), ("RUNNABLE", 0.05), ("STARTING", 0.05), ("RUNNING", 0.3)]
-    )
-    lines: list[str] = field(default_factory=list)
-    # Exit codes of successive attempts (the last one decides); per array index when given as a dict.
-    exit_codes: list[int] | dict[int, list[int]] = field(default_factory=lambda: [0])
-    status_reason: str | None = None  # shown while in the last state of `path` (e.g. a stuck RUNNABLE)
-    hold: bool = False  # stay in the last state of `path` until cancelled or terminated
-
-
 @pytest.fixture
-def scripted(hold_jobs: Moto, monkeypatch: pytest.MonkeyPatch) -> dict[str, Script]:
-    """Jobs in moto follow the Script registered under their name: RUNNING with CloudWatch lines, exit codes..."""
-    import threading
-    import time as _time
-
-    from moto.batch.models import Job
-    from moto.core.utils import unix_time_millis
-
-    scripts: dict[str, Script] = {}
-    lock = threading.Lock()
-
-    def write(job: Any, line: str) -> None:
-        with lock:
-            job.log_stream_name = job._stream_name
-            job._log_backend.ensure_log_group("/aws/batch/job")
-            if job.log_stream_name not in job._log_backend.groups["/aws/batch/job"].streams:
-                job._log_backend.ensure_log_stream("/aws/batch/job", job.log_stream_name)
-            job._log_backend.put_log_events(
-                "/aws/batch/job", job.log_stream_name, [{"timestamp": int(unix_time_millis()), "message": line}]
-            )
-
-    def pause(job: Any, seconds: float) -> bool:
-        end = _time.monotonic() + seconds
-        while _time.monotonic() < end:
-            if job.stop:
-                return False
-            _time.sleep(0.01)
-        return not job.stop
-
-    def run(job: Any) -> None:
-        script = scripts.get(job.job_name, Script())
-        index = job.array_properties.get("index")
-        codes = script.exit_codes[index] if isinstance(script.exit_codes, dict) else script.exit_codes
-        for number, code in enumerate(codes, 1):
-            for state, seconds in script.path:
-                job._status = state
-                if state == "RUNNING":
-                    job.job_started_at = datetime.now()
-                    job._stream_name = f"{job.job_definition.name}/default/{job.job_id.replace(':', '-')}-{number}"
-                    job.log_stream_name = job._stream_name
-                    job._start_attempt()
-                    for line in script.lines:
-                        write(job, line)
-                        if not pause(job, 0.02):
-                            break
-                if (state, seconds) == script.path[-1] and script.status_reason:
-                    job.job_stopped_reason = script.status_reason
-                held = script.hold and (state, seconds) == script.path[-1]
-                while held and not job.stop:
-                    _time.sleep(0.01)
-                if not pause(job, seconds) or job.stop:
-                    job.exit_code = 143 if job._status == "RUNNING" else None
-                    job._mark_stopped(success=False)
-                    return
-            job.exit_code = code
-            if job.latest_attempt is not None:
-                job.latest_attempt["container"]["exitCode"] = code
-                job.latest_attempt["statusReason"] = "Essential container in task exited"
-                job.latest_attempt["container"]["logStreamName"] = job.log_stream_name
-        job.job_stopped_reason = "Essential container in task exited"  # as AWS says of an exited container
-        job._mark_stopped(success=codes[-1] == 0)
-
-    monkeypatch.setattr(Job, "run", run)
-    return scripts
+def scripted(moto: Moto) -> dict[str, Script]:
+    """Jobs follow the Script registered under their name (by default a short run that succeeds), as Batch would run
+    them: through its states, with CloudWatch lines, exit codes, attempts (tests/batchshim.py)."""
+    moto.shim.default = Script()
+    return moto.shim.scripts

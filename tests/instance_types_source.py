@@ -1,24 +1,21 @@
-"""Where compute_on_aws/infra/instance_types.json comes from: EC2's DescribeInstanceTypes as moto ships it, reduced to
-what the capacity check reads. `python tests/instance_types_source.py` rewrites the table from the installed moto;
-tests/test_instances.py fails while the two differ, so the shipped table cannot drift from its source unseen."""
+"""Where compute_on_aws/infra/instance_types.json comes from: EC2's DescribeInstanceTypes, as moto's server answers it
+(its copy of AWS's), reduced to what the capacity check reads. `python tests/instance_types_source.py` rewrites the
+table from the installed moto; tests/test_instances.py fails while the two differ, so the shipped table cannot drift
+from its source unseen."""
 
 from __future__ import annotations
 
-import gzip
 import json
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 TABLE = Path(__file__).resolve().parent.parent / "compute_on_aws" / "infra" / "instance_types.json"
 
 
-def described() -> dict[str, Any]:
-    """moto's copy of DescribeInstanceTypes, by instance type, found through moto's package wherever it is."""
-    # files("moto"), not files("moto.ec2"): the data only, without importing moto's EC2 models.
-    data = (files("moto") / "ec2" / "resources" / "instance_types.json.gz").read_bytes()
-    result: dict[str, Any] = json.loads(gzip.decompress(data))
-    return result
+def described(ec2: Any) -> dict[str, Any]:
+    """Every instance type DescribeInstanceTypes describes (all its pages), by name."""
+    pages = ec2.get_paginator("describe_instance_types").paginate()
+    return {entry["InstanceType"]: entry for page in pages for entry in page["InstanceTypes"]}
 
 
 def gpus(entry: dict[str, Any]) -> int:
@@ -49,5 +46,21 @@ def render(table: dict[str, list[Any]]) -> str:
 
 
 if __name__ == "__main__":
-    TABLE.write_text(render(derive(described())), encoding="utf-8")
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    client = boto3.client(
+        "ec2",
+        endpoint_url=f"http://{host}:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    try:
+        TABLE.write_text(render(derive(described(client))), encoding="utf-8")
+    finally:
+        server.stop()
     print(f"{TABLE}: {TABLE.stat().st_size} bytes")

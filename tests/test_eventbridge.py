@@ -36,23 +36,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def received(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict[str, Any]]]:
-    """The bodies of the scheduler's write requests, as moto received them."""
-    from moto.scheduler.responses import EventBridgeSchedulerResponse
-
-    calls: dict[str, list[dict[str, Any]]] = {"create_schedule": [], "update_schedule": [], "delete_schedule": []}
-    for action in calls:
-        original = getattr(EventBridgeSchedulerResponse, action)
-
-        def recording(self: Any, _original: Any = original, _action: str = action) -> Any:
-            calls[_action].append(json.loads(self.body) if self.body else {"path": self.path})
-            return _original(self)
-
-        monkeypatch.setattr(EventBridgeSchedulerResponse, action, recording)
-    return calls
-
-
 def schedules(cli, project: Path, *args: str):
     return cli("--jobs", str(project / "jobs"), "--config", str(project / "compute-on-aws.yaml"), "schedules", *args)
 
@@ -88,7 +71,7 @@ def submit_job_input(text: str) -> dict[str, Any]:
     return request
 
 
-def test_plan_shows_what_apply_creates_and_apply_creates_it_once(cli, moto: Moto, project: Path, received) -> None:
+def test_plan_shows_what_apply_creates_and_apply_creates_it_once(cli, moto: Moto, project: Path) -> None:
     plan = schedules(cli, project, "plan")
     assert plan.code == 0, plan.err
     assert "EventBridge Scheduler group compute-on-aws (to create):" in plan.out
@@ -99,7 +82,7 @@ def test_plan_shows_what_apply_creates_and_apply_creates_it_once(cli, moto: Moto
     assert "  + nightly.0 (nightly)\n      cron(0 5 * * ? *) UTC, enabled\n" in plan.out
     assert plan.out.endswith("3 to create, 0 to update, 0 to delete, 0 unchanged.\n")
     assert "secret-looking-value" not in plan.out + plan.err
-    assert received["create_schedule"] == [] and moto.registered() == []
+    assert moto.received["CreateSchedule"] == [] and moto.registered() == []
 
     applied = schedules(cli, project, "apply")
     assert applied.code == 0, applied.err
@@ -142,12 +125,12 @@ def test_plan_shows_what_apply_creates_and_apply_creates_it_once(cli, moto: Moto
     again = schedules(cli, project, "apply")
     assert again.code == 0, again.err
     assert again.out.endswith("0 to create, 0 to update, 0 to delete, 3 unchanged.\n")
-    assert len(received["create_schedule"]) == 3 and received["update_schedule"] == []
+    assert len(moto.received["CreateSchedule"]) == 3 and moto.received["UpdateSchedule"] == []
     assert len(moto.registered()) == 2
 
 
 def test_apply_updates_what_changed_and_deletes_only_its_own_leftovers(
-    cli, moto: Moto, project: Path, received, monkeypatch: pytest.MonkeyPatch
+    cli, moto: Moto, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert schedules(cli, project, "apply").code == 0
     client = moto.client("scheduler")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, REGION, Moto, Script, write_job
+from conftest import Moto, Script, write_job
 from faultproxy import FAULTS, FaultProxy, fault_proxy
 
 HELLO = '{ queue = "default"; command = [ "echo" "hello" ]; image = "busybox:1.36"; memory = 512; }'
@@ -63,11 +63,10 @@ def callers(
             )
 
 
-def alive(name: str) -> list[Any]:
-    """moto's jobs of that name that nobody terminated."""
-    from moto.batch.models import batch_backends
-
-    return [j for j in batch_backends[ACCOUNT][REGION]._jobs.values() if j.job_name == name and not j.stop]
+def alive(moto: Moto, name: str) -> list[dict[str, Any]]:
+    """The jobs named `name` that nobody cancelled or terminated, as DescribeJobs describes them."""
+    ids = moto.shim.alive([j["jobId"] for j in on_server(moto, name)])
+    return moto.client("batch").describe_jobs(jobs=ids)["jobs"] if ids else []
 
 
 def on_server(moto: Moto, name: str) -> list[dict]:
@@ -133,9 +132,8 @@ def test_concurrent_callers_all_report_the_job_that_runs(
     results = callers(moto, jobs, "hello", "day", count=10)
     assert [r.returncode for r in results] == [0] * 10, [r.stderr for r in results]
     reported = {json.loads(r.stdout)["jobs"][0]["jobId"] for r in results}
-    running = alive("hello_day")
-    assert len(running) == 1
-    assert reported == {running[0].job_id}
+    (running,) = alive(moto, "hello_day")
+    assert reported == {running["jobId"]}
 
 
 def test_concurrent_callers_of_a_chain_run_it_once_and_all_report_it(
@@ -154,13 +152,11 @@ def test_concurrent_callers_of_a_chain_run_it_once_and_all_report_it(
         scripted[name] = Script(path=[("RUNNABLE", 0.01)], hold=True)
     results = callers(moto, jobs, "load", "day", count=8)
     assert [r.returncode for r in results] == [0] * 8, [r.stderr for r in results]
-    extracts, loads = alive("extract_day"), alive("load_day")
-    assert [len(extracts), len(loads)] == [1, 1]
-    extract, load = extracts[0], loads[0]
-    assert [d["jobId"] for d in load.depends_on] == [extract.job_id]
+    (extract,), (load,) = alive(moto, "extract_day"), alive(moto, "load_day")
+    assert [d["jobId"] for d in load["dependsOn"]] == [extract["jobId"]]
     for r in results:
         reported = {j["job"]: j["jobId"] for j in json.loads(r.stdout)["jobs"]}
-        assert reported == {"extract": extract.job_id, "load": load.job_id}
+        assert reported == {"extract": extract["jobId"], "load": load["jobId"]}
 
 
 def test_the_duplicate_check_names_the_job_the_race_settlement_keeps(cli, hold_jobs: Moto, jobs: Path) -> None:
@@ -220,7 +216,7 @@ def test_two_hundred_calls_through_five_percent_of_each_fault_leave_exactly_the_
     assert injected > 100, p.injected  # the faults did happen
 
     def alive_ids(name: str) -> list[str]:
-        return sorted(j.job_id for j in alive(name))
+        return sorted(j["jobId"] for j in alive(hold_jobs, name))
 
     for i in range(120):
         (job,) = alive_ids(f"hello_d{i}")

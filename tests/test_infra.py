@@ -285,10 +285,8 @@ def test_export_refuses_another_format(cli, tmp_path: Path) -> None:
 
 
 def test_iam_policy_role_infra_is_enough_for_apply_and_prune(
-    cli, moto: Moto, account: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path, as_user
 ) -> None:
-    from test_policy import _as_user
-
     path = write(tmp_path, {**settings(account, queues__bulk__fair_share=FAIR), "logs": {"retention_days": 30}})
     printed = cli("--config", str(path), "iam-policy", "--role", "infra", "--account", "123456789012")
     assert printed.code == 0, printed.err
@@ -307,7 +305,7 @@ def test_iam_policy_role_infra_is_enough_for_apply_and_prune(
     # roles.service is set: the service role and the instance profile's role may be passed, nothing else.
     assert sids["PassBatchRoles"]["Resource"] == [account["service"], "arn:aws:iam::123456789012:role/ecs-instance"]
     assert "CreateBatchServiceLinkedRole" not in sids
-    _as_user(moto, monkeypatch, policy)
+    as_user(policy)
     assert infra(cli, path, "apply").code == 0
     pruned = infra(
         cli,

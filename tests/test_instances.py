@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import Moto
 from instance_types_source import TABLE, derive, described, render
 
 from compute_on_aws.infra.instances import BUNDLES, Capacity, can_run, capacities, largest
@@ -107,12 +108,12 @@ def test_every_bundle_family_is_in_the_table() -> None:
             assert capacities([family]), (name, family)
 
 
-def test_the_shipped_table_agrees_with_what_moto_describes() -> None:
+def test_the_shipped_table_agrees_with_what_moto_describes(moto: Moto) -> None:
     """An instance type's capacity never changes, so every type the table shares with the installed moto must read
     the same; a newer moto may know more types (rewrite the table with `python tests/instance_types_source.py`), and
     those the table lacks are never refused."""
     shipped = json.loads(TABLE.read_text(encoding="utf-8"))
-    derived = derive(described())
+    derived = derive(described(moto.client("ec2")))
     shared = set(shipped) & set(derived)
     assert len(shared) >= 0.95 * len(shipped)
     assert {name: shipped[name] for name in shared} == {name: derived[name] for name in shared}

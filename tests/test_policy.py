@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -83,31 +82,11 @@ def test_a_bad_account_is_one_line(cli, jobs: Path) -> None:
     assert result.err == "error: --account: expected a 12-digit AWS account id, got 'me'\n"
 
 
-def _as_user(moto: Moto, monkeypatch: pytest.MonkeyPatch, policy: dict[str, Any]) -> None:
-    """From here on, moto checks every call against `policy`. Two moto quirks are met halfway: it compares Batch calls
-    with the resource "*", so resources are widened (this checks the actions; the test above checks the resources),
-    and it names Batch actions in lower case (IAM ignores case), so each action is also given in lower case."""
-    from moto import settings
-    from moto.core.authorization import ActionAuthenticatorMixin
-
-    for statement in policy["Statement"]:
-        statement["Resource"] = "*"
-        statement["Action"] += [action.lower() for action in statement["Action"]]
-    iam = moto.client("iam")
-    iam.create_user(UserName="ci")
-    iam.put_user_policy(UserName="ci", PolicyName="compute-on-aws", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName="ci")["AccessKey"]
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
-    monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
-    monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
-
-
-def test_the_policy_is_enough_for_every_command(cli, scripted, moto: Moto, jobs: Path, monkeypatch) -> None:
+def test_the_policy_is_enough_for_every_command(cli, scripted, moto: Moto, jobs: Path, as_user) -> None:
     write_job(jobs, "report", '{ queue = "default"; command = [ "report" ]; image = "busybox"; after = [ "etl" ]; }')
     scripted["report"] = Script(lines=["done"])
     policy = policy_of(cli, jobs, f"roles:\n  execution: {EXEC}\n", "--account", "123456789012")
-    _as_user(moto, monkeypatch, policy)
+    as_user(policy)
 
     def run(*args: str):
         result = cli("--jobs", str(jobs), "--backend", "aws", *args)
@@ -131,10 +110,10 @@ def test_the_policy_is_enough_for_every_command(cli, scripted, moto: Moto, jobs:
     assert "cancelled (was RUNNABLE)" in out and "terminating (was RUNNING)" in out
 
 
-def test_a_call_the_policy_lacks_is_refused(cli, moto: Moto, jobs: Path, monkeypatch) -> None:
+def test_a_call_the_policy_lacks_is_refused(cli, moto: Moto, jobs: Path, as_user) -> None:
     policy = policy_of(cli, jobs, "", "--account", "123456789012")
     policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "SubmitJobs"]
-    _as_user(moto, monkeypatch, policy)
+    as_user(policy)
     result = cli("--jobs", str(jobs), "--backend", "aws", "queue", "etl")
     assert result.code == 1
     assert "submitting etl" in result.err and "is not authorized to perform: batch:submitjob" in result.err

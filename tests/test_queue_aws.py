@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Moto, write_job
+from faultproxy import REFUSE, fault_proxy
 
 HELLO = '{ queue = "default"; command = [ "echo" "hello" ]; image = "busybox:1.36"; memory = 512; }'
 ACTIVE = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"]
@@ -209,29 +209,6 @@ def quick_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batch, "LISTING_LAG", 0.05)
 
 
-def _failing_submit(moto: Moto, monkeypatch: pytest.MonkeyPatch, status: int, code: str, *, create: bool) -> None:
-    """The first SubmitJob fails with `status`, after creating the job (its answer lost) or without."""
-    from moto.batch.responses import BatchResponse
-    from moto.core.exceptions import JsonRESTError
-
-    recorded_and_real = BatchResponse.submitjob  # the moto fixture's recording wrapper
-    failed: list[bool] = []
-
-    def submit(self):
-        if failed:
-            return recorded_and_real(self)
-        failed.append(True)
-        if create:
-            recorded_and_real(self)
-        else:
-            moto.received["SubmitJob"].append(json.loads(self.body))
-        error = JsonRESTError(code, "failed")
-        error.code = status
-        raise error
-
-    monkeypatch.setattr(BatchResponse, "submitjob", submit)
-
-
 def jobs_in(moto: Moto) -> list[str]:
     return [
         j["jobId"] for j in moto.client("batch").list_jobs(jobQueue="default", jobStatus="SUCCEEDED")["jobSummaryList"]
@@ -239,38 +216,34 @@ def jobs_in(moto: Moto) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("status", "code", "create", "requests"),
+    ("fault", "requests"),
     [
-        # The job was created and its answer lost: found by its marker, not submitted again.
-        (500, "ServerException", True, 1),
-        # Nothing was created: after looking, the same request (same marker) is sent again.
-        (500, "ServerException", False, 2),
+        # The job was created and its answer lost (500 after moto acted): found by its marker, not submitted again.
+        ("error-after", 1),
+        # Nothing was created (500 before moto): after looking, the same request (same marker) is sent again.
+        ("error-before", 2),
         # Throttled: nothing was created, and botocore retries as usual.
-        (429, "TooManyRequestsException", False, 2),
+        ("throttle", 2),
     ],
 )
 def test_a_failed_submission_leaves_exactly_one_job(
-    cli, moto: Moto, jobs: Path, monkeypatch: pytest.MonkeyPatch, quick_lookup, status, code, create, requests
+    cli, moto: Moto, jobs: Path, monkeypatch: pytest.MonkeyPatch, quick_lookup, fault, requests
 ) -> None:
-    _failing_submit(moto, monkeypatch, status, code, create=create)
-    result = queue(cli, jobs, "hello", "--json")
+    with fault_proxy(moto.url, script={"SubmitJob": [fault]}) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = queue(cli, jobs, "hello", "--json")
     assert result.code == 0, result.err
-    sent = moto.submitted()
+    sent = proxy.bodies["SubmitJob"]
     assert len(sent) == requests and all(r == sent[0] for r in sent)
     assert jobs_in(moto) == [result.json()["jobs"][0]["jobId"]]
 
 
 def test_failure_after_registering_says_what_was_done(cli, moto: Moto, jobs: Path, monkeypatch, quick_lookup) -> None:
-    from moto.batch.responses import BatchResponse
-    from moto.core.exceptions import JsonRESTError
-
-    def refuse(self) -> str:
-        raise JsonRESTError("ServerException", "internal failure")
-
-    monkeypatch.setattr(BatchResponse, "submitjob", refuse)
-    result = queue(cli, jobs, "hello")
+    with fault_proxy(moto.url, script={"SubmitJob": [REFUSE]}) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = queue(cli, jobs, "hello")
     assert result.code == 1
-    assert "submitting hello to default: AWS ServerException: internal failure" in result.err
+    assert "submitting hello to default: AWS ClientException: injected by the test proxy" in result.err
     assert "(already done: registered job definition hello:1)" in result.err
 
 
@@ -305,59 +278,45 @@ def test_dry_run_calls_nothing(cli, jobs: Path, monkeypatch: pytest.MonkeyPatch)
     assert set(job) == {"job", "jobName", "jobId", "outcome", "jobQueue", "jobDefinition", "request", "definition"}
 
 
-def test_two_pipelines_queueing_at_once_leave_one_job(
-    cli, hold_jobs: Moto, jobs: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import json
-    import time
+def _submit_competitor(moto: Moto, request: dict) -> str:
+    """Another pipeline's SubmitJob of the same job."""
+    batch = moto.client("batch")
+    return batch.submit_job(jobName=request["jobName"], jobDefinition=request["jobDefinition"], jobQueue="default")[
+        "jobId"
+    ]
 
-    from moto.batch.responses import BatchResponse
 
+def test_two_pipelines_queueing_at_once_leave_one_job(cli, hold_jobs: Moto, jobs: Path) -> None:
     competitor: list[str] = []
-    terminated: list[dict] = []
-    submit, terminate = BatchResponse.submitjob, BatchResponse.terminatejob
 
-    def racing_submit(self) -> str:
+    def racing_submit(request: dict, forward):
         # Another pipeline's SubmitJob lands between our duplicate check and our own SubmitJob.
         if not competitor:
-            body = json.loads(self.body)
-            _, job_id, _ = self.batch_backend.submit_job(body["jobName"], body["jobDefinition"], body["jobQueue"], {})
-            competitor.append(job_id)
-            time.sleep(0.01)
-        return submit(self)
+            competitor.append("")
+            competitor[0] = _submit_competitor(hold_jobs, request)
+        return forward()
 
-    def recording_terminate(self) -> str:
-        terminated.append(json.loads(self.body))
-        return terminate(self)
-
-    monkeypatch.setattr(BatchResponse, "submitjob", racing_submit)
-    monkeypatch.setattr(BatchResponse, "terminatejob", recording_terminate)
+    hold_jobs.proxy.intercept("SubmitJob", racing_submit)
     result = queue(cli, jobs, "hello", "day1", "--json")
     assert result.code == 0, result.err
     outcome = result.json()["jobs"][0]
     assert outcome["outcome"] == "duplicate" and outcome["jobId"] == competitor[0]
+    terminated = hold_jobs.received["TerminateJob"]
     assert len(terminated) == 1 and terminated[0]["jobId"] != competitor[0]
     assert terminated[0]["reason"] == f"compute-on-aws: duplicate of {competitor[0]}, queued at the same time"
 
 
-def test_the_first_of_two_racing_pipelines_keeps_its_job(cli, hold_jobs: Moto, jobs: Path, monkeypatch) -> None:
-    import json
-    import time
-
-    from moto.batch.responses import BatchResponse
-
-    submit = BatchResponse.submitjob
+def test_the_first_of_two_racing_pipelines_keeps_its_job(cli, hold_jobs: Moto, jobs: Path) -> None:
     later: list[str] = []
 
-    def submit_then_race(self) -> str:
-        response = submit(self)
+    def submit_then_race(request: dict, forward):
+        answer = forward()
         if not later:  # the other pipeline submits right after us
-            time.sleep(0.01)
-            body = json.loads(self.body)
-            later.append(self.batch_backend.submit_job(body["jobName"], body["jobDefinition"], body["jobQueue"], {})[1])
-        return response
+            later.append("")
+            later[0] = _submit_competitor(hold_jobs, request)
+        return answer
 
-    monkeypatch.setattr(BatchResponse, "submitjob", submit_then_race)
+    hold_jobs.proxy.intercept("SubmitJob", submit_then_race)
     result = queue(cli, jobs, "hello", "day1", "--json")
     outcome = result.json()["jobs"][0]
     assert outcome["outcome"] == "submitted" and outcome["jobId"] != later[0]
@@ -472,17 +431,14 @@ def test_dry_run_of_a_chain_shows_where_ids_go(cli, pipeline: Path, monkeypatch:
 def test_interrupted_half_way_through_a_chain_says_what_stays_queued(
     moto: Moto, pipeline: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from moto.batch.responses import BatchResponse
-
-    recorded_and_real = BatchResponse.submitjob
     release = threading.Event()
 
-    def slow_for_load(self):
-        if json.loads(self.body)["jobName"].startswith("load"):
+    def slow_for_load(request: dict, forward):
+        if request["jobName"].startswith("load"):
             release.wait(30)  # AWS taking its time: Ctrl-C comes meanwhile
-        return recorded_and_real(self)
+        return forward()
 
-    monkeypatch.setattr(BatchResponse, "submitjob", slow_for_load)
+    moto.proxy.intercept("SubmitJob", slow_for_load)
     process = subprocess.Popen(
         [sys.executable, "-m", "compute_on_aws", "--jobs", str(pipeline), "--backend", "aws", "queue", "load"],
         stdout=subprocess.PIPE,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 from conftest import Moto, Script, write_job
+from faultproxy import fault_proxy
 
 JOB = '{ queue = "default"; command = [ "etl" ]; image = "busybox"; memory = 512; }'
 OTHER = '{ queue = "default"; command = [ "other" ]; image = "busybox"; memory = 512; }'
@@ -154,24 +155,9 @@ def test_queue_wait_follow_streams_the_output(aws, scripted) -> None:
 
 
 @pytest.fixture
-def calls(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[dict]]:
-    """The Batch calls moto received, by action."""
-    from moto.batch.responses import BatchResponse
-
-    seen: dict[str, list[dict]] = {"CancelJob": [], "TerminateJob": [], "DescribeJobs": []}
-    for action, method in (
-        ("CancelJob", "canceljob"),
-        ("TerminateJob", "terminatejob"),
-        ("DescribeJobs", "describejobs"),
-    ):
-        original = getattr(BatchResponse, method)
-
-        def recording(self, _original=original, _action=action):
-            seen[_action].append(json.loads(self.body))
-            return _original(self)
-
-        monkeypatch.setattr(BatchResponse, method, recording)
-    return seen
+def calls(moto: Moto) -> defaultdict[str, list[dict]]:
+    """The calls moto received, by action."""
+    return moto.received
 
 
 def test_cancel_queued_and_terminate_running(aws, scripted, moto: Moto, calls) -> None:
@@ -220,27 +206,14 @@ def test_a_wait_over_500_jobs_asks_at_most_5_times_per_poll(aws, moto: Moto, cal
     assert sorted(j for c in calls["DescribeJobs"] for j in c["jobs"]) == sorted(ids)
 
 
-def test_throttled_polls_are_retried(aws, scripted, monkeypatch: pytest.MonkeyPatch) -> None:
-    from moto.batch.responses import BatchResponse
-    from moto.core.exceptions import JsonRESTError
-
+def test_throttled_polls_are_retried(aws, scripted, moto: Moto, monkeypatch: pytest.MonkeyPatch) -> None:
     scripted["etl_t"] = Script()
     job_id = submit(aws, "etl", "t")
-    original = BatchResponse.describejobs
-    refused = []
-
-    def throttled(self):
-        if len(refused) < 2:
-            refused.append(1)
-            error = JsonRESTError("TooManyRequestsException", "Rate exceeded")
-            error.code = 429
-            raise error
-        return original(self)
-
-    monkeypatch.setattr(BatchResponse, "describejobs", throttled)
-    result = aws("wait", job_id)
+    with fault_proxy(moto.url, script={"DescribeJobs": ["throttle", "throttle"]}) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        result = aws("wait", job_id)
     assert result.code == 0, result.err
-    assert len(refused) == 2
+    assert proxy.injected[("DescribeJobs", "throttle")] == 2 and proxy.forwarded["DescribeJobs"] >= 1
 
 
 def _waiting_process(jobs: Path, moto: Moto, *args: str) -> subprocess.Popen[str]:

@@ -1,0 +1,395 @@
+"""TEST SCAFFOLDING: what AWS Batch does with a job after SubmitJob, which moto cannot do on this machine.
+
+moto runs a job only with a Docker engine (there is none here). Without one (its `batch.use_docker: false` backend, the
+one the tests use) every job is SUCCEEDED the moment SubmitJob returns: no RUNNING job to wait on, no exit code, no
+log line, nothing to cancel. Even with Docker, moto gives no exit code in DescribeJobs, no retried attempts and no
+status reasons, names a job's log stream only once it ended, and leaves an array parent SUBMITTED when a child
+failed. tests/test_batchshim.py shows the moto behaviour this stands in for, so that a moto release that changes it
+is seen.
+
+The shim speaks only HTTP, in the recording proxy in front of moto (tests/faultproxy.py, `intercept`): moto keeps the
+jobs (their names, ids, definitions, queues, parameters, tags, dependencies); for each job the shim follows, it runs
+a Script (the states the job passes through, its log lines, its attempts' exit codes) on its own clock, as Batch's
+scheduler and ECS would, and:
+- DescribeJobs and ListJobs answers give the job's state as Batch would (status, statusReason, startedAt,
+  stoppedAt, attempts with their exit codes and log streams, an array's statusSummary), and ListJobs by status lists
+  the jobs in that state;
+- log lines are written to moto's CloudWatch Logs (its public API) while the job is RUNNING, in the stream the
+  job's attempt names, as the awslogs driver does;
+- CancelJob and TerminateJob act as Batch documents: a cancelled job FAILED if it had not started, a terminated job
+  FAILED in any state (exit code 143 when it was RUNNING);
+- a job that depends on another stays PENDING until that one SUCCEEDED, and FAILED when it FAILED.
+moto's own answers are used as they are for every job the shim does not follow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from faultproxy import Answer, FaultProxy
+
+FINAL = ("SUCCEEDED", "FAILED")
+STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+LOG_GROUP = "/aws/batch/job"  # Batch's default awslogs group
+EXITED = "Essential container in task exited"  # what Batch says of a container that exited
+
+
+@dataclass
+class Script:
+    """What a job does: the states it passes through after SUBMITTED (seconds in each), the log lines it writes when
+    RUNNING, how its attempts end, and whether it stays in its last state until cancelled or terminated."""
+
+    path: list[tuple[str, float]] = field(
+        default_factory=lambda: [("PENDING", 0.05), ("RUNNABLE", 0.05), ("STARTING", 0.05), ("RUNNING", 0.3)]
+    )
+    lines: list[str] = field(default_factory=list)
+    # Exit codes of successive attempts (the last one decides); per array index when given as a dict.
+    exit_codes: list[int] | dict[int, list[int]] = field(default_factory=lambda: [0])
+    status_reason: str | None = None  # shown while in the last state of `path` (e.g. a stuck RUNNABLE)
+    hold: bool = False  # stay in the last state of `path` until cancelled or terminated
+
+
+# A job that stays SUBMITTED until something moves it (BatchShim.set_status, CancelJob, TerminateJob).
+HELD = Script(path=[("SUBMITTED", 0.0)], hold=True)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def _definition_name(reference: str) -> str:
+    """`arn:...:job-definition/NAME:REV`, `NAME:REV` or `NAME` -> NAME."""
+    return reference.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+@dataclass
+class Run:
+    """One job the shim follows (an array's parent has children and no script of its own)."""
+
+    job_id: str
+    definition: str
+    script: Script | None
+    index: int | None = None
+    depends_on: list[str] = field(default_factory=list)
+    children: list[Run] = field(default_factory=list)
+    status: str = "SUBMITTED"
+    status_reason: str | None = None
+    started_at: int | None = None
+    stopped_at: int | None = None
+    exit_code: int | None = None
+    stream: str | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    # Set when the job must stop (cancelled, terminated, moved by set_status, or the shim closed).
+    stop_reason: str | None = None
+    wake: threading.Event = field(default_factory=threading.Event)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state fields Batch would report, read together."""
+        if self.children:
+            counts = dict.fromkeys(STATUSES, 0)
+            for child in self.children:
+                counts[child.status] += 1
+            done = counts["SUCCEEDED"] + counts["FAILED"]
+            if done == len(self.children):
+                status = "FAILED" if counts["FAILED"] else "SUCCEEDED"
+            elif counts["SUBMITTED"] == len(self.children):
+                status = "SUBMITTED"
+            else:
+                status = "PENDING"  # Batch: a parent is PENDING once any child moved on, until all ended
+            stopped = max((c.stopped_at or 0 for c in self.children), default=0) if status in FINAL else None
+            return {
+                "status": status,
+                "statusReason": None,
+                "startedAt": None,
+                "stoppedAt": stopped,
+                "exitCode": None,
+                "stream": None,
+                "attempts": [],
+                "arrayProperties": {"size": len(self.children), "statusSummary": counts},
+            }
+        return {
+            "status": self.status,
+            "statusReason": self.status_reason,
+            "startedAt": self.started_at,
+            "stoppedAt": self.stopped_at,
+            "exitCode": self.exit_code,
+            "stream": self.stream,
+            "attempts": copy.deepcopy(self.attempts),
+            "arrayProperties": {"index": self.index} if self.index is not None else None,
+        }
+
+
+class BatchShim:
+    """Follows the jobs submitted through `proxy` (see the module's docstring): each by the Script registered under
+    its name in `scripts`, else by `default` (None: moto's own answers, the job is not followed)."""
+
+    def __init__(self, proxy: FaultProxy, moto_url: str, region: str) -> None:
+        self.moto_url = moto_url
+        self.region = region
+        self.scripts: dict[str, Script] = {}
+        self.default: Script | None = None
+        # The shim's own calls to moto (not through the proxy, so not recorded): a key moto accepts, also once it
+        # checks IAM policies (tests/test_policy.py gives it an administrator's).
+        self.credentials = ("testing", "testing")
+        self._runs: dict[str, Run] = {}
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._log_lock = threading.Lock()
+        self._clients: dict[tuple[str, tuple[str, str]], Any] = {}
+        for action, interceptor in (
+            ("SubmitJob", self._submit),
+            ("DescribeJobs", self._describe),
+            ("ListJobs", self._list),
+            ("CancelJob", self._cancel),
+            ("TerminateJob", self._terminate),
+        ):
+            proxy.intercept(action, interceptor)
+
+    # -- what tests call
+
+    def set_status(self, job_id: str, status: str) -> None:
+        """Puts a followed job in a state, as Batch's scheduler would (a final one ends it, with no container exit
+        code: nothing ran)."""
+        run = self._runs[job_id]
+        with self._lock:
+            run.stop_reason = run.stop_reason or "moved by the test"
+            run.status = status
+            if status == "RUNNING" and run.started_at is None:
+                run.started_at = _now()
+            if status in FINAL:
+                run.stopped_at = _now()
+        run.wake.set()
+
+    def alive(self, job_ids: list[str]) -> list[str]:
+        """Of these jobs, those nobody cancelled or terminated."""
+        with self._lock:
+            return [j for j in job_ids if j in self._runs and self._runs[j].stop_reason is None]
+
+    def close(self) -> None:
+        """Ends every job the shim still runs (their threads stop within a moment)."""
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.stop_reason = run.stop_reason or "shim closed"
+            run.wake.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    # -- moto's public API
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        key = (service, self.credentials)
+        if key not in self._clients:
+            self._clients[key] = boto3.client(
+                service,
+                endpoint_url=self.moto_url,
+                region_name=self.region,
+                aws_access_key_id=self.credentials[0],
+                aws_secret_access_key=self.credentials[1],
+            )
+        return self._clients[key]
+
+    def _write(self, stream: str, line: str) -> None:
+        logs = self.client("logs")
+        with self._log_lock:
+            for create in (
+                lambda: logs.create_log_group(logGroupName=LOG_GROUP),
+                lambda: logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream),
+            ):
+                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                    create()
+            logs.put_log_events(
+                logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[{"timestamp": _now(), "message": line}]
+            )
+
+    # -- interceptors
+
+    def _submit(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        answer = forward()
+        script = self.scripts.get(request.get("jobName", ""), self.default)
+        if answer.status != 200 or script is None:
+            return answer
+        job_id = answer.json()["jobId"]
+        definition = _definition_name(request["jobDefinition"])
+        depends = [d["jobId"] for d in request.get("dependsOn", []) if "jobId" in d]
+        size = request.get("arrayProperties", {}).get("size")
+        run = Run(job_id, definition, None if size else script, depends_on=depends)
+        children = [Run(f"{job_id}:{i}", definition, script, index=i, depends_on=depends) for i in range(size or 0)]
+        run.children = children
+        with self._lock:
+            self._runs[job_id] = run
+            for child in children:
+                self._runs[child.job_id] = child
+        for each in children or [run]:
+            thread = threading.Thread(target=self._follow, args=(each,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        return answer
+
+    def _overlaid(self, job: dict[str, Any], *, summary: bool) -> dict[str, Any]:
+        run = self._runs.get(job.get("jobId", ""))
+        if run is None:
+            return job
+        with self._lock:
+            state = run.snapshot()
+        job = dict(job)
+        for key in ("status", "statusReason", "startedAt", "stoppedAt"):
+            if state[key] is None:
+                job.pop(key, None)
+            else:
+                job[key] = state[key]
+        if state["arrayProperties"] is not None:
+            shown = dict(state["arrayProperties"])
+            if summary:
+                shown.pop("statusSummary", None)
+            job["arrayProperties"] = shown
+        else:
+            job.pop("arrayProperties", None)
+        container = {} if summary else dict(job.get("container", {}))
+        container.pop("exitCode", None)
+        container.pop("logStreamName", None)
+        if state["exitCode"] is not None:
+            container["exitCode"] = state["exitCode"]
+        if not summary and state["stream"] is not None:
+            container["logStreamName"] = state["stream"]
+        if container:
+            job["container"] = container
+        else:
+            job.pop("container", None)
+        if not summary:
+            job["attempts"] = state["attempts"]
+        return job
+
+    def _describe(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        answer = forward()
+        if answer.status != 200 or not self._runs:
+            return answer
+        body = answer.json()
+        body["jobs"] = [self._overlaid(job, summary=False) for job in body.get("jobs", [])]
+        return answer.with_json(body)
+
+    def _list(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        answer = forward()
+        if answer.status != 200 or not self._runs:
+            return answer
+        status = request.get("jobStatus")
+        if status is not None and not request.get("filters"):
+            # moto lists by the states it gave its jobs (all SUCCEEDED): list every state, then keep this one.
+            everything = {k: request[k] for k in ("jobQueue", "arrayJobId") if k in request}
+            jobs = self.client("batch").list_jobs(**everything)["jobSummaryList"]
+            listed = [j for j in (self._overlaid(job, summary=True) for job in jobs) if j.get("status") == status]
+        else:
+            listed = [self._overlaid(job, summary=True) for job in answer.json().get("jobSummaryList", [])]
+        return answer.with_json({"jobSummaryList": listed})
+
+    def _stop(self, request: dict[str, Any], states: tuple[str, ...]) -> None:
+        run = self._runs.get(request.get("jobId", ""))
+        if run is None:
+            return
+        for each in run.children or [run]:
+            with self._lock:
+                stopping = each.status in states and each.stop_reason is None
+                if stopping:
+                    each.stop_reason = request.get("reason", "")
+            if stopping:
+                each.wake.set()
+
+    def _cancel(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        answer = forward()
+        # Batch: jobs that reached STARTING or RUNNING are not cancelled (TerminateJob stops those).
+        self._stop(request, ("SUBMITTED", "PENDING", "RUNNABLE"))
+        return answer
+
+    def _terminate(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        answer = forward()
+        self._stop(request, STATUSES[:5])
+        return answer
+
+    # -- a job's life
+
+    def _pause(self, run: Run, seconds: float) -> bool:
+        """Waits `seconds` (for ever when negative); False when the job must stop meanwhile (`wake` is set only
+        then)."""
+        if run.stop_reason is None:
+            run.wake.wait(None if seconds < 0 else seconds)
+        return run.stop_reason is None
+
+    def _set(self, run: Run, **fields: Any) -> None:
+        with self._lock:
+            for name, value in fields.items():
+                setattr(run, name, value)
+
+    def _follow(self, run: Run) -> None:
+        assert run.script is not None
+        script = run.script
+        if run.depends_on and not self._dependencies(run):
+            return
+        codes = script.exit_codes[run.index or 0] if isinstance(script.exit_codes, dict) else script.exit_codes
+        for number, code in enumerate(codes, 1):
+            for step, (state, seconds) in enumerate(script.path):
+                last = step == len(script.path) - 1
+                if run.stop_reason is not None:
+                    self._stopped(run)
+                    return
+                self._set(run, status=state, status_reason=script.status_reason if last else None)
+                if state == "RUNNING":
+                    stream = f"{run.definition}/default/{run.job_id.replace(':', '-')}-{number}"
+                    started = _now()
+                    attempt = {"container": {"logStreamName": stream}, "startedAt": started}
+                    self._set(run, started_at=started, stream=stream, attempts=[*run.attempts, attempt])
+                    for line in script.lines:
+                        self._write(stream, line)
+                        if not self._pause(run, 0.02):
+                            break
+                if not self._pause(run, -1 if script.hold and last else seconds):
+                    self._stopped(run)
+                    return
+            with self._lock:
+                if run.attempts:
+                    run.attempts[-1]["container"]["exitCode"] = code
+                    run.attempts[-1]["stoppedAt"] = _now()
+                    run.attempts[-1]["statusReason"] = EXITED
+        self._set(
+            run,
+            status="SUCCEEDED" if codes[-1] == 0 else "FAILED",
+            status_reason=EXITED,
+            exit_code=codes[-1],
+            stopped_at=_now(),
+        )
+
+    def _dependencies(self, run: Run) -> bool:
+        """Waits PENDING for the jobs `run` depends on (those the shim follows); False if it must not run."""
+        self._set(run, status="PENDING")
+        while True:
+            with self._lock:
+                states = [self._runs[j].snapshot()["status"] for j in run.depends_on if j in self._runs]
+            if "FAILED" in states:
+                self._set(run, status="FAILED", status_reason="Dependent Job failed", stopped_at=_now())
+                return False
+            if all(s == "SUCCEEDED" for s in states):
+                return True
+            if not self._pause(run, 0.05):
+                self._stopped(run)
+                return False
+
+    def _stopped(self, run: Run) -> None:
+        """A job cancelled or terminated (or moved by set_status, which has put it where it is)."""
+        with self._lock:
+            if run.stop_reason in ("moved by the test",):
+                return
+            running = run.status == "RUNNING"
+            run.exit_code = 143 if running else None
+            if running and run.attempts:
+                run.attempts[-1]["container"]["exitCode"] = 143
+                run.attempts[-1]["stoppedAt"] = _now()
+            run.status = "FAILED"
+            run.status_reason = run.stop_reason
+            run.stopped_at = _now()
