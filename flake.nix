@@ -43,15 +43,20 @@
 
       # mkLib :: pkgs -> { helper, mkEntrypoint, mkImage, mkJobs }
       mkLib = pkgs: import ./nix/pkgs { inherit pkgs src; };
+      # Under a Nix older than the pinned nixpkgs accepts, every output but `lib` is one line saying so (instead of
+      # nixpkgs' own abort, many lines deep): the pin's own minimum, read without importing it.
+      requireNix = import ./nix/lib/requireNix.nix nixpkgs;
       ownJobs =
         system:
-        (mkLib nixpkgs.legacyPackages.${system}).mkJobs {
-          jobsDir = ./jobs;
-          imagePkgs = { inherit (nixpkgs.legacyPackages) x86_64-linux aarch64-linux; };
-          # The apps then ask this flake for just the jobs they queue (legacyPackages below): one broken job file does
-          # not stop the others from being queued.
-          flake = self;
-        };
+        requireNix (
+          (mkLib nixpkgs.legacyPackages.${system}).mkJobs {
+            jobsDir = ./jobs;
+            imagePkgs = { inherit (nixpkgs.legacyPackages) x86_64-linux aarch64-linux; };
+            # The apps then ask this flake for just the jobs they queue (legacyPackages below): one broken job file
+            # does not stop the others from being queued.
+            flake = self;
+          }
+        );
     in
     {
       # For other flakes: `compute-on-aws.lib.mkJobs { pkgs; jobsDir = ./jobs; flake = self; }` gives
@@ -59,7 +64,7 @@
       # here too.
       lib = import ./nix/lib // {
         inherit mkLib;
-        mkJobs = { pkgs, ... }@args: (mkLib pkgs).mkJobs (removeAttrs args [ "pkgs" ]);
+        mkJobs = { pkgs, ... }@args: requireNix ((mkLib pkgs).mkJobs (removeAttrs args [ "pkgs" ]));
       };
 
       packages = forAllSystems (system: (ownJobs system).packages);

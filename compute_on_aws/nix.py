@@ -35,14 +35,49 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
 
 
+# nixpkgs refusing the evaluating Nix when imported (its default.nix, from lib/minfeatures.nix): an `abort` whose
+# message lists the missing features, one "- " line each, and names the Nix. The flake's own outputs check first
+# (nix/lib/requireNix.nix); a flake that imports its own nixpkgs meets this one.
+_NIXPKGS_REFUSES = "This version of Nixpkgs requires an implementation of Nix with the following features:"
+_EVALUATING_WITH = re.compile(r"evaluating with Nix (?P<version>[^\s,:]+)")
+
+
+def _nixpkgs_refuses(stderr: str) -> str | None:
+    """One line for nixpkgs' refusal of this Nix, or None when it is another failure."""
+    lines = [line.strip() for line in _ANSI.sub("", stderr).splitlines()]
+    if _NIXPKGS_REFUSES not in lines:
+        return None
+    features = []
+    for line in lines[lines.index(_NIXPKGS_REFUSES) + 1 :]:
+        if not line.startswith("- "):
+            break
+        features.append(line.removeprefix("- "))
+    found = _EVALUATING_WITH.search(stderr)
+    return (
+        f"this Nix ({found['version'] if found else 'an older one'}) is older than the flake's nixpkgs accepts "
+        f"(it needs {'; '.join(features) or 'a newer Nix'}): install a newer Nix (Debian 13's nix-bin, the installer "
+        "at https://nixos.org/download, Determinate Nix or Lix), or use the helper without the flake (it evaluates "
+        "jobs/ with nix-instantiate, Nix 2.8 or newer)"
+    )
+
+
 def _problem(stderr: str) -> str:
-    """A Nix failure on one line: its first `error:` message and the position Nix gives for it."""
+    """A Nix failure on one line: its innermost `error:` message and the position Nix gives for it.
+
+    Nix 2.8 prints `error: MESSAGE` and, where the error has one (a syntax error, an undefined variable), its
+    position after it; Nix 2.18 and later open with a bare `error:`, then a frame per `… while ...`, and end the same
+    way. The frames are left out (Nix 2.8 shows none without --show-trace): the same mistake reads the same on
+    every Nix."""
     lines = [line.strip() for line in _ANSI.sub("", stderr).splitlines() if line.strip()]
-    first = next((i for i, line in enumerate(lines) if line.startswith("error:")), None)
-    if first is None:
+    errors = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    if not errors:
         return " | ".join(lines[-5:]) or "no output"
-    message = lines[first].removeprefix("error:").strip() or (lines[first + 1] if first + 1 < len(lines) else "")
-    position = next((line for line in lines[first + 1 :] if line.startswith("at /")), None)
+    worded = [i for i in errors if lines[i].removeprefix("error:").strip()]
+    last = worded[-1] if worded else errors[-1]
+    message = lines[last].removeprefix("error:").strip()
+    if not message:
+        message = next((line for line in lines[last + 1 :] if not line.startswith(("…", "at /"))), "no message")
+    position = next((line for line in lines[last + 1 :] if line.startswith("at /")), None)
     return f"{message} ({position.removeprefix('at ').rstrip(':')})" if position else message
 
 
@@ -150,7 +185,7 @@ def evaluate_flake(spec: str, only: Sequence[str] | None = None) -> dict[str, An
     result = _run([*argv, f"{ref}#{attr}", "--apply", apply])
     # On success stderr holds only warnings (e.g. the lock file the overrides changed and Nix does not write).
     if result.returncode != 0:
-        raise UserError(f"{flake_source(spec)}: {_problem(result.stderr)}")
+        raise UserError(f"{flake_source(spec)}: {_nixpkgs_refuses(result.stderr) or _problem(result.stderr)}")
     data: dict[str, Any] = json.loads(result.stdout)
     if only is not None and data["jobNames"] is not None:
         _refuse_unknown(only, data["jobNames"], flake_source(spec))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 
 import yaml
@@ -34,24 +35,22 @@ def test_quick_start_test_command_is_what_ci_runs() -> None:
     quick_start = README.split("## Quick start", 1)[1].split("##", 1)[0]
     commands = [line.strip() for line in quick_start.splitlines() if line.startswith("    ")]
     assert len(commands) == 2
-    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
-    assert ci[-1] == commands[1]
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert commands[1] in ci
     assert commands[0].startswith("bash .ci/setup && ")
+    assert "bash .ci/setup" in ci[: ci.index(commands[1])]
 
 
-def test_every_nix_flag_in_the_readme_exists_in_the_oldest_nix_it_documents() -> None:
-    """The README's nix commands use only flags that Nix 2.8 (what the tests run) knows, options before `--`."""
+def test_every_nix_flag_in_the_readme_exists_in_the_nix_that_runs_the_tests() -> None:
+    """The README's nix commands parse, options before `--`, under the Nix the tests run (CI: Debian 12's 2.8 and
+    Debian 13's 2.26): each is given to Nix with --help last, which Nix answers once every flag before it is known."""
     prose = re.sub(r"```.*?```", "", README, flags=re.DOTALL)
     spans = [" ".join(span.split()) for span in re.findall(r"`([^`]*)`", prose)]
     commands = [c.split(" -- ", 1)[0] for span in spans for c in re.findall(r"(?:^|\$\()(nix [^)|]*)", span)]
     assert commands
     for command in commands:
-        words = command.split()
-        subcommand = next(w for w in words[1:] if not w.startswith(("-", "'")) and w not in ("nix-command", "flakes'"))
-        help_text = subprocess.run(["nix", subcommand, "--help"], capture_output=True, text=True, check=True).stdout
-        global_help = subprocess.run(["nix", "--help"], capture_output=True, text=True, check=True).stdout
-        for flag in (w for w in words if w.startswith("--")):
-            assert flag in help_text or flag in global_help, f"{command}: {flag}"
+        result = subprocess.run([*shlex.split(command), "--help"], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"{command}: {result.stderr.strip()}"
 
 
 def test_the_infrastructure_example_is_a_valid_declaration() -> None:

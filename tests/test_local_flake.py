@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import current_system, flake_args, nix, write_job
+from conftest import current_system, flake_args, needs_nixpkgs_nix, nix, write_job
+
+pytestmark = needs_nixpkgs_nix
 
 
 def built_manifest(project: Path) -> Path:

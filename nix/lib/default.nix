@@ -18,4 +18,8 @@ in
 
   # mkManifest :: { evaluated, entrypoints ? { }, images ? { }, hostSystem ? null } -> JSON-able manifest (./manifest.nix)
   mkManifest = import ./manifest.nix;
+
+  # requireNix :: nixpkgs source -> value -> value: the value, or one line when this Nix is older than that nixpkgs
+  # accepts (read from its lib/minfeatures.nix without importing it). The flake's outputs but `lib` go through it.
+  requireNix = import ./requireNix.nix;
 }

@@ -186,6 +186,35 @@ let
       touch $out
     ''
   ) (filterAttrs (name: _: evaluated.jobs.${name}.entrypoint.type or null != "derivation") entrypoints);
+  # One job's entrypoint and image, evaluating that job and the jobs it runs after only (buildsFor), for the names
+  # below: a job file Nix cannot evaluate stops only what builds it.
+  jobNames = attrNames (jobLib.discoverJobs jobsDir);
+  oneJob =
+    name: what: pick:
+    let
+      builds = buildsFor [ name ];
+      problems = builds.evaluated.errors.${name} or [ ];
+    in
+    if problems != [ ] then
+      throw "compute-on-aws: ${builtins.concatStringsSep "; " problems}"
+    else
+      (pick builds).${name} or (throw "compute-on-aws: job ${name} has no ${what} to build (${
+        if what == "entrypoint" then "it runs `command` in `image`" else "it names its own `image`"
+      })");
+  perJob = listToAttrs (
+    concatLists (
+      map (name: [
+        {
+          name = "${name}-entrypoint";
+          value = oneJob name "entrypoint" (builds: builds.entrypoints.${hostSystem});
+        }
+        {
+          name = "${name}-image";
+          value = oneJob name "Nix-built image" (builds: builds.images.${defaultImageSystem});
+        }
+      ]) jobNames
+    )
+  );
 in
 {
   inherit
@@ -196,11 +225,15 @@ in
     images
     errors
     ;
-  # What the apps evaluate at run time when `flake` is given: that flake mounts it as
-  # `legacyPackages.<system> = jobs.legacyPackages`. Not under `packages`, whose names need every job evaluated; and
-  # `nix flake check` does not walk legacyPackages.
-  legacyPackages.computeOnAws = { inherit manifestFor; };
-  packages = prefixed "entrypoint" entrypoints // prefixed "image" images // {
+  # What the apps evaluate at run time when `flake` is given (computeOnAws.manifestFor), and each job's entrypoint
+  # and image (`nix build .#<job>-image`): that flake mounts it as `legacyPackages.<system> = jobs.legacyPackages`.
+  # Its names come from the folder listing alone, and `nix flake check` does not walk it: reaching one job evaluates
+  # that job only. (Nix 2.19 and later look a `nix run .#NAME` up under packages and legacyPackages too, so neither
+  # may need every job for its names.)
+  legacyPackages = perJob // {
+    computeOnAws = { inherit manifestFor; };
+  };
+  packages = {
     compute-on-aws = cli;
     queue-job = queueJob;
     default = cli;

@@ -1,7 +1,8 @@
-# TEST SCAFFOLDING, NOT NIXPKGS: see flake.nix. Each function keeps the signature of the nixpkgs function it stands in
-# for (no `...` where nixpkgs has none) and copies the behaviour compute-on-aws could notice, as of the nixpkgs revision
-# this project's flake.lock pins: NixOS/nixpkgs 1cabc318c11299f07ca53e3cb719854682fe6eb3 ("the pin" below). It builds
-# with the host's tools (/bin/sh, python3, binaries from /usr/bin) instead of nixpkgs' own.
+# TEST SCAFFOLDING, NOT NIXPKGS: see flake.nix; default.nix, in front of this file, checks the Nix as the pin does.
+# Each function keeps the signature of the nixpkgs function it stands in for (no `...` where nixpkgs has none) and
+# copies the behaviour compute-on-aws could notice, as of the nixpkgs revision this project's flake.lock pins:
+# NixOS/nixpkgs 1cabc318c11299f07ca53e3cb719854682fe6eb3 ("the pin" below). It builds with the host's tools (/bin/sh,
+# python3, binaries from /usr/bin) instead of nixpkgs' own.
 {
   system,
   # nixpkgs takes overlays; the stand-in has nothing to overlay and ignores them.
