@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -156,13 +157,25 @@ def partial_credentials(error: Any) -> str:
     )
 
 
+# An AWS error as a query-protocol (XML) body: what an endpoint or a proxy may answer a JSON service with, and what a
+# botocore too old to read it then leaves whole in Message, with the HTTP status as Code.
+_XML_ERROR = re.compile(r"<Code>(?P<code>[^<]+)</Code>.*?<Message>(?P<message>[^<]*)</Message>", re.DOTALL)
+
+
+def _error_fields(error: BaseException) -> tuple[str | None, str]:
+    """The AWS error code and message of a botocore ClientError (None, "" for anything else)."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return None, ""
+    code, message = response.get("Error", {}).get("Code"), str(response.get("Error", {}).get("Message", ""))
+    if found := _XML_ERROR.search(message):
+        return found["code"], found["message"]
+    return (str(code) if code is not None else None), message
+
+
 def error_code(error: BaseException) -> str | None:
     """The AWS error code of a botocore ClientError, else None."""
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code is not None else None
-    return None
+    return _error_fields(error)[0]
 
 
 @contextmanager
@@ -177,9 +190,10 @@ def calling(what: str, done: list[str] | None = None) -> Iterator[None]:
     try:
         yield
     except botocore.exceptions.ClientError as e:
-        code = error_code(e) or "Unknown"
+        code, text = _error_fields(e)
+        code = code or "Unknown"
         # One line, even when a proxy or endpoint answers with a page of XML or HTML.
-        message = " ".join(str(e.response.get("Error", {}).get("Message", "")).split())
+        message = " ".join(text.split())
         advice = _ADVICE.get(code)
         raise AwsError(f"{what}: AWS {code}: {message}{f' ({advice})' if advice else ''}{already}", code) from None
     except botocore.exceptions.PartialCredentialsError as e:

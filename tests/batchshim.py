@@ -85,8 +85,10 @@ class Run:
     exit_code: int | None = None
     stream: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
-    # Set when the job must stop (cancelled, terminated, moved by set_status, or the shim closed).
+    # Set when the job must stop (cancelled, terminated, or the shim closed); `moved` when a test put it somewhere
+    # (set_status): its Script no longer runs. `wake` is set with either.
     stop_reason: str | None = None
+    moved: bool = False
     wake: threading.Event = field(default_factory=threading.Event)
 
     def snapshot(self) -> dict[str, Any]:
@@ -158,7 +160,7 @@ class BatchShim:
         code: nothing ran)."""
         run = self._runs[job_id]
         with self._lock:
-            run.stop_reason = run.stop_reason or "moved by the test"
+            run.moved = True
             run.status = status
             if status == "RUNNING" and run.started_at is None:
                 run.started_at = _now()
@@ -299,7 +301,9 @@ class BatchShim:
                 stopping = each.status in states and each.stop_reason is None
                 if stopping:
                     each.stop_reason = request.get("reason", "")
-            if stopping:
+            if stopping and each.moved:  # no Script runs it any more: Batch's answer, now
+                self._stopped(each)
+            elif stopping:
                 each.wake.set()
 
     def _cancel(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
@@ -316,11 +320,11 @@ class BatchShim:
     # -- a job's life
 
     def _pause(self, run: Run, seconds: float) -> bool:
-        """Waits `seconds` (for ever when negative); False when the job must stop meanwhile (`wake` is set only
-        then)."""
-        if run.stop_reason is None:
+        """Waits `seconds` (for ever when negative); False when the job must stop or was moved meanwhile (`wake` is
+        set only then)."""
+        if run.stop_reason is None and not run.moved:
             run.wake.wait(None if seconds < 0 else seconds)
-        return run.stop_reason is None
+        return run.stop_reason is None and not run.moved
 
     def _set(self, run: Run, **fields: Any) -> None:
         with self._lock:
@@ -336,7 +340,7 @@ class BatchShim:
         for number, code in enumerate(codes, 1):
             for step, (state, seconds) in enumerate(script.path):
                 last = step == len(script.path) - 1
-                if run.stop_reason is not None:
+                if run.stop_reason is not None or run.moved:
                     self._stopped(run)
                     return
                 self._set(run, status=state, status_reason=script.status_reason if last else None)
@@ -357,13 +361,13 @@ class BatchShim:
                     run.attempts[-1]["container"]["exitCode"] = code
                     run.attempts[-1]["stoppedAt"] = _now()
                     run.attempts[-1]["statusReason"] = EXITED
-        self._set(
-            run,
-            status="SUCCEEDED" if codes[-1] == 0 else "FAILED",
-            status_reason=EXITED,
-            exit_code=codes[-1],
-            stopped_at=_now(),
-        )
+        with self._lock:
+            if run.moved:  # a test put it somewhere as its last attempt ended
+                return
+            run.status = "SUCCEEDED" if codes[-1] == 0 else "FAILED"
+            run.status_reason = EXITED
+            run.exit_code = codes[-1]
+            run.stopped_at = _now()
 
     def _dependencies(self, run: Run) -> bool:
         """Waits PENDING for the jobs `run` depends on (those the shim follows); False if it must not run."""
@@ -381,9 +385,9 @@ class BatchShim:
                 return False
 
     def _stopped(self, run: Run) -> None:
-        """A job cancelled or terminated (or moved by set_status, which has put it where it is)."""
+        """A job cancelled or terminated, as Batch ends it (one a test moved is where the test put it)."""
         with self._lock:
-            if run.stop_reason in ("moved by the test",):
+            if run.moved and run.stop_reason is None:
                 return
             running = run.status == "RUNNING"
             run.exit_code = 143 if running else None
