@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import IO
 
 from compute_on_aws import nix
-from compute_on_aws.aws import Aws, calling
-from compute_on_aws.config import IMAGE_SYSTEMS, ImageSettings
+from compute_on_aws.aws.session import Aws, calling
+from compute_on_aws.declared.config import IMAGE_SYSTEMS, ImageSettings
 from compute_on_aws.errors import ToolError, UserError
-from compute_on_aws.plan import ImagePush
+from compute_on_aws.planning.plan import ImagePush
 
 # skopeo reads a trust policy on every copy, from /etc/containers/policy.json unless given one: nixpkgs' skopeo, macOS
 # and most Linux machines have none there. The source is an archive Nix just built: there is no signature to check.

@@ -1,5 +1,5 @@
-"""Where compute_on_aws/infra/instance_types.json comes from: EC2's DescribeInstanceTypes, as moto's server answers it
-(its copy of AWS's), reduced to what the capacity check reads. `python tests/instance_types_source.py` rewrites the
+"""Where compute_on_aws/planning/instance_types.json comes from: EC2's DescribeInstanceTypes, as moto's server answers
+it (its copy of AWS's), reduced to what the capacity check reads. `python tests/instance_types_source.py` rewrites the
 table from the installed moto; tests/test_instances.py fails while the two differ, so the shipped table cannot drift
 from its source unseen."""
 
@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-TABLE = Path(__file__).resolve().parent.parent / "compute_on_aws" / "infra" / "instance_types.json"
+TABLE = Path(__file__).resolve().parent.parent / "compute_on_aws" / "planning" / "instance_types.json"
 
 
 def described(ec2: Any) -> dict[str, Any]:

@@ -18,8 +18,8 @@ import pytest
 from conftest import Moto, write_job
 from faultproxy import FaultProxy, fault_proxy
 
-from compute_on_aws.inputs import parse_arg_lists, parse_ids
-from compute_on_aws.ratelimit import TokenBucket
+from compute_on_aws.aws.ratelimit import TokenBucket
+from compute_on_aws.cli.inputs import parse_arg_lists, parse_ids
 
 JOB = '{{ queue = "{queue}"; command = [ "echo" ]; image = "busybox:1.36"; memory = 512; {extra} }}'
 
@@ -41,8 +41,8 @@ def jobs(tmp_path: Path) -> Path:
 @pytest.fixture
 def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
     """The proxy in front of moto as the endpoint, paging ListJobs at 3 (AWS pages at 100; moto does not page)."""
-    from compute_on_aws import aws
-    from compute_on_aws.backends.aws import batch
+    from compute_on_aws.aws import batch
+    from compute_on_aws.aws import session as aws
 
     monkeypatch.setattr(batch, "LISTING_LAG", 0.05)
     monkeypatch.setattr(aws, "READ_TIMEOUT", 1)
@@ -192,7 +192,7 @@ def test_lost_answers_are_looked_for_together_and_only_the_jobs_not_created_are_
 ) -> None:
     """The first 8 SubmitJob lose their answer after moto created the job, the next 4 fail before it: a search for
     the 12 (their same-named jobs described in one call) finds the 8, and only the 4 are sent again."""
-    from compute_on_aws.backends.aws import batch
+    from compute_on_aws.aws import batch
 
     monkeypatch.setattr(batch, "LISTING_LAG", 0.5)
     proxy.script["SubmitJob"] = ["close-after"] * 8 + ["error-before"] * 4

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from conftest import ROOT, write_job
 
-from compute_on_aws.model import Schedule
-from compute_on_aws.schedules import runs_between, utc_crons
+from compute_on_aws.declared.cron import Schedule, runs_between
+from compute_on_aws.schedules.pipelines import utc_crons
 
 BIN = Path(sys.executable).parent
 CONFIG = """

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import write_job
 
-from compute_on_aws.config import load_config
+from compute_on_aws.declared.config import load_config
 from compute_on_aws.errors import UserError
 
 # No queue and a Nix-built image: both come from the config.

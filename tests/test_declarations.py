@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, nix_value, pure_manifest, write_job
 
+from compute_on_aws.declared.manifest import parse_manifest
 from compute_on_aws.errors import UserError
-from compute_on_aws.model import parse_manifest
 from compute_on_aws.nix import evaluate_jobs
 
 BASE = 'queue = "q"; command = [ "true" ]; image = "busybox:1.36";'

@@ -10,7 +10,7 @@ import yaml
 from conftest import ROOT, nix_value
 
 from compute_on_aws.cli import app
-from compute_on_aws.config import KEYS
+from compute_on_aws.declared.config import KEYS
 
 README = (ROOT / "README.md").read_text()
 
@@ -55,7 +55,7 @@ def test_every_nix_flag_in_the_readme_exists_in_the_nix_that_runs_the_tests() ->
 
 def test_the_infrastructure_example_is_a_valid_declaration() -> None:
     """What a reader copies from "Setting up AWS Batch" reads without a problem, fair share included."""
-    from compute_on_aws.infra.model import parse_infrastructure
+    from compute_on_aws.declared.infrastructure import parse_infrastructure
 
     section = README.split("## Setting up AWS Batch", 1)[1]
     example = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])

@@ -34,8 +34,8 @@ def jobs(tmp_path: Path) -> Path:
 @pytest.fixture
 def proxy(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
     """The proxy in front of moto, as the endpoint; searches after a lost answer start at once; a 1 s read timeout."""
-    from compute_on_aws import aws
-    from compute_on_aws.backends.aws import batch
+    from compute_on_aws.aws import batch
+    from compute_on_aws.aws import session as aws
 
     monkeypatch.setattr(batch, "LISTING_LAG", 0.05)
     monkeypatch.setattr(aws, "READ_TIMEOUT", 1)
@@ -178,8 +178,8 @@ def test_two_hundred_calls_through_five_percent_of_each_fault_leave_exactly_the_
 ) -> None:
     """210 queue calls (new jobs, allowDuplicates jobs, chains, repeats, concurrent pipelines) while every AWS call
     meets each fault 5% of the time: every call exits 0, and each name has exactly the jobs that were asked for."""
-    from compute_on_aws import aws
-    from compute_on_aws.backends.aws import batch
+    from compute_on_aws.aws import batch
+    from compute_on_aws.aws import session as aws
 
     write_job(jobs, "extract", '{ queue = "default"; command = [ "e" ]; image = "busybox:1.36"; memory = 512; }')
     write_job(

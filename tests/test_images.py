@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import Moto
 
-from compute_on_aws.aws import Aws
-from compute_on_aws.config import ImageSettings
+from compute_on_aws.aws.session import Aws
+from compute_on_aws.declared.config import ImageSettings
 from compute_on_aws.images import _auth_file
-from compute_on_aws.plan import ImagePush
+from compute_on_aws.planning.plan import ImagePush
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 

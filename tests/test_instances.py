@@ -9,7 +9,7 @@ import pytest
 from conftest import Moto
 from instance_types_source import TABLE, derive, described, render
 
-from compute_on_aws.infra.instances import BUNDLES, Capacity, can_run, capacities, largest
+from compute_on_aws.planning.instances import BUNDLES, Capacity, can_run, capacities, largest
 
 GIB = 1024
 

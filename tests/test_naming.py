@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from compute_on_aws.naming import VALID, job_name
+from compute_on_aws.planning.naming import VALID, job_name
 
 HASHED = re.compile(r".*--[0-9a-f]{16}")
 # Every character a job name may hold by AWS's rule, written out here rather than taken from the module.

@@ -145,7 +145,7 @@ def test_the_installed_helper_computes_schedules_and_prints_pipelines(installed:
 
 
 def test_the_installed_helper_checks_jobs_against_the_instance_types_it_ships(installed: Path, tmp_path: Path) -> None:
-    """The EC2 instance table (infra/instance_types.json) comes with the wheel: a job no m6i holds is refused."""
+    """The EC2 instance table (planning/instance_types.json) comes with the wheel: a job no m6i holds is refused."""
     workdir = tmp_path / "repo"
     write_job(workdir / "jobs", "big", '{ queue = "q"; command = [ "x" ]; image = "i"; memory = 600000; }')
     (workdir / "compute-on-aws.yaml").write_text(

@@ -204,7 +204,7 @@ def test_unknown_queue_is_an_aws_error_with_its_code(cli, moto: Moto, jobs: Path
 
 @pytest.fixture
 def quick_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
-    from compute_on_aws.backends.aws import batch
+    from compute_on_aws.aws import batch
 
     monkeypatch.setattr(batch, "LISTING_LAG", 0.05)
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from conftest import write_job
 
-from compute_on_aws import chains, plan, render
-from compute_on_aws.config import Config, ImageSettings
+from compute_on_aws.declared.config import Config, ImageSettings
+from compute_on_aws.declared.manifest import parse_manifest
 from compute_on_aws.errors import UserError
-from compute_on_aws.model import parse_manifest
+from compute_on_aws.planning import chains, plan, render
 
 ACCOUNT = "123456789012"
 EXEC_ROLE = f"arn:aws:iam::{ACCOUNT}:role/exec-from-config"

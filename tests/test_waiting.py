@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from conftest import pure_manifest, write_job
 
-from compute_on_aws import display, interrupts
+from compute_on_aws.cli import display, interrupts
 from compute_on_aws.errors import AwsError, Signalled, UserError
-from compute_on_aws.views import JobView
-from compute_on_aws.waiting import Backoff, wait_for
+from compute_on_aws.watching.views import JobView
+from compute_on_aws.watching.waiting import Backoff, wait_for
 
 
 def test_backoff_starts_quick_grows_and_is_capped_with_jitter() -> None:
@@ -174,7 +174,7 @@ def test_wait_on_a_terminal_redraws_a_live_table(tmp_path: Path) -> None:
 
 
 def test_a_describe_jobs_entry_as_a_view() -> None:
-    from compute_on_aws.views import from_batch
+    from compute_on_aws.backends.aws.described import from_batch
 
     entry = {
         "jobId": "j1",
@@ -201,7 +201,7 @@ def test_a_describe_jobs_entry_as_a_view() -> None:
 
 
 def test_an_array_whose_children_all_ended_is_final() -> None:
-    from compute_on_aws.views import from_batch
+    from compute_on_aws.backends.aws.described import from_batch
 
     entry = {
         "jobId": "p",

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Protocol
 from compute_on_aws.errors import ComputeOnAwsError, UserError
 
 if TYPE_CHECKING:
-    from compute_on_aws.config import Config
-    from compute_on_aws.plan import Outcome, Plan
-    from compute_on_aws.views import JobView
-    from compute_on_aws.waiting import Backoff
+    from compute_on_aws.declared.config import Config
+    from compute_on_aws.planning.plan import Outcome, Plan
+    from compute_on_aws.watching.views import JobView
+    from compute_on_aws.watching.waiting import Backoff
 
 # Told of each plan as its outcome (or why it was not queued) is known: progress displays count them.
 OnResult = Callable[["Plan", "Outcome | ComputeOnAwsError"], None]
@@ -25,6 +25,10 @@ class Backend(Protocol):
     name: str
     # Whether plans name an image pushed to the registry (AWS) or the entrypoint built for this machine (local).
     pushes_images: bool
+
+    def place(self, queue: str) -> str:
+        """Where a job queued on `queue` is, as a line tells it ("local queue default" for the local backend)."""
+        ...
 
     def queue(self, plans: Sequence[Plan], on_result: OnResult) -> list[Outcome | ComputeOnAwsError]:
         """Queues independent plans (none names another's id), each once: a plan whose job is already queued comes
@@ -53,6 +57,14 @@ class Backend(Protocol):
     def keep_alive(self) -> None:
         """Called every few seconds while waiting (the local backend restarts a worker that died)."""
         ...
+
+
+def pushes_images(name: str) -> bool:
+    """Whether the backend --backend or the config names runs pushed images (AWS) or the entrypoint built for this
+    machine (local): what a dry run renders, with no backend opened."""
+    if name not in ("local", "aws"):
+        raise UserError(f"--backend: expected local or aws, got {name!r}")
+    return name == "aws"
 
 
 def open_backend(name: str, config: Config, *, state_dir: Path | None = None) -> Backend:

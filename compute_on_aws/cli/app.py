@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from compute_on_aws import interrupts
+from compute_on_aws.cli import interrupts
 from compute_on_aws.errors import ComputeOnAwsError, Signalled, UserError
 
 if TYPE_CHECKING:
     from compute_on_aws.backends import Backend
-    from compute_on_aws.config import Config
-    from compute_on_aws.model import Manifest
+    from compute_on_aws.declared.config import Config
+    from compute_on_aws.declared.manifest import Manifest
 
 app = typer.Typer(
     add_completion=False,
@@ -158,7 +158,7 @@ def load_manifest(s: Settings, only: Sequence[str] | None = None) -> Manifest:
     file does not stop them). From --manifest (which holds every job already), else the flake of --flake-manifest, else
     the --jobs folder."""
     from compute_on_aws import nix
-    from compute_on_aws.model import parse_manifest
+    from compute_on_aws.declared.manifest import parse_manifest
 
     if s.manifest is None and s.flake is not None:
         return parse_manifest(nix.evaluate_flake(s.flake, only), source=nix.flake_source(s.flake))
@@ -176,7 +176,7 @@ def load_manifest(s: Settings, only: Sequence[str] | None = None) -> Manifest:
 
 
 def load_settings_config(s: Settings) -> Config:
-    from compute_on_aws.config import load_config
+    from compute_on_aws.declared.config import load_config
 
     return load_config(s.config, environment=s.env)
 

@@ -22,8 +22,8 @@ from compute_on_aws.cli.app import (
 from compute_on_aws.errors import UserError
 
 if TYPE_CHECKING:
-    from compute_on_aws.aws import Aws
-    from compute_on_aws.config import Config
+    from compute_on_aws.aws.session import Aws
+    from compute_on_aws.declared.config import Config
     from compute_on_aws.infra.plan import Change
 
 infra_app = typer.Typer(
@@ -46,9 +46,9 @@ def _changes(
     ctx: typer.Context, env: str | None, config_path: Path | None, prune: bool
 ) -> tuple[list[Change], Aws, Config]:
     """The changes that make AWS match: roles first, then the log group, compute environments and queues."""
-    from compute_on_aws.aws import Aws
+    from compute_on_aws.aws.session import Aws
     from compute_on_aws.infra import apply, plan, roles
-    from compute_on_aws.views import DEFAULT_LOG_GROUP
+    from compute_on_aws.watching.views import DEFAULT_LOG_GROUP
 
     s = overridden(ctx, config_path, env)
     config = load_settings_config(s)
@@ -76,7 +76,7 @@ def _changes(
 
 
 def _scope(config: Config) -> str:
-    from compute_on_aws.infra.model import managed_scope
+    from compute_on_aws.declared.infrastructure import managed_scope
 
     return managed_scope(config.environment)
 
@@ -128,9 +128,9 @@ def apply_command(
 
     Example: compute-on-aws infra apply --env production
     """
+    from compute_on_aws.declared.infrastructure import MANAGED_TAG
     from compute_on_aws.infra.apply import Applier, apply
-    from compute_on_aws.infra.model import MANAGED_TAG
-    from compute_on_aws.policy import partition
+    from compute_on_aws.infra.policy import partition
 
     changes, aws, settings = _changes(ctx, env, config, prune)
     if not as_json:
@@ -177,9 +177,9 @@ def export_command(
     """
     from compute_on_aws.infra import terraform
     from compute_on_aws.infra.plan import Settings
+    from compute_on_aws.infra.policy import partition
     from compute_on_aws.infra.roles import instance_profile
-    from compute_on_aws.plan import job_definition
-    from compute_on_aws.policy import partition
+    from compute_on_aws.planning.plan import job_definition
 
     if format != "terraform":
         raise UserError(f"--format: expected terraform, got {format!r}")

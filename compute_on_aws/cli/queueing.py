@@ -34,13 +34,12 @@ from compute_on_aws.cli.app import (
 from compute_on_aws.errors import ComputeOnAwsError, Signalled, UserError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from compute_on_aws.chains import NotQueued, Queued
-    from compute_on_aws.config import Config
-    from compute_on_aws.display import QueueProgress
-    from compute_on_aws.model import Manifest
-    from compute_on_aws.plan import Definitions, Outcome, Plan
+    from compute_on_aws.backends import Backend
+    from compute_on_aws.cli.display import QueueProgress
+    from compute_on_aws.declared.config import Config
+    from compute_on_aws.declared.manifest import Manifest
+    from compute_on_aws.planning.chains import NotQueued, Queued
+    from compute_on_aws.queueing import Request, Tally
 
 # ctx.meta key: how many of the command's words came after `--` (None: no `--`).
 _AFTER_DASHES = "compute_on_aws.after_dashes"
@@ -63,8 +62,8 @@ def jobs_command(
 
     Example: compute-on-aws jobs --json
     """
-    from compute_on_aws import output
-    from compute_on_aws.infra.checks import job_problems
+    from compute_on_aws.cli import output
+    from compute_on_aws.planning.checks import job_problems
 
     config = load_settings_config(ctx.obj)
     manifest = load_manifest(ctx.obj)
@@ -86,43 +85,6 @@ def jobs_command(
         raise typer.Exit(2)
 
 
-@dataclass(frozen=True)
-class Request:
-    """One job to queue, with the jobs it runs after: its arguments, and the slot of a scheduled run."""
-
-    name: str
-    args: tuple[str, ...] = ()
-    slot: datetime | None = None
-
-
-class _Tally:
-    """What a bulk call came to, job by job, as results arrive (for the progress display and the summary)."""
-
-    def __init__(self, progress: QueueProgress | None) -> None:
-        self.progress = progress
-        self.results: list[tuple[int, Queued | NotQueued]] = []
-        # As the backend tells them, before a wave ends: what Ctrl-C part-way through a wave reports.
-        self.seen: list[tuple[Plan, Outcome]] = []
-
-    def tick(self, plan: Plan, result: Outcome | ComputeOnAwsError) -> None:
-        if not isinstance(result, ComputeOnAwsError):
-            self.seen.append((plan, result))
-        if self.progress is not None:
-            self.progress.advance()
-
-    @property
-    def queued(self) -> list[Queued]:
-        from compute_on_aws.chains import Queued
-
-        return [r for _, r in self.results if isinstance(r, Queued)]
-
-    @property
-    def not_queued(self) -> list[NotQueued]:
-        from compute_on_aws.chains import NotQueued
-
-        return [r for _, r in self.results if isinstance(r, NotQueued)]
-
-
 def _queue(
     s: Settings,
     requests: list[Request],
@@ -137,88 +99,86 @@ def _queue(
     config: Config | None = None,
     manifest: Manifest | None = None,
 ) -> None:
-    from compute_on_aws import output
-    from compute_on_aws.chains import Queued, plan_chain, queue_chains
-    from compute_on_aws.display import QueueProgress
-    from compute_on_aws.plan import Outcome
+    from compute_on_aws.backends import pushes_images
+    from compute_on_aws.cli.display import QueueProgress
+    from compute_on_aws.queueing import Tally, plan_requests, queue_planned
 
     # The config first: a mistake in it is reported before Nix runs.
     config = config or load_settings_config(s)
     manifest = manifest or load_manifest(s, list(dict.fromkeys(r.name for r in requests)))
     backend = None if dry_run else backend_for(s, config)
-    pushes_images = backend.pushes_images if backend is not None else (s.backend or config.backend) == "aws"
-    # Every chain planned (variables, limits, names checked) before the first job is queued.
-    chains = []
-    unresolved: dict[str, None] = {}
-    definitions: Definitions = {}
-    for r in requests:
-        chain, plans = plan_chain(
-            manifest,
-            config,
-            r.name,
-            r.args,
-            os.environ,
-            after=after or [],
-            pushed_image=pushes_images,
-            slot=r.slot,
-            definitions=definitions,
-        )
-        chains.append(chain)
-        unresolved.update((p.job.name, None) for p in plans if not p.resolved)
-        if unresolved and not dry_run:
-            raise UserError(
-                f"{next(iter(unresolved))}: its entrypoint is built by Nix: queue it through the flake "
-                f"(nix run .#queue-job -- {r.name})"
-            )
-    if unresolved:
+    planned = plan_requests(
+        manifest,
+        config,
+        requests,
+        os.environ,
+        after=after or [],
+        pushes_images=backend.pushes_images if backend is not None else pushes_images(s.backend or config.backend),
+        dry_run=dry_run,
+    )
+    if planned.built_by_nix:
         print(
-            f"note: {', '.join(unresolved)}: entrypoint and image are built by Nix, and this evaluation had no "
-            "nixpkgs: they show as <built by nix> (nix run .#compute-on-aws -- render ... shows them)",
+            f"note: {', '.join(planned.built_by_nix)}: entrypoint and image are built by Nix, and this evaluation had "
+            "no nixpkgs: they show as <built by nix> (nix run .#compute-on-aws -- render ... shows them)",
             file=sys.stderr,
         )
-
-    # A job asked for that another one asked for runs after (with the same arguments) is queued as part of that one.
-    runs_after = {(j.name, o.args, o.slot) for o in chains for j in o.jobs[:-1]}
-    chains = [c for c in chains if (c.name, c.args, c.slot) not in runs_after]
-    total = sum(len(c.jobs) for c in chains)
     # A bar (or a line per 10%) for bulk calls; one job's line says all there is.
-    progress = QueueProgress(total, sys.stderr) if total >= PROGRESS_FROM and not dry_run else None
-    tally = _Tally(progress)
-
-    def queue_wave(plans: Sequence[Plan]) -> list[Outcome | ComputeOnAwsError]:
-        if backend is None:
-            return [
-                Outcome(outcome="dry-run", job_id=None, request=p.request, definition_ref=p.job.definition_name)
-                for p in plans
-            ]
-        return backend.queue(plans, tally.tick)
-
-    where = "local" if backend is not None and backend.name == "local" else "aws"
+    progress = QueueProgress(planned.total, sys.stderr) if planned.total >= PROGRESS_FROM and not dry_run else None
+    tally = Tally(progress.advance if progress is not None else None)
     # One job and what it runs after: a failure ends the command as it did before bulk calls existed.
-    single = len(chains) == 1
+    single = len(planned.chains) == 1
+    show = _Shown(progress, backend, quiet=as_json, single=single)
     try:
         with progress or nullcontext():
-            for index, result in queue_chains(chains, queue_wave):
-                tally.results.append((index, result))
-                if as_json or (single and not isinstance(result, Queued)):
-                    continue
-                line = (
-                    output.queue_line(result.plan, result.outcome, backend=where)
-                    if isinstance(result, Queued)
-                    else f"not queued: {result.error}"
-                )
-                to_stderr = not isinstance(result, Queued)
-                if progress is not None:
-                    progress.line(line, stderr=to_stderr)
-                else:
-                    print(line, file=sys.stderr if to_stderr else sys.stdout, flush=True)
+            queue_planned(planned, backend, tally, show)
     except (ComputeOnAwsError, Signalled):
         # A failure of the whole call (not of one job), or Ctrl-C: what was queued stays queued.
-        _report_queued_before(tally.seen)
+        _report_queued_before(tally)
         raise
     if single and tally.not_queued:
-        _report_queued_before(tally.seen)
+        _report_queued_before(tally)
         raise tally.not_queued[0].error
+    _conclude(tally, many=len(planned.chains) > 1, as_json=as_json)
+    if (wait or follow) and tally.job_ids and backend is not None:
+        from compute_on_aws.cli.watching import wait_jobs
+
+        code = wait_jobs(
+            backend, tally.job_ids, follow=follow, timeout=timeout, cancel_on_interrupt=cancel_on_interrupt
+        )
+        raise typer.Exit(code)
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """Prints each job's result as it is known: above the progress bar, or a line each."""
+
+    progress: QueueProgress | None
+    backend: Backend | None
+    quiet: bool  # --json: one document at the end
+    single: bool  # one job's failure is the command's error, told once
+
+    def __call__(self, result: Queued | NotQueued) -> None:
+        from compute_on_aws.cli import output
+        from compute_on_aws.planning.chains import Queued
+
+        if self.quiet or (self.single and not isinstance(result, Queued)):
+            return
+        if isinstance(result, Queued):
+            where = self.backend.place(result.plan.queue) if self.backend is not None else result.plan.queue
+            line, to_stderr = output.queue_line(result.plan, result.outcome, where=where), False
+        else:
+            line, to_stderr = f"not queued: {result.error}", True
+        if self.progress is not None:
+            self.progress.line(line, stderr=to_stderr)
+        else:
+            print(line, file=sys.stderr if to_stderr else sys.stdout, flush=True)
+
+
+def _conclude(tally: Tally, *, many: bool, as_json: bool) -> None:
+    """The JSON document, the summary of a bulk call or a failed one, and exit 1 (or the worst error's code) if a job
+    was not queued."""
+    from compute_on_aws.cli import output
+
     if as_json:
         print_json(
             {
@@ -227,23 +187,17 @@ def _queue(
             }
         )
         sys.stdout.flush()
-    if len(chains) > 1 or tally.not_queued:
+    if many or tally.not_queued:
         _summary(tally)
     if tally.not_queued:
         raise typer.Exit(max(n.error.exit_code for n in tally.not_queued))
-    job_ids = list(dict.fromkeys(q.outcome.job_id for q in tally.queued if q.outcome.job_id is not None))
-    if (wait or follow) and job_ids and backend is not None:
-        from compute_on_aws.cli.watching import wait_jobs
-
-        code = wait_jobs(backend, job_ids, follow=follow, timeout=timeout, cancel_on_interrupt=cancel_on_interrupt)
-        raise typer.Exit(code)
 
 
 # From this many jobs in one call, progress is shown while they are queued.
 PROGRESS_FROM = 10
 
 
-def _summary(tally: _Tally) -> None:
+def _summary(tally: Tally) -> None:
     """The counts, why jobs were not queued, and how to queue the rest."""
     outcomes: Counter[str] = Counter(q.outcome.outcome for q in tally.queued)
     counts = ", ".join(
@@ -280,9 +234,9 @@ def _summary(tally: _Tally) -> None:
         print(f"  ... and {len(failed) - 20} more (--json lists them all under failed)", file=sys.stderr)
 
 
-def _report_queued_before(results: list[tuple[Plan, Outcome]]) -> None:
+def _report_queued_before(tally: Tally) -> None:
     """When a call stops part-way (a failure of AWS or Ctrl-C), the jobs queued before stay queued: say which."""
-    queued = [(plan.job_name, outcome.job_id) for plan, outcome in results if outcome.outcome == "submitted"]
+    queued = tally.submitted
     if not queued:
         return
     if len(queued) <= 20:
@@ -396,17 +350,7 @@ def queue_command(
             raise UserError(
                 "queue: name the job to queue (compute-on-aws jobs lists them), or give --all, --tag or --due"
             )
-        arg_lists = [tuple(args)]
-        if args_from is not None:
-            from compute_on_aws.inputs import parse_arg_lists
-
-            if args:
-                raise UserError("--args-from: gives each job's arguments; give none on the command line too")
-            source = "stdin" if args_from == "-" else args_from
-            arg_lists = parse_arg_lists(read_input(args_from, "--args-from"), source)
-            if not arg_lists:
-                raise UserError(f"--args-from {source}: no argument lists in it (one per line)")
-        requests = [Request(name, a) for name in names for a in arg_lists]
+        requests = _requests(names, args, args_from)
     if requests:
         _queue(
             s,
@@ -423,6 +367,23 @@ def queue_command(
         )
     if manifest is not None and manifest.errors:
         raise typer.Exit(2)
+
+
+def _requests(names: list[str], args: list[str], args_from: str | None) -> list[Request]:
+    """Each job once with the command line's arguments, or once per argument list of --args-from."""
+    from compute_on_aws.queueing import Request
+
+    if args_from is None:
+        return [Request(name, tuple(args)) for name in names]
+    from compute_on_aws.cli.inputs import parse_arg_lists
+
+    if args:
+        raise UserError("--args-from: gives each job's arguments; give none on the command line too")
+    source = "stdin" if args_from == "-" else args_from
+    arg_lists = parse_arg_lists(read_input(args_from, "--args-from"), source)
+    if not arg_lists:
+        raise UserError(f"--args-from {source}: no argument lists in it (one per line)")
+    return [Request(name, a) for name in names for a in arg_lists]
 
 
 def _names_and_args(ctx: typer.Context, words: list[str], *, args_elsewhere: bool) -> tuple[list[str], list[str]]:
@@ -456,17 +417,19 @@ def _due_requests(
     s: Settings, name: str | None, args: list[str], *, at: str | None, window: str | None, as_json: bool
 ) -> tuple[Manifest, Config, list[Request]]:
     """The scheduled runs due in the window (printed), and the manifest and config they were read from."""
-    from compute_on_aws import schedules
-    from compute_on_aws.plan import find_job
+    from compute_on_aws.declared import cron
+    from compute_on_aws.planning import runs
+    from compute_on_aws.planning.plan import find_job
+    from compute_on_aws.queueing import Request
 
     if args:
         raise UserError(f"--due: scheduled runs take the arguments their schedule declares, not {' '.join(args)!r}")
     manifest = load_manifest(s)
     config = load_settings_config(s)
-    end = schedules.parse_time(at, "--at") if at is not None else datetime.now(UTC)
-    length = config.schedule_window if window is None else schedules.parse_duration(window, "--window")
+    end = cron.parse_time(at, "--at") if at is not None else datetime.now(UTC)
+    length = config.schedule_window if window is None else cron.parse_duration(window, "--window")
     only = None if name is None else find_job(manifest, name).name
-    due = [d for d in schedules.due(manifest, end, length) if only is None or d.job.name == only]
+    due = [d for d in runs.due(manifest, end, length) if only is None or d.job.name == only]
     for problem in (p for problems in manifest.errors.values() for p in problems):
         print(f"error: {problem} (its schedules are not queued)", file=sys.stderr)
     span = f"from {end - length:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
@@ -491,6 +454,8 @@ def render_command(
 
     Example: compute-on-aws render observes-etl 2026-11-25 --json
     """
+    from compute_on_aws.queueing import Request
+
     _queue(overridden(ctx, config, env), [Request(name, tuple(args or ()))], dry_run=True, as_json=as_json)
 
 
@@ -522,7 +487,7 @@ def iam_policy_command(
 
     Example: compute-on-aws iam-policy --account 123456789012 --env production > policy.json
     """
-    from compute_on_aws.policy import infra_policy, scheduler_policy, submitter_policy
+    from compute_on_aws.infra.policy import infra_policy, scheduler_policy, submitter_policy
 
     if role not in ("submitter", "scheduler", "infra"):
         raise UserError(f"--role: expected submitter, scheduler or infra, got {role!r}")

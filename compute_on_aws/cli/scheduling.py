@@ -23,7 +23,7 @@ from compute_on_aws.cli.app import (
 from compute_on_aws.errors import UserError
 
 if TYPE_CHECKING:
-    from compute_on_aws.pipelines import Kind
+    from compute_on_aws.schedules.pipelines import Kind
 
 schedules_app = typer.Typer(
     no_args_is_help=True, help="Scheduled runs: list them, and keep EventBridge Scheduler in line with them."
@@ -53,23 +53,24 @@ def list_command(
 
     Example: compute-on-aws schedules list --count 5
     """
-    from compute_on_aws import schedules
-    from compute_on_aws.output import schedule_summary
+    from compute_on_aws.cli.output import schedule_summary
+    from compute_on_aws.declared import cron
+    from compute_on_aws.planning import runs
 
     manifest = load_manifest(ctx.obj)
-    after = schedules.parse_time(at, "--at") if at is not None else datetime.now(UTC)
+    after = cron.parse_time(at, "--at") if at is not None else datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     for job in manifest.jobs.values():
         for schedule in job.schedules:
-            runs = schedules.next_runs(schedule, after, count) if schedule.enabled else []
-            tz = schedules.zone(schedule.timezone)
+            upcoming = cron.next_runs(schedule, after, count) if schedule.enabled else []
+            tz = cron.zone(schedule.timezone)
             rows.append(
                 {
                     "job": job.name,
                     **schedule_summary(schedule),
-                    "description": schedules.explain(schedule),
-                    "next": [{"utc": schedules.scheduled_time(r), "local": r.astimezone(tz).isoformat()} for r in runs],
-                    "names": [schedules.slot_name(job, r, schedule.args) for r in runs],
+                    "description": cron.explain(schedule),
+                    "next": [{"utc": runs.scheduled_time(r), "local": r.astimezone(tz).isoformat()} for r in upcoming],
+                    "names": [runs.slot_name(job, r, schedule.args) for r in upcoming],
                 }
             )
     if as_json:
@@ -99,7 +100,7 @@ CheckOption = Annotated[
 
 
 def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, env: str | None) -> None:
-    from compute_on_aws.pipelines import render
+    from compute_on_aws.schedules.pipelines import render
 
     s = overridden(ctx, None, env)
     manifest = load_manifest(s)
@@ -148,8 +149,8 @@ def gitlab_command(ctx: typer.Context, check: CheckOption = None, env: EnvOption
 def _sync(ctx: typer.Context, env: str | None, config_path: Path | None, *, apply: bool, as_json: bool) -> None:
     import os
 
-    from compute_on_aws.aws import Aws
-    from compute_on_aws.eventbridge import Schedules, declared
+    from compute_on_aws.aws.session import Aws
+    from compute_on_aws.schedules.eventbridge import Schedules, declared
 
     s = overridden(ctx, config_path, env)
     manifest = load_manifest(s)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from compute_on_aws import display, interrupts
+from compute_on_aws.cli import display, interrupts
 from compute_on_aws.cli.app import (
     BackendOption,
     ConfigOption,
@@ -27,13 +27,13 @@ from compute_on_aws.cli.app import (
     read_input,
 )
 from compute_on_aws.errors import Interrupted, Signalled, UserError
-from compute_on_aws.following import Follower
-from compute_on_aws.waiting import wait_for
+from compute_on_aws.watching.following import Follower
+from compute_on_aws.watching.waiting import wait_for
 
 if TYPE_CHECKING:
     from compute_on_aws.backends import Backend
-    from compute_on_aws.config import Config
-    from compute_on_aws.views import JobView
+    from compute_on_aws.declared.config import Config
+    from compute_on_aws.watching.views import JobView
 
 TIMED_OUT = 124
 IdsFromOption = Annotated[
@@ -49,7 +49,7 @@ IdsFromOption = Annotated[
 
 def job_ids_of(given: list[str] | None, ids_from: str | None, *, required: bool) -> list[str]:
     """The ids given as arguments, then those of --ids-from, each once."""
-    from compute_on_aws.inputs import parse_ids
+    from compute_on_aws.cli.inputs import parse_ids
 
     ids = list(given or [])
     if ids_from is not None:
@@ -139,7 +139,7 @@ def _when(seconds: float | None) -> str:
 
 
 def status_lines(view: JobView) -> list[str]:
-    from compute_on_aws.display import array_progress
+    from compute_on_aws.cli.display import array_progress
 
     lines = [f"{view.job_name} {view.job_id}: {view.status}"]
     if view.status_reason:
@@ -165,8 +165,8 @@ def status_lines(view: JobView) -> list[str]:
 def _listed(s: Settings, config: Config, job: str | None, queue: str | None, status: str | None) -> list[JobView]:
     """This project's jobs (or one declared job's) in their queues, newest first: each queue listed once, whatever
     the number of jobs declared."""
-    from compute_on_aws.plan import find_job
-    from compute_on_aws.views import of_declared
+    from compute_on_aws.planning.plan import find_job
+    from compute_on_aws.watching.views import of_declared
 
     manifest = load_manifest(s, [job] if job else None)
     declared = [find_job(manifest, job)] if job else list(manifest.jobs.values())
@@ -232,7 +232,7 @@ def list_command(
 
     Example: compute-on-aws list --status RUNNING
     """
-    from compute_on_aws.views import STATES
+    from compute_on_aws.watching.views import STATES
 
     if status is not None and status.upper() not in STATES:
         raise UserError(f"--status: expected one of {', '.join(STATES)}, got {status!r}")

@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from compute_on_aws.aws import calling
-from compute_on_aws.backends.aws import batch as calls
+from compute_on_aws.aws import batch as calls
+from compute_on_aws.aws.session import calling
 from compute_on_aws.errors import AwsError, ComputeOnAwsError
 from compute_on_aws.infra import roles
 from compute_on_aws.infra.plan import Change
-from compute_on_aws.waiting import Backoff
+from compute_on_aws.watching.waiting import Backoff
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from compute_on_aws.infra.model import (
+from compute_on_aws.declared.infrastructure import (
     MANAGED_TAG,
     STUCK_REASONS,
     ComputeEnvironment,
@@ -15,7 +15,7 @@ from compute_on_aws.infra.model import (
     Infrastructure,
     JobQueue,
 )
-from compute_on_aws.views import DEFAULT_LOG_GROUP
+from compute_on_aws.watching.views import DEFAULT_LOG_GROUP
 
 Kind = Literal["role", "instance profile", "log group", "compute environment", "scheduling policy", "job queue"]
 Action = Literal["create", "update", "delete", "keep", "replace"]

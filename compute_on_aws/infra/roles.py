@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from compute_on_aws.aws import calling
+from compute_on_aws.aws.session import calling
 from compute_on_aws.errors import AwsError, UserError
 from compute_on_aws.infra.plan import Change
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_iam.type_defs import TagTypeDef
 
-    from compute_on_aws.config import Config
+    from compute_on_aws.declared.config import Config
 
 SERVICE_LINKED_ROLE = "AWSServiceRoleForBatch"
 # The instance profile (and its role) `roles.create` makes when roles.instance names none.

@@ -9,11 +9,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from compute_on_aws.infra import model
-from compute_on_aws.infra.model import MANAGED_TAG, STUCK_REASONS
+from compute_on_aws.declared import infrastructure as model
+from compute_on_aws.declared.infrastructure import MANAGED_TAG, STUCK_REASONS
 from compute_on_aws.infra.plan import Settings, compute_request, policy_request
 from compute_on_aws.infra.roles import EC2_TRUST, INSTANCE_POLICY
-from compute_on_aws.views import DEFAULT_LOG_GROUP
+from compute_on_aws.watching.views import DEFAULT_LOG_GROUP
 
 PROVIDER = {"aws": {"source": "hashicorp/aws", "version": ">= 6.0"}}
 

@@ -6,19 +6,21 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from compute_on_aws import images, views
-from compute_on_aws.aws import CONNECTIONS, Aws, calling
-from compute_on_aws.backends.aws import batch as calls
+from compute_on_aws import images
+from compute_on_aws.aws import batch as calls
+from compute_on_aws.aws.session import CONNECTIONS, Aws, calling
+from compute_on_aws.backends.aws.described import from_batch
 from compute_on_aws.backends.aws.submitting import Prepared, Submission
 from compute_on_aws.errors import AwsError, ComputeOnAwsError
-from compute_on_aws.plan import Outcome, Plan
-from compute_on_aws.render import HASH_PARAMETER
-from compute_on_aws.waiting import Backoff
+from compute_on_aws.planning.plan import Outcome, Plan
+from compute_on_aws.planning.render import HASH_PARAMETER
+from compute_on_aws.watching import views
+from compute_on_aws.watching.waiting import Backoff
 
 if TYPE_CHECKING:
     from compute_on_aws.backends import OnResult
-    from compute_on_aws.config import Config
-    from compute_on_aws.views import JobView
+    from compute_on_aws.declared.config import Config
+    from compute_on_aws.watching.views import JobView
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -43,6 +45,9 @@ class AwsBackend:
         # One lookup (or registration) per definition and one push per image, however many plans share them.
         self._definitions: dict[tuple[str, str], tuple[str, bool] | ComputeOnAwsError] = {}
         self._images: dict[str, bool | ComputeOnAwsError] = {}
+
+    def place(self, queue: str) -> str:
+        return queue
 
     def _map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """function over items on the backend's threads; the rate limit sets the pace. On Ctrl-C, calls waiting for
@@ -224,7 +229,7 @@ class AwsBackend:
         for chunk in calls.chunks(job_ids, calls.DESCRIBE_BATCH):
             with calling("describing jobs"):
                 for job in batch.describe_jobs(jobs=chunk)["jobs"]:
-                    found[job["jobId"]] = views.from_batch(dict(job))
+                    found[job["jobId"]] = from_batch(dict(job))
         return found
 
     def cancel(self, job_ids: Sequence[str], reason: str) -> list[tuple[str, str]]:
@@ -260,7 +265,7 @@ class AwsBackend:
         for queue in queues:
             with calling(f"listing the jobs in {queue}"):
                 listed = calls.list_queue(batch, queue, [status] if status else calls.ALL_STATUSES) or []
-            found += [views.from_batch({**job, "jobQueue": queue}) for job in listed if ":" not in job["jobId"]]
+            found += [from_batch({**job, "jobQueue": queue}) for job in listed if ":" not in job["jobId"]]
         return found
 
     def log_lines(self, view: JobView, attempt: int | None, token: str | None) -> tuple[list[str], str | None]:

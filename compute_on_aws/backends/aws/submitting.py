@@ -17,10 +17,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from compute_on_aws.aws import CONNECTIONS, OutcomeUnknown
-from compute_on_aws.backends.aws import batch as calls
+from compute_on_aws.aws import batch as calls
+from compute_on_aws.aws.session import CONNECTIONS, OutcomeUnknown
 from compute_on_aws.errors import AwsError, ComputeOnAwsError
-from compute_on_aws.plan import Outcome, Plan
+from compute_on_aws.planning.plan import Outcome, Plan
 
 # Seconds between looks at what finished: how soon a due search starts, and Ctrl-C is seen.
 TICK = 0.05

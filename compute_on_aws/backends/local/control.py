@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compute_on_aws.errors import ComputeOnAwsError
-from compute_on_aws.views import Attempt, JobView
-from compute_on_aws.waiting import Backoff
+from compute_on_aws.watching.views import Attempt, JobView
+from compute_on_aws.watching.waiting import Backoff
 
 if TYPE_CHECKING:
     from compute_on_aws.backends import OnResult
-    from compute_on_aws.config import Config
-    from compute_on_aws.plan import Outcome, Plan
+    from compute_on_aws.declared.config import Config
+    from compute_on_aws.planning.plan import Outcome, Plan
 
 
 def view_of(db: sqlite3.Connection, row: sqlite3.Row) -> JobView:
@@ -67,6 +67,9 @@ class LocalBackend:
         self.config = config
         self.state_dir = state_dir
         self.store = store_for(config.local, state_dir)
+
+    def place(self, queue: str) -> str:
+        return f"local queue {queue}"
 
     def queue(self, plans: Sequence[Plan], on_result: OnResult) -> list[Outcome | ComputeOnAwsError]:
         from compute_on_aws.backends.local.submit import queue

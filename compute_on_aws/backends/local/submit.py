@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from compute_on_aws.backends.local import processes
 from compute_on_aws.backends.local.store import FINAL, Store, default_state_dir, now, private_log, transaction
-from compute_on_aws.config import Config, LocalSettings
+from compute_on_aws.declared.config import Config, LocalSettings
 from compute_on_aws.errors import ComputeOnAwsError, UserError
-from compute_on_aws.plan import Outcome, Plan
-from compute_on_aws.render import HASH_PARAMETER
+from compute_on_aws.planning.plan import Outcome, Plan
+from compute_on_aws.planning.render import HASH_PARAMETER
 
 if TYPE_CHECKING:
     from compute_on_aws.backends import OnResult

@@ -4,18 +4,26 @@ registers the definitions, then creates, updates and deletes schedules until the
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from compute_on_aws import images, schedules
-from compute_on_aws.aws import Aws, calling, error_code
-from compute_on_aws.backends.aws.batch import SUBMISSION_PARAMETER, ensure_definition, find_definition
-from compute_on_aws.config import Config
+from cronsim import CronSim
+
+from compute_on_aws import images
+from compute_on_aws.aws.batch import SUBMISSION_PARAMETER, ensure_definition, find_definition
+from compute_on_aws.aws.session import Aws, calling, error_code
+from compute_on_aws.declared import cron
+from compute_on_aws.declared.config import Config
+from compute_on_aws.declared.cron import WEEKDAYS, Schedule
+from compute_on_aws.declared.manifest import Job, Manifest
 from compute_on_aws.errors import UserError
-from compute_on_aws.model import Manifest, Schedule
-from compute_on_aws.plan import Plan, plan
+from compute_on_aws.planning import naming
+from compute_on_aws.planning.plan import Plan, plan
+from compute_on_aws.planning.runs import SCHEDULED_TIME_VARIABLE
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
@@ -58,11 +66,11 @@ def declared(manifest: Manifest, config: Config, environ: Mapping[str, str]) -> 
                 "queues the whole chain), or schedule the first job of the chain"
             )
         for index, schedule in enumerate(job.schedules):
-            schedules.eventbridge_expression(schedule, job=job.name)  # refuses what AWS's cron cannot say, early
+            eventbridge_expression(schedule, job=job.name)  # refuses what AWS's cron cannot say, early
             planned = plan(manifest, config, job.name, schedule.args, environ)
-            job_name = schedules.eventbridge_job_name(job, schedule.args)
+            job_name = eventbridge_job_name(job, schedule.args)
             planned = replace(planned, job_name=job_name, request={**planned.request, "jobName": job_name})
-            found.append(Declared(schedules.eventbridge_name(job.name, index), schedule, planned))
+            found.append(Declared(eventbridge_name(job.name, index), schedule, planned))
     return found
 
 
@@ -85,12 +93,12 @@ def submit_input(d: Declared, definition_ref: str) -> dict[str, Any]:
     request = {
         **d.plan.request,
         "jobDefinition": definition_ref,
-        "parameters": {SUBMISSION_PARAMETER: schedules.EVENTBRIDGE_EXECUTION},
+        "parameters": {SUBMISSION_PARAMETER: EVENTBRIDGE_EXECUTION},
     }
     overrides = dict(request.get("containerOverrides", {}))
     environment = [
         *overrides.get("environment", []),
-        {"name": schedules.SCHEDULED_TIME_VARIABLE, "value": schedules.EVENTBRIDGE_TIME},
+        {"name": SCHEDULED_TIME_VARIABLE, "value": EVENTBRIDGE_TIME},
     ]
     overrides["environment"] = sorted(environment, key=lambda v: v["name"])
     request["containerOverrides"] = overrides
@@ -104,11 +112,11 @@ def schedule_request(d: Declared, definition_ref: str, config: Config) -> dict[s
     return {
         "Name": d.name,
         "GroupName": config.schedule_group,
-        "ScheduleExpression": schedules.eventbridge_expression(d.schedule, job=d.plan.job.name),
+        "ScheduleExpression": eventbridge_expression(d.schedule, job=d.plan.job.name),
         "ScheduleExpressionTimezone": d.schedule.timezone,
         "FlexibleTimeWindow": {"Mode": "OFF"},
         "State": "ENABLED" if d.schedule.enabled else "DISABLED",
-        "Description": f"compute-on-aws: {d.plan.job.name}: {schedules.explain(d.schedule)}"[:512],
+        "Description": f"compute-on-aws: {d.plan.job.name}: {cron.explain(d.schedule)}"[:512],
         "Target": {
             "Arn": TARGET_ARN,
             "RoleArn": config.scheduler_role_arn,
@@ -276,3 +284,43 @@ def _summary(request: dict[str, Any]) -> tuple[str, ...]:
         f"submits {submit['JobName']} to {submit['JobQueue']} with {submit['JobDefinition']}",
         f"environment: {variables} (values not shown)",
     )
+
+
+# Batch job names allow no `:`, and EventBridge Scheduler's time has them: its runs share one name per schedule, and
+# get their slot in SCHEDULED_TIME_VARIABLE (the scheduler invokes each slot once: AWS's own guarantee).
+EVENTBRIDGE_TIME = "<aws.scheduler.scheduled-time>"
+EVENTBRIDGE_EXECUTION = "<aws.scheduler.execution-id>"
+_SCHEDULE_NAME_LIMIT = 64
+
+
+def eventbridge_name(job: str, index: int) -> str:
+    """`observes-etl.0`: the job and the schedule's place in its declaration (`.` is in no job name)."""
+    name = f"{job}.{index}"
+    if len(name) <= _SCHEDULE_NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(job.encode()).hexdigest()[:8]
+    return f"{job[: _SCHEDULE_NAME_LIMIT - len(digest) - len(str(index)) - 2]}-{digest}.{index}"
+
+
+def eventbridge_job_name(job: Job, args: tuple[str, ...]) -> str:
+    return naming.job_name(f"{job.name}_scheduled", args, include_args=True)
+
+
+def eventbridge_expression(schedule: Schedule, *, job: str) -> str:
+    """`cron(0 5 * * ? *)`: AWS's six fields (a year at the end), one of the two day fields `?`, weekdays by name (AWS
+    numbers them from 1 = Sunday). Cron runs a day matching either day field when both are restricted; AWS cannot."""
+    # AWS writes a step from the field's first value (0/15), not from `*`.
+    minute, hour, dom, month, dow = (
+        ",".join(f"{low}/{item[2:]}" if item.startswith("*/") else item for item in field.split(","))
+        for field, low in zip(schedule.cron.split(), (0, 0, 1, 1, 0), strict=True)
+    )
+    if dom != "*" and dow != "*":
+        raise UserError(
+            f"{job}: schedule {schedule.cron!r} restricts both the day of the month and the day of the week, which "
+            "EventBridge Scheduler cannot express: declare two schedules, one for each"
+        )
+    if dow == "*":
+        return f"cron({minute} {hour} {dom} {month} ? *)"
+    sim = CronSim(schedule.cron, datetime(2026, 1, 1, tzinfo=UTC))
+    days = ",".join(WEEKDAYS[d] for d in sorted(w for w in sim.weekdays if isinstance(w, int)))
+    return f"cron({minute} {hour} ? {month} {days} *)"

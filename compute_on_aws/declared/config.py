@@ -8,8 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from compute_on_aws.declared.cron import DEFAULT_WINDOW, parse_duration
+from compute_on_aws.declared.infrastructure import Infrastructure, parse_infrastructure
 from compute_on_aws.errors import UserError, did_you_mean
-from compute_on_aws.infra.model import Infrastructure, parse_infrastructure
 
 DEFAULT_PATH = Path("compute-on-aws.yaml")
 
@@ -104,7 +105,7 @@ class Config:
     scheduler_role_arn: str | None = None
     ci_role_arn: str | None = None
     # `queue --due` queues the slots of the last `schedule_window`; `schedules apply` owns `schedule_group`.
-    schedule_window: timedelta = timedelta(hours=1)
+    schedule_window: timedelta = DEFAULT_WINDOW
     schedule_group: str = "compute-on-aws"
     # The actions a generated GitHub workflow uses, by role (e.g. pinned to commits), and GitLab's job image.
     ci_uses: dict[str, str] = field(default_factory=dict)
@@ -208,8 +209,6 @@ def _role(where: str, label: str, value: Any, kind: str = "role") -> str | None:
 
 
 def _window(where: str, value: Any) -> timedelta:
-    from compute_on_aws.schedules import parse_duration
-
     if value is None:
         return timedelta(hours=1)
     return parse_duration(_string(f"{where}: schedules.window", value), f"{where}: schedules.window")

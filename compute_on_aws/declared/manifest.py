@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from compute_on_aws.declared.cron import Schedule, problem
 from compute_on_aws.errors import UserError
 
 MANIFEST_VERSION = 4
@@ -42,16 +43,6 @@ class Dependency:
 
     job: str
     type: Literal["N_TO_N"] | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Schedule:
-    """When a job runs on its own: a 5-field cron read in `timezone` (IANA), with the arguments its runs get."""
-
-    cron: str
-    timezone: str
-    args: tuple[str, ...]
-    enabled: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,8 +277,6 @@ def parse_manifest(data: Any, source: str) -> Manifest:
     jobs = {name: _job(r, name, job) for name, job in sorted(r.get(data, "jobs", dict, "top level").items())}
     # Nix checked the schedules against cron's syntax; the library that computes their runs has the last word (a
     # 31st of February), and a job it refuses is invalid like any other.
-    from compute_on_aws.schedules import problem
-
     for name, job in list(jobs.items()):
         problems = [(i, problem(schedule)) for i, schedule in enumerate(job.schedules)]
         if any(p for _, p in problems):

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from compute_on_aws.model import Job
+    from compute_on_aws.declared.manifest import Job
 
 FINAL = ("SUCCEEDED", "FAILED")
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
@@ -94,55 +94,6 @@ class JobView:
         data = asdict(self)
         data["hint"] = self.hint
         return data
-
-
-def _seconds(ms: Any) -> float | None:
-    return ms / 1000 if isinstance(ms, int | float) and ms > 0 else None
-
-
-def from_batch(job: dict[str, Any]) -> JobView:
-    """A DescribeJobs entry as a JobView."""
-    container = job.get("container", {})
-    log_config = container.get("logConfiguration", {})
-    group = DEFAULT_LOG_GROUP
-    if log_config.get("logDriver") == "awslogs":
-        group = log_config.get("options", {}).get("awslogs-group", DEFAULT_LOG_GROUP)
-    attempts = tuple(
-        Attempt(
-            exit_code=a.get("container", {}).get("exitCode"),
-            status_reason=a.get("statusReason") or a.get("container", {}).get("reason"),
-            log_stream=a.get("container", {}).get("logStreamName"),
-            started_at=_seconds(a.get("startedAt")),
-            stopped_at=_seconds(a.get("stoppedAt")),
-        )
-        for a in job.get("attempts", [])
-    )
-    array = job.get("arrayProperties", {})
-    size = array.get("size") if "statusSummary" in array else None
-    counts = {k: v for k, v in array.get("statusSummary", {}).items() if v} if size else {}
-    status = job["status"]
-    if size and status not in FINAL and counts.get("SUCCEEDED", 0) + counts.get("FAILED", 0) == size:
-        # Every child ended: the parent's own status follows with a delay (and moto never moves it on a failure).
-        status = "FAILED" if counts.get("FAILED") else "SUCCEEDED"
-    queue = job.get("jobQueue")
-    return JobView(
-        job_id=job["jobId"],
-        job_name=job["jobName"],
-        status=status,
-        status_reason=job.get("statusReason"),
-        queue=queue.rsplit("/", 1)[-1] if queue else None,
-        definition=job.get("jobDefinition", "").rsplit("/", 1)[-1] or None,
-        created_at=_seconds(job.get("createdAt")),
-        started_at=_seconds(job.get("startedAt")),
-        stopped_at=_seconds(job.get("stoppedAt")),
-        exit_code=container.get("exitCode", attempts[-1].exit_code if attempts else None),
-        attempts=attempts,
-        array_size=size,
-        array_counts=counts,
-        log_group=group,
-        log_stream=container.get("logStreamName")
-        or next((a.log_stream for a in reversed(attempts) if a.log_stream), None),
-    )
 
 
 def of_declared(views: Iterable[JobView], jobs: Iterable[Job]) -> list[JobView]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from compute_on_aws.errors import AwsError, UserError
-from compute_on_aws.views import JobView
+from compute_on_aws.watching.views import JobView
 
 # Right after SubmitJob, DescribeJobs may not know a job yet (eventual consistency): that many polls are tolerated.
 _UNKNOWN_POLLS = 3

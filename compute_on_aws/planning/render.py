@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from compute_on_aws.config import Config
+from compute_on_aws.declared.config import Config
+from compute_on_aws.declared.manifest import Job
 from compute_on_aws.errors import UserError
-from compute_on_aws.model import Job
 
 # The definition parameter holding the content hash: an ACTIVE revision with the same hash is reused, not re-registered.
 HASH_PARAMETER = "computeOnAwsHash"

@@ -62,7 +62,7 @@ class Capacity:
 @cache
 def _table() -> dict[str, Capacity]:
     """The shipped table, read on first use only (most commands never check capacity)."""
-    text = (files("compute_on_aws.infra") / "instance_types.json").read_text(encoding="utf-8")
+    text = (files("compute_on_aws.planning") / "instance_types.json").read_text(encoding="utf-8")
     rows: dict[str, tuple[int, int, int, list[str]]] = json.loads(text)
     return {
         name: Capacity(vcpus=vcpus, memory=memory, gpus=gpus, architectures=tuple(architectures))

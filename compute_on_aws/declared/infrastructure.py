@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from compute_on_aws.declared.cron import parse_duration
 from compute_on_aws.errors import UserError, did_you_mean
 
 COMPUTE_TYPES = ("EC2", "SPOT", "FARGATE", "FARGATE_SPOT")
@@ -174,8 +175,6 @@ def _unknown_keys(problems: _Problems, path: str, data: dict[str, Any], known: s
 
 
 def _fair_share(problems: _Problems, path: str, data: Any) -> FairShare | None:
-    from compute_on_aws.schedules import parse_duration
-
     if not isinstance(data, dict):
         problems.add(path, "expected a mapping with share_decay, compute_reservation and shares")
         return None
@@ -286,8 +285,6 @@ def _compute(problems: _Problems, name: str, data: Any) -> ComputeEnvironment | 
 
 
 def _queue(problems: _Problems, name: str, data: Any, compute: Mapping[str, ComputeEnvironment]) -> JobQueue | None:
-    from compute_on_aws.schedules import parse_duration
-
     path = f"queues.{name}"
     if not _entry(problems, path, name, data, QUEUE_KEYS):
         return None

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from compute_on_aws.config import Config
-from compute_on_aws.model import Manifest
-from compute_on_aws.views import DEFAULT_LOG_GROUP
+from compute_on_aws.declared.config import Config
+from compute_on_aws.declared.manifest import Manifest
+from compute_on_aws.watching.views import DEFAULT_LOG_GROUP
 
 _ECR_HOST = re.compile(r"(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?")
 
@@ -155,7 +155,7 @@ def _image_statements(manifest: Manifest, config: Config) -> list[dict[str, Any]
 def infra_policy(config: Config, *, account: str = "*", region: str = "*") -> dict[str, Any]:
     """What `infra plan` and `infra apply [--prune]` call: the declared compute environments, fair-share policies and
     queues by name, and those it may prune only while they carry this environment's compute-on-aws:infra tag."""
-    from compute_on_aws.infra.model import MANAGED_TAG, managed_scope
+    from compute_on_aws.declared.infrastructure import MANAGED_TAG, managed_scope
     from compute_on_aws.infra.roles import INSTANCE_POLICY, SERVICE_LINKED_ROLE, instance_profile
 
     infra = config.infrastructure
@@ -229,7 +229,7 @@ def infra_policy(config: Config, *, account: str = "*", region: str = "*") -> di
     if profile is not None:
         # The instance profile's role bears the profile's name (as the console, AWS's guides and roles.create make it).
         found = re.fullmatch(r"(?:.*:iam::(\d{12}):instance-profile/(?:.*/)?)?([^/]+)", profile)
-        if found is not None:  # config.py checked the form
+        if found is not None:  # declared/config.py checked the form
             owner = found[1] or account
             roles.append(f"{arn}:iam::{owner}:role/{found[2]}")
             profiles.append(f"{arn}:iam::{owner}:instance-profile/{found[2]}")

@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from compute_on_aws.render import HASH_PARAMETER
+from compute_on_aws.planning.render import HASH_PARAMETER
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -142,8 +142,8 @@ def find_many(
 
 def submit(batch: BatchClient, request: dict[str, Any]) -> str:
     """One SubmitJob. SubmitJob takes no client token, so botocore does not retry it once AWS may have acted (see
-    aws.py): that raises OutcomeUnknown, and `find_submissions` tells whether the job exists before it is sent again.
-    The request carries a unique SUBMISSION_PARAMETER for that."""
+    aws/session.py): that raises OutcomeUnknown, and `find_submissions` tells whether the job exists before it is sent
+    again. The request carries a unique SUBMISSION_PARAMETER for that."""
     return batch.submit_job(**request)["jobId"]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from compute_on_aws.errors import UserError
-from compute_on_aws.naming import VALID
+from compute_on_aws.planning.naming import VALID
 
 # Batch accepts a job whose container overrides exceed this, then fails it when ECS refuses the task.
 MAX_OVERRIDES_CHARS = 8192

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from compute_on_aws import limits, naming, render, schedules
-from compute_on_aws.config import Config
+from compute_on_aws.declared.config import Config
+from compute_on_aws.declared.manifest import Job, Manifest
 from compute_on_aws.errors import UserError
-from compute_on_aws.infra.checks import job_problems
-from compute_on_aws.model import Job, Manifest
+from compute_on_aws.planning import limits, naming, render, runs
+from compute_on_aws.planning.checks import job_problems
 
 # Shown where Nix was not asked to build (an evaluation without nixpkgs): the real run resolves it.
 UNRESOLVED = "<built by nix>"
@@ -151,7 +151,7 @@ def plan(
         )
     variables = {v: environ[v] for v in job.environment}
     if slot is not None:
-        variables[schedules.SCHEDULED_TIME_VARIABLE] = schedules.scheduled_time(slot)
+        variables[runs.SCHEDULED_TIME_VARIABLE] = runs.scheduled_time(slot)
     queue = job.queue or config.queue
     if queue is None:
         raise UserError(f"{job.name}: queue: not declared, and compute-on-aws.yaml sets no default queue")
@@ -173,7 +173,7 @@ def plan(
     job_name = (
         naming.job_name(job.name, tuple(args), include_args=job.include_positional_args_in_name)
         if slot is None
-        else schedules.slot_name(job, slot, tuple(args))
+        else runs.slot_name(job, slot, tuple(args))
     )
     request = render.submit_request(
         job,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol, TextIO
 
-from compute_on_aws.views import JobView
+from compute_on_aws.watching.views import JobView
 
 
 class LogSource(Protocol):

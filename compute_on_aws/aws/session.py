@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from compute_on_aws import __version__
+from compute_on_aws.aws.ratelimit import Stopped, TokenBucket
 from compute_on_aws.errors import AwsError, UserError
-from compute_on_aws.ratelimit import Stopped, TokenBucket
 
 if TYPE_CHECKING:
     import boto3

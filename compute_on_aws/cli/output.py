@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from compute_on_aws.model import Job, Schedule
-from compute_on_aws.plan import Outcome, Plan
-from compute_on_aws.schedules import SCHEDULED_TIME_VARIABLE
+from compute_on_aws.declared.cron import Schedule
+from compute_on_aws.declared.manifest import Job
+from compute_on_aws.planning.plan import Outcome, Plan
+from compute_on_aws.planning.runs import SCHEDULED_TIME_VARIABLE
 
 REDACTED = "<redacted>"
 
@@ -45,8 +46,8 @@ def _resources(job: Job) -> str:
     return f"{vcpus}, {job.memory} MiB{gpus}{array}"
 
 
-def queue_line(plan: Plan, outcome: Outcome, *, backend: str = "aws") -> str:
-    where = f"local queue {plan.queue}" if backend == "local" else plan.queue
+def queue_line(plan: Plan, outcome: Outcome, *, where: str) -> str:
+    """One line per job queued: `where` is its queue as the backend tells it."""
     if outcome.outcome == "duplicate":
         return (
             f"duplicate: {plan.job_name} is already {outcome.existing_status} as job {outcome.job_id} "

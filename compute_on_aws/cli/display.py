@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from typing import Any, TextIO
 
-from compute_on_aws.views import STATES, JobView
+from compute_on_aws.watching.views import STATES, JobView
 
 _BAR = 20
 

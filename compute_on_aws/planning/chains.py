@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from compute_on_aws.config import Config
+from compute_on_aws.declared.config import Config
+from compute_on_aws.declared.manifest import Job, Manifest
 from compute_on_aws.errors import ComputeOnAwsError, UserError
-from compute_on_aws.model import Job, Manifest
-from compute_on_aws.plan import Definitions, Outcome, Plan, find_job, plan
+from compute_on_aws.planning.plan import Definitions, Outcome, Plan, find_job, plan
 
 
 def order(manifest: Manifest, name: str) -> list[Job]:

@@ -4,10 +4,15 @@ SubmitJob, is an error before anything is queued."""
 
 from __future__ import annotations
 
+from compute_on_aws.declared.infrastructure import (
+    FARGATE_MAX_MEMORY,
+    FARGATE_MAX_VCPUS,
+    ComputeEnvironment,
+    Infrastructure,
+)
+from compute_on_aws.declared.manifest import Job
 from compute_on_aws.errors import did_you_mean
-from compute_on_aws.infra import instances
-from compute_on_aws.infra.model import FARGATE_MAX_MEMORY, FARGATE_MAX_VCPUS, ComputeEnvironment, Infrastructure
-from compute_on_aws.model import Job
+from compute_on_aws.planning import instances
 
 # The instances' architecture (as EC2 names it) that runs a Nix image built for a system.
 ARCHITECTURES = {"x86_64-linux": "x86_64", "aarch64-linux": "arm64"}

@@ -1,0 +1,230 @@
+"""Scheduled CI pipelines (GitHub Actions, GitLab CI) rendered from the declared schedules: each starts at the jobs'
+times and runs `queue --due`. Pure: the text of the file, from the manifest and the config."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from cronsim import CronSim
+
+from compute_on_aws.declared import cron
+from compute_on_aws.declared.config import Config
+from compute_on_aws.declared.cron import MONTHS, WEEKDAYS, Schedule, zone
+from compute_on_aws.declared.manifest import Manifest
+from compute_on_aws.errors import UserError
+from compute_on_aws.planning import chains
+
+Kind = Literal["github", "gitlab"]
+# Well-known actions at their current major versions; `ci.uses` in the config replaces them (e.g. pinned by commit).
+DEFAULT_USES = {
+    "checkout": "actions/checkout@v4",
+    "nix": "cachix/install-nix-action@v31",
+    "aws": "aws-actions/configure-aws-credentials@v4",
+}
+# GitHub's 5-minute floor for scheduled workflows.
+GITHUB_SHORTEST = timedelta(minutes=5)
+# GitLab's predefined variables under the names a job may copy, as GitHub spells them.
+GITHUB_EQUIVALENTS = {
+    "CI_COMMIT_SHA": "${{ github.sha }}",
+    "CI_COMMIT_REF_NAME": "${{ github.ref_name }}",
+    "CI_PIPELINE_ID": "${{ github.run_id }}",
+    "CI_PROJECT_PATH": "${{ github.repository }}",
+}
+
+
+@dataclass(frozen=True)
+class CronLine:
+    cron: str
+    timezone: str
+    comment: str
+
+
+def _window(config: Config) -> str:
+    minutes = int(config.schedule_window.total_seconds() // 60)
+    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+
+
+def _scheduled(manifest: Manifest) -> list[tuple[str, Schedule]]:
+    found = [(job.name, s) for job in manifest.jobs.values() for s in job.schedules if s.enabled]
+    if not found:
+        raise UserError(
+            'no job declares an enabled schedule: a pipeline would never start (schedule = "0 5 * * *"; in '
+            "jobs/<name>/default.nix)"
+        )
+    return found
+
+
+def _variables(manifest: Manifest) -> list[str]:
+    """What the scheduled jobs and the jobs they run after copy from the pipeline's environment."""
+    names: set[str] = set()
+    for job_name in {name for name, _ in _scheduled(manifest)}:
+        for job in chains.order(manifest, job_name):
+            names.update(job.environment)
+    return sorted(names)
+
+
+def _github_crons(manifest: Manifest, now: datetime) -> list[CronLine]:
+    by_cron: dict[str, list[str]] = {}
+    for job_name, schedule in _scheduled(manifest):
+        lines = utc_crons(schedule, job=job_name, now=now, shortest=GITHUB_SHORTEST)
+        note = "" if len(lines) == 1 else f", at each UTC offset {schedule.timezone} uses"
+        for line in lines:
+            by_cron.setdefault(line, []).append(f"{job_name}: {cron.explain(schedule)}{note}")
+    return [CronLine(cron, "UTC", "; ".join(comments)) for cron, comments in by_cron.items()]
+
+
+def _gitlab_crons(manifest: Manifest) -> list[CronLine]:
+    by_cron: dict[tuple[str, str], list[str]] = {}
+    for job_name, schedule in _scheduled(manifest):
+        by_cron.setdefault((schedule.cron, schedule.timezone), []).append(job_name)
+    return [CronLine(cron, zone, ", ".join(jobs)) for (cron, zone), jobs in by_cron.items()]
+
+
+def render(kind: Kind, manifest: Manifest, config: Config, *, now: datetime) -> str:
+    from compute_on_aws.planning.render import templates
+
+    if config.ci_role_arn is None:
+        raise UserError(
+            f"ci {kind}: roles.ci is not set in compute-on-aws.yaml: the IAM role the pipeline assumes through "
+            f"{'GitHub' if kind == 'github' else 'GitLab'}'s OIDC provider to queue jobs (iam-policy prints what it "
+            "needs)"
+        )
+    if config.region is None:
+        raise UserError(f"ci {kind}: region is not set in compute-on-aws.yaml: the region the pipeline queues in")
+    env = config.environment
+    name = "compute-on-aws-schedules" + (f"-{env}" if env else "")
+    common = {
+        "name": name,
+        "env_flag": f" --env {env}" if env else "",
+        "window": _window(config),
+        "role": config.ci_role_arn,
+        "region": config.region,
+    }
+    variables = _variables(manifest)
+    if kind == "github":
+        text: str = (
+            templates(config.templates)
+            .get_template("ci-github.yml.j2")
+            .render(
+                crons=_github_crons(manifest, now),
+                variables=[(v, GITHUB_EQUIVALENTS.get(v, "${{ vars.%s }}" % v)) for v in variables],  # noqa: UP031
+                uses={**DEFAULT_USES, **config.ci_uses},
+                **common,
+            )
+        )
+    else:
+        text = (
+            templates(config.templates)
+            .get_template("ci-gitlab.yml.j2")
+            .render(
+                crons=_gitlab_crons(manifest),
+                variables=[v for v in variables if not v.startswith(("CI_", "GITLAB_"))],
+                image=config.ci_gitlab_image,
+                **common,
+            )
+        )
+    return text
+
+
+def _listed(values: set[int]) -> str:
+    """`0,15,30` or `1-5`: runs of three or more consecutive values as ranges."""
+    ordered = sorted(values)
+    parts: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(f"{ordered[i]}-{ordered[j]}" if j - i >= 2 else ",".join(map(str, ordered[i : j + 1])))
+        i = j + 1
+    return ",".join(parts)
+
+
+def _offsets(name: str, start: datetime) -> list[timedelta]:
+    """Every UTC offset the zone uses in the year from `start` (two where it keeps daylight saving time)."""
+    tz = zone(name)
+    found = {(start + timedelta(days=d)).astimezone(tz).utcoffset() for d in range(0, 366, 7)}
+    return sorted(o for o in found if o is not None)
+
+
+def utc_crons(schedule: Schedule, *, job: str, now: datetime, shortest: timedelta | None = None) -> list[str]:
+    """The schedule as crons read in UTC, for schedulers that know no timezone (GitHub Actions).
+
+    Each UTC offset the zone uses gives its own lines, so a zone with daylight saving time gets the crons of both
+    offsets: the pipeline then starts at both times, and `queue --due` queues only the run that is really due (the
+    other start finds it queued). Refused where a shift moves runs to another day while the cron names days of the
+    month or months (no UTC cron says "the day before the 1st").
+    """
+    if schedule.timezone in ("UTC", "Etc/UTC") or _offsets(schedule.timezone, now) == [timedelta(0)]:
+        lines = [schedule.cron]
+    else:
+        lines = []
+        for offset in _offsets(schedule.timezone, now):
+            lines += [line for line in _shifted(schedule, offset, job) if line not in lines]
+    lines = [_numeric(line) for line in lines]
+    if shortest is not None:
+        for line in lines:
+            _check_interval(line, schedule, job, shortest)
+    return lines
+
+
+def _numeric(cron: str) -> str:
+    """Months and weekdays as numbers: POSIX cron, which GitHub documents, has no names."""
+    minute, hour, dom, month, dow = cron.split()
+    for i, name in enumerate(MONTHS):
+        month = re.sub(name, str(i + 1), month, flags=re.IGNORECASE)
+    for i, name in enumerate(WEEKDAYS):
+        dow = re.sub(name, str(i), dow, flags=re.IGNORECASE)
+    return f"{minute} {hour} {dom} {month} {dow}"
+
+
+def _shifted(schedule: Schedule, offset: timedelta, job: str) -> list[str]:
+    sim = CronSim(schedule.cron, datetime(2026, 1, 1, tzinfo=UTC))
+    minute, hour, dom, month, dow = schedule.cron.split()
+    shift = int(offset.total_seconds() // 60)
+    # {(utc hours, day shift): utc minutes}: local times regrouped after the shift, one cron line per group.
+    # Every day alike: a run moved past midnight is still a run of every day.
+    days_free = dom == "*" and month == "*" and dow == "*"
+    hours_at: dict[tuple[int, int], set[int]] = {}
+    for h in sim.hours:
+        for m in sim.minutes:
+            total = h * 60 + m - shift
+            day = 0 if days_free else total // 1440
+            hours_at.setdefault((total % 1440 % 60, day), set()).add(total % 1440 // 60)
+    groups: dict[tuple[frozenset[int], int], set[int]] = {}
+    for (m, day), hours in hours_at.items():
+        groups.setdefault((frozenset(hours), day), set()).add(m)
+    lines = []
+    for (utc_hours, day), minutes in sorted(groups.items(), key=lambda g: (g[0][1], min(g[0][0]), min(g[1]))):
+        days = f"{dom} {month} {dow}"
+        if day != 0:
+            if dom != "*" or month != "*":
+                raise UserError(
+                    f"{job}: schedule {schedule.cron!r} in {schedule.timezone}: some runs fall on another day in UTC, "
+                    "and a cron naming days of the month or months cannot say so; GitHub runs schedules in UTC only: "
+                    "write this cron in UTC, or run it from EventBridge Scheduler (schedules apply) or GitLab, which "
+                    "keep timezones"
+                )
+            # Nix allows no `#` or `L` in weekdays: every one is a plain number here.
+            days = f"* * {_listed({(w + day) % 7 for w in sim.weekdays if isinstance(w, int)})}"
+        shown_minutes = minute if minutes == sim.minutes else _listed(minutes)
+        shown_hours = hour if utc_hours == sim.hours else "*" if len(utc_hours) == 24 else _listed(set(utc_hours))
+        lines.append(f"{shown_minutes} {shown_hours} {days}")
+    return lines
+
+
+def _check_interval(line: str, schedule: Schedule, job: str, shortest: timedelta) -> None:
+    runs = CronSim(line, datetime(2026, 1, 5, tzinfo=UTC))
+    previous = next(runs)
+    for _ in range(200):
+        current = next(runs)
+        if current - previous < shortest:
+            raise UserError(
+                f"{job}: schedule {schedule.cron!r} runs more often than every {shortest.seconds // 60} minutes, "
+                "the shortest interval GitHub schedules workflows at: run it from EventBridge Scheduler "
+                "(schedules apply) instead"
+            )
+        previous = current
