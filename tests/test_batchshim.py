@@ -60,8 +60,9 @@ def test_moto_alone_ends_every_job_succeeded_as_it_is_submitted(moto: Moto, defi
 def test_a_followed_job_passes_through_batchs_states_and_writes_its_lines_while_running(
     moto: Moto, definition: str
 ) -> None:
+    # RUNNABLE lasts long enough to be seen on a loaded machine (the first DescribeJobs comes after SubmitJob).
     moto.shim.scripts["busy"] = Script(
-        path=[("RUNNABLE", 0.2), ("STARTING", 0.1), ("RUNNING", 1.0)], lines=["one", "two"], exit_codes=[3, 0]
+        path=[("RUNNABLE", 1.0), ("STARTING", 0.1), ("RUNNING", 1.0)], lines=["one", "two"], exit_codes=[3, 0]
     )
     job_id = submit(moto, "busy")
     queued = described(moto, job_id)

@@ -180,3 +180,66 @@ def test_a_mistake_in_the_aws_environment_is_one_line_and_exit_2(
     result = cli("--jobs", str(jobs), "--backend", "aws", "queue", "hello")
     assert result.code == 2
     assert result.err.strip() == message
+
+
+def _command_paths() -> list[tuple[str, ...]]:
+    """Every command and subcommand, as the words that name it."""
+    import typer.main
+
+    def walk(command, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        sub = getattr(command, "commands", None)
+        if not sub:
+            return [path]
+        return [p for name, c in sorted(sub.items()) for p in walk(c, (*path, name))]
+
+    return walk(typer.main.get_command(app), ())
+
+
+GLOBAL = ["--config", "--env", "--backend", "--state-dir"]
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=" ".join)
+def test_a_global_option_after_a_command_is_taken_or_refused_in_one_line(cli, jobs: Path, path) -> None:
+    """Each of --config, --env, --backend, --state-dir after a command's name: listed in its --help (it is taken),
+    or refused in one line saying to put it before, exit 2; never taken as a job's argument."""
+    helped = cli(*path, "--help").out
+    for option in GLOBAL:
+        if f"{option} " in helped:
+            continue
+        words = ["hello"] if path in {("queue",), ("render",)} else []
+        result = cli("--jobs", str(jobs), *path, *words, option, "x")
+        assert result.code == 2, (path, option, result.out)
+        assert result.err.count("\n") == 1, result.err
+        assert result.err.startswith(f"error: {option}: `{' '.join(path)}` does not take it after its name: give it")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["jobs", "--bogus"], "error: No such option: --bogus (compute-on-aws jobs --help lists what it takes)\n"),
+        (["nosuch"], "error: No such command 'nosuch'. (compute-on-aws --help lists what it takes)\n"),
+        (["wait", "--timeout", "soon", "j"], "error: Invalid value for '--timeout': "),
+        (["render"], "error: Missing argument 'name'. (compute-on-aws render --help lists what it takes)\n"),
+        (["jobs", "--jobs", "x"], "error: --jobs: `jobs` does not take it after its name: give it before"),
+    ],
+)
+def test_a_usage_mistake_is_one_line_and_exit_2(cli, args: list[str], expected: str) -> None:
+    result = cli(*args)
+    assert result.code == 2
+    assert result.out == ""
+    assert result.err.startswith(expected) and result.err.count("\n") == 1, result.err
+
+
+def test_a_group_alone_shows_its_help(cli) -> None:
+    result = cli("infra")
+    assert result.code == 2
+    assert "Usage: compute-on-aws infra" in result.out + result.err
+
+
+def test_render_takes_backend_as_an_option_not_as_arguments(cli, jobs: Path) -> None:
+    result = cli("--jobs", str(jobs), "render", "hello", "--backend", "aws", "--json")
+    assert result.code == 0, result.err
+    [job] = result.json()["jobs"]
+    # No arguments: the job's name is its own, and its command is the declared one, not overridden.
+    assert job["request"]["jobName"] == "hello"
+    assert "containerOverrides" not in job["request"]

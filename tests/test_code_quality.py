@@ -110,3 +110,15 @@ def test_no_import_cycles() -> None:
     for module in sorted(modules):
         if module not in state:
             assert visit(module, [module]) is None, "an import cycle"
+
+
+def test_no_function_above_complexity_c() -> None:
+    """radon's cyclomatic complexity: C (11-20) at most; a function above it is split before it lands."""
+    result = subprocess.run(
+        [tool("radon"), "cc", "--min", "D", "--show-complexity", "compute_on_aws"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout == ""

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import write_job
 
-from compute_on_aws.declared.config import load_config
+from compute_on_aws.declared.config import Config, load_config
 from compute_on_aws.errors import UserError
 
 # No queue and a Nix-built image: both come from the config.
@@ -305,3 +305,16 @@ def test_a_key_given_twice_is_an_error_naming_it_and_its_line(run, tmp_path: Pat
     assert result.code == 2
     assert result.err.startswith("error: config ") and "key 'queue' is given twice" in result.err
     assert "line 3" in result.err and len(result.err.splitlines()) == 1
+
+
+def test_every_backend_the_config_accepts_can_be_opened(tmp_path: Path) -> None:
+    """The config's list of backend names and the backends' own table are one set: a name accepted in
+    compute-on-aws.yaml always opens a backend that says where its jobs are."""
+    from compute_on_aws.backends import BACKEND_CLASSES, open_backend
+    from compute_on_aws.declared.config import BACKENDS
+
+    assert set(BACKENDS) == set(BACKEND_CLASSES)
+    for name in BACKENDS:
+        backend = open_backend(name, Config(backend=name), state_dir=tmp_path)
+        assert backend.name == name
+        assert backend.place("q").endswith("q")

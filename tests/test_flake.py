@@ -617,8 +617,8 @@ def test_another_flake_passing_self_queues_a_job_past_a_broken_one(project: Path
 
 
 def test_infra_export_through_the_flake_names_the_images_nix_builds(project: Path) -> None:
-    """Without nixpkgs the export shows `<built by nix>`; through the flake's app, each job's definition names the
-    image tag and entrypoint Nix resolved (nothing is built: the tags come from evaluation)."""
+    """Without nixpkgs the export refuses a Nix-built job (tests/test_infra.py); through the flake's app, each job's
+    definition names the image tag and entrypoint Nix resolved (nothing is built: the tags come from evaluation)."""
     result = run_app(project, "compute-on-aws", "infra", "export", "--format", "terraform")
     assert result.returncode == 0, result.stderr
     assert "<built by nix>" not in result.stdout and "note:" not in result.stderr

@@ -231,13 +231,31 @@ def test_apply_json_says_what_was_done_also_when_a_step_fails(
 GOLDEN = Path(__file__).parent / "golden" / "infra-export.tf.json"
 
 
+def test_export_refuses_definitions_it_cannot_resolve(cli) -> None:
+    """Outside the flake a Nix-built job has no image or command: a Terraform file with placeholders would register
+    definitions that cannot run, so export stops, in one line, and names the two ways on."""
+    root = Path(__file__).parent.parent
+    result = cli("--jobs", str(root / "jobs"), "infra", "export", cwd=root)
+    assert result.code == 2
+    assert result.out == ""
+    assert result.err == (
+        "error: infra export: observes-etl: built by Nix, and this evaluation had no nixpkgs: export through the flake "
+        "(nix run .#compute-on-aws -- infra export), or give --leave-out-nix-built\n"
+    )
+
+
 def test_export_writes_this_repository_s_infrastructure_as_the_golden_terraform_file(cli) -> None:
     """The example config and jobs as Terraform JSON. A change to the templates or the export shows here: look at the
-    diff, then regenerate with `compute-on-aws infra export -o tests/golden/infra-export.tf.json` from the root."""
+    diff, then regenerate with `compute-on-aws infra export --leave-out-nix-built -o tests/golden/infra-export.tf.json`
+    from the root. Without nixpkgs, the Nix-built job's definition is left out, and said to be."""
     root = Path(__file__).parent.parent
-    result = cli("--jobs", str(root / "jobs"), "infra", "export", "--format", "terraform", cwd=root)
+    result = cli(
+        "--jobs", str(root / "jobs"), "infra", "export", "--format", "terraform", "--leave-out-nix-built", cwd=root
+    )  # fmt: skip
     assert result.code == 0, result.err
+    assert result.err == "note: left out the definitions of observes-etl (built by Nix)\n"
     assert result.out == GOLDEN.read_text()
+    assert "<built by nix>" not in result.out
     document = json.loads(result.out)
     resources = document["resource"]
     # roles.create is true in the example: the roles apply would create are in it too.
@@ -266,16 +284,20 @@ def test_export_writes_this_repository_s_infrastructure_as_the_golden_terraform_
         {"share_identifier": "observes", "weight_factor": 1.0},
         {"share_identifier": "scans", "weight_factor": 2.0},
     ]
-    assert set(resources["aws_batch_job_definition"]) == {"hello", "observes-etl"}
-    # Secrets stay references in the definition: the export holds no secret value.
-    etl = json.loads(resources["aws_batch_job_definition"]["observes-etl"]["container_properties"])
-    assert etl["secrets"] == [
-        {
-            "name": "OBSERVES_API_TOKEN",
-            "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:observes/api-token",
-        }
-    ]
+    assert set(resources["aws_batch_job_definition"]) == {"hello"}
     assert document["terraform"]["required_providers"]["aws"]["source"] == "hashicorp/aws"
+
+
+def test_export_keeps_secrets_as_references(cli, tmp_path: Path) -> None:
+    """A secret stays a reference in the exported definition: the file holds no secret value."""
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:observes/api-token"
+    jobs = tmp_path / "jobs"
+    busybox_job(jobs, "etl", f'queue = "q"; secrets.API_TOKEN = "{secret}";')
+    path = write(tmp_path, {"roles": {"execution": "arn:aws:iam::123456789012:role/execution"}})
+    result = cli("--jobs", str(jobs), "--config", str(path), "infra", "export")
+    assert result.code == 0, result.err
+    definition = json.loads(result.out)["resource"]["aws_batch_job_definition"]["etl"]
+    assert json.loads(definition["container_properties"])["secrets"] == [{"name": "API_TOKEN", "valueFrom": secret}]
 
 
 def test_export_refuses_another_format(cli, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -420,11 +422,11 @@ def packaged(name: str) -> str:
 
 
 def test_a_projects_own_template_is_used(run, tmp_path: Path) -> None:
-    original = packaged("container-ec2.json.j2")
+    original = packaged("container.json.j2")
     anchor = '"image": {{ image | tojson }},'
     assert anchor in original
     text = original.replace(anchor, '"logConfiguration": {"logDriver": "awslogs"},\n    ' + anchor)
-    config = own_template(tmp_path, "container-ec2.json.j2", text) + f'roles: {{execution: "{EXEC_ROLE}"}}\n'
+    config = own_template(tmp_path, "container.json.j2", text) + f'roles: {{execution: "{EXEC_ROLE}"}}\n'
     options = project(
         tmp_path,
         {"ec2": '{ queue = "q"; command = [ "true" ]; image = "i"; }', "fg": FARGATE_JOB % ""},
@@ -433,7 +435,26 @@ def test_a_projects_own_template_is_used(run, tmp_path: Path) -> None:
     ec2 = rendered(run, options, "ec2")["definition"]
     assert ec2["containerProperties"]["logConfiguration"] == {"logDriver": "awslogs"}
     assert ec2["containerProperties"]["image"] == "i"
-    # The project has no Fargate template: the packaged one is used.
+    # One template for both platforms: Fargate's own properties come in as data.
+    fargate = rendered(run, options, "fg")["definition"]
+    assert fargate["platformCapabilities"] == ["FARGATE"]
+    assert fargate["containerProperties"]["logConfiguration"] == {"logDriver": "awslogs"}
+    assert fargate["containerProperties"]["networkConfiguration"] == {"assignPublicIp": "DISABLED"}
+
+
+def test_a_projects_template_for_one_platform_is_used_for_that_platform_only(run, tmp_path: Path) -> None:
+    """Projects that wrote container-ec2.json.j2 (the name of the EC2 template before there was one for both) keep
+    it: it renders their EC2 jobs, the packaged template their Fargate jobs."""
+    original = packaged("container.json.j2")
+    anchor = '"image": {{ image | tojson }},'
+    text = original.replace(anchor, '"logConfiguration": {"logDriver": "awslogs"},\n    ' + anchor)
+    config = own_template(tmp_path, "container-ec2.json.j2", text) + f'roles: {{execution: "{EXEC_ROLE}"}}\n'
+    options = project(
+        tmp_path,
+        {"ec2": '{ queue = "q"; command = [ "true" ]; image = "i"; }', "fg": FARGATE_JOB % ""},
+        config,
+    )
+    assert rendered(run, options, "ec2")["definition"]["containerProperties"]["logConfiguration"]
     fargate = rendered(run, options, "fg")["definition"]
     assert fargate["platformCapabilities"] == ["FARGATE"]
     assert "logConfiguration" not in fargate["containerProperties"]
@@ -468,13 +489,13 @@ def test_a_broken_template_is_one_line_naming_it(run, tmp_path: Path, text: str)
     [("job.definition_name | tojson", "job.definiton_name | tojson"), ("image | tojson", "image | tojson(1, 2, 3)")],
 )
 def test_a_template_failing_while_rendering_is_a_user_error(run, tmp_path: Path, old: str, new: str) -> None:
-    original = packaged("container-ec2.json.j2")
+    original = packaged("container.json.j2")
     assert old in original
-    config = own_template(tmp_path, "container-ec2.json.j2", original.replace(old, new, 1))
+    config = own_template(tmp_path, "container.json.j2", original.replace(old, new, 1))
     options = project(tmp_path, {"ec2": '{ queue = "q"; command = [ "true" ]; image = "i"; }'}, config)
     result = run(*options, "render", "--json", "ec2")
     assert result.code == 2
-    assert "container-ec2.json.j2" in result.err
+    assert "container.json.j2" in result.err
 
 
 def test_a_missing_templates_folder_is_an_error(run, tmp_path: Path) -> None:
@@ -582,3 +603,30 @@ def test_an_image_tag_stays_within_dockers_128_characters_whatever_the_jobs_name
     tag = planned_on(nix_image_job(name), REGISTRY).definition["containerProperties"]["image"].split(":", 1)[1]
     assert len(tag) == 128 and tag.endswith(f"-aar{'0' * 29}") and name.startswith(tag[:95])
     assert plan.image_tag("hello", "0" * 32) == f"hello-{'0' * 32}"
+
+
+# Definitions as released: an upgrade that renders the same declaration differently re-registers every job's
+# definition (a new revision per job) and, worse, makes a running job's definition look changed. A change here must be
+# deliberate: regenerate with WRITE_GOLDEN=1 and say why in the commit.
+GOLDEN_DEFINITIONS = Path(__file__).parent / "golden" / "definitions.json"
+RELEASED = {
+    "ec2": ({"big": EC2_JOB}, EC2_CONFIG, "big"),
+    "ec2-plain": ({"small": '{ queue = "q"; command = [ "true" ]; image = "busybox:1.36"; }'}, None, "small"),
+    "fargate": ({"tiny": FARGATE_JOB % ""}, f'roles: {{execution: "{EXEC_ROLE}"}}\n', "tiny"),
+    "fargate-public": (
+        {"tiny": FARGATE_JOB % f'jobRoleArn = "{JOB_ROLE}";'},
+        f'roles: {{execution: "{EXEC_ROLE}"}}\nfargate: {{assign_public_ip: true}}\n',
+        "tiny",
+    ),
+}
+
+
+def test_definitions_render_as_released(run, tmp_path: Path) -> None:
+    found = {}
+    for case, (jobs, config, name) in RELEASED.items():
+        folder = tmp_path / case
+        folder.mkdir()
+        found[case] = rendered(run, project(folder, jobs, config), name)["definition"]
+    if os.environ.get("WRITE_GOLDEN"):
+        GOLDEN_DEFINITIONS.write_text(json.dumps(found, indent=2, sort_keys=True) + "\n")
+    assert found == json.loads(GOLDEN_DEFINITIONS.read_text())

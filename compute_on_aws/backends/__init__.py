@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from compute_on_aws.errors import ComputeOnAwsError, UserError
 
@@ -59,22 +60,28 @@ class Backend(Protocol):
         ...
 
 
+# Each backend by its name in --backend and the config (declared/config.py's BACKENDS): the module and class, imported
+# only when asked for, so --help never loads one and a dry run reads the class alone.
+BACKEND_CLASSES = {
+    "local": ("compute_on_aws.backends.local", "LocalBackend"),
+    "aws": ("compute_on_aws.backends.aws", "AwsBackend"),
+}
+
+
+def _backend_class(name: str) -> Any:
+    if name not in BACKEND_CLASSES:
+        raise UserError(f"--backend: expected {' or '.join(BACKEND_CLASSES)}, got {name!r}")
+    module, cls = BACKEND_CLASSES[name]
+    return getattr(importlib.import_module(module), cls)
+
+
 def pushes_images(name: str) -> bool:
-    """Whether the backend --backend or the config names runs pushed images (AWS) or the entrypoint built for this
-    machine (local): what a dry run renders, with no backend opened."""
-    if name not in ("local", "aws"):
-        raise UserError(f"--backend: expected local or aws, got {name!r}")
-    return name == "aws"
+    """Whether the backend named runs pushed images (AWS) or the entrypoint built for this machine (local): what a
+    dry run renders, with no backend opened."""
+    return bool(_backend_class(name).pushes_images)
 
 
 def open_backend(name: str, config: Config, *, state_dir: Path | None = None) -> Backend:
     """The backend named by --backend or the config; nothing is connected before its first call."""
-    if name == "local":
-        from compute_on_aws.backends.local import LocalBackend
-
-        return LocalBackend(config, state_dir=state_dir)
-    if name == "aws":
-        from compute_on_aws.backends.aws import AwsBackend
-
-        return AwsBackend(config)
-    raise UserError(f"--backend: expected local or aws, got {name!r}")
+    backend: Backend = _backend_class(name)(config, state_dir=state_dir)
+    return backend

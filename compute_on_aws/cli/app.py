@@ -110,6 +110,27 @@ def settings(
     )
 
 
+# The options of the callback above: each command that uses one also takes it after its name, as below.
+GLOBAL_OPTIONS = ("--jobs", "--manifest", "--config", "--env", "--backend", "--state-dir")
+
+
+def refuse_global_options(ctx: typer.Context, words: Sequence[str]) -> None:
+    """A command whose unknown options are a job's arguments would take a global option it has no use for as one of
+    them: refused instead. `words` are those before `--` (after it, anything is an argument)."""
+    for word in words:
+        option = word.split("=", 1)[0]
+        if option in GLOBAL_OPTIONS:
+            raise UserError(_global_option_here(option, ctx.command_path, job_args=True))
+
+
+def _global_option_here(option: str, command_path: str, *, job_args: bool) -> str:
+    program, _, command = command_path.partition(" ")
+    return (
+        f"{option}: `{command}` does not take it after its name: give it before (`{program} {option} ... {command}`)"
+        + ("; a job argument spelt like it goes after --" if job_args else "")
+    )
+
+
 # --config and --env may also follow the command (`nix run .#queue-job -- NAME --env staging` passes them there).
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Settings file (overrides the global option).")]
 EnvOption = Annotated[str | None, typer.Option("--env", help="Environment from the config's environments.")]
@@ -208,16 +229,39 @@ def main() -> None:
     # Ctrl-C and SIGTERM (a cancelled CI pipeline, a stopped container) end in one line and exit 130, or in the
     # waiting commands' own handling (--cancel-on-interrupt).
     interrupts.install()
-    # Standalone mode: typer prints usage errors (exit 2) and help itself; our errors become one line here.
+    # Not standalone: click's usage errors come here too, to be one line like ours (help is still click's own).
     try:
-        app(prog_name="compute-on-aws")
+        code = app(prog_name="compute-on-aws", standalone_mode=False)
     except ComputeOnAwsError as e:
         _fail(str(e), e.exit_code)
     except (Signalled, KeyboardInterrupt):
         _fail("interrupted", 130)
-    except Exception as e:  # a bug: still one line, with the way to the traceback
+    except Exception as e:
+        _click_failure(e)
+        # A bug: still one line, with the way to the traceback.
         if os.environ.get("COMPUTE_ON_AWS_DEBUG"):
             raise
         _fail(
             f"internal error: {type(e).__name__}: {e} (COMPUTE_ON_AWS_DEBUG=1 shows the traceback; please report it)", 1
         )
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_failure(e: Exception) -> None:
+    """click's own errors, as one line (a group called alone shows its help, as click does); anything else returns.
+    Known by class name: typer brings its own copy of click (typer._click) from 0.20 on, click itself before."""
+    kinds = {c.__name__ for c in type(e).__mro__}
+    if "NoArgsIsHelpError" in kinds:
+        e.show()  # type: ignore[attr-defined]
+        sys.exit(2)
+    option = getattr(e, "option_name", None)
+    ctx = getattr(e, "ctx", None)
+    if "NoSuchOption" in kinds and option in GLOBAL_OPTIONS and ctx is not None:
+        _fail(_global_option_here(str(option), ctx.command_path, job_args=False), 2)
+    if "UsageError" in kinds:
+        where = f" ({ctx.command_path} --help lists what it takes)" if ctx is not None else ""
+        _fail(f"{e.format_message()}{where}", 2)  # type: ignore[attr-defined]
+    if "ClickException" in kinds:
+        _fail(e.format_message(), int(getattr(e, "exit_code", 1)))  # type: ignore[attr-defined]
+    if "Abort" in kinds:
+        _fail("interrupted", 130)

@@ -167,11 +167,21 @@ def export_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file (e.g. batch.tf.json) [default: stdout].")
     ] = None,
+    leave_out_nix_built: Annotated[
+        bool,
+        typer.Option(
+            "--leave-out-nix-built",
+            help="Outside the flake: write the rest, without the definitions of jobs whose image Nix builds.",
+        ),
+    ] = False,
     config: ConfigOption = None,
     env: EnvOption = None,
 ) -> None:
     """Write the declared compute environments and queues, a job definition per job and Batch's log group as
     Terraform JSON (hashicorp/aws 6), for accounts managed with Terraform. Reads no AWS.
+
+    A job whose entrypoint or image Nix builds has a definition only where nixpkgs evaluates it (through the flake:
+    nix run .#compute-on-aws -- infra export); elsewhere export refuses, or leaves it out if asked to.
 
     Example: compute-on-aws infra export --format terraform -o batch.tf.json
     """
@@ -191,12 +201,15 @@ def export_command(
         raise UserError("\n".join(problems))
     jobs = [job for _, job in sorted(manifest.jobs.items())]
     unresolved = [job.name for job in jobs if not job.resolved(settings_config.image.system)]
-    if unresolved:
-        print(
-            f"note: {', '.join(unresolved)}: built by Nix, and this evaluation had no nixpkgs: their image and command "
-            "show as <built by nix> (nix run .#compute-on-aws -- infra export resolves them)",
-            file=sys.stderr,
+    if unresolved and not leave_out_nix_built:
+        # Placeholders in a Terraform file would register definitions that cannot run.
+        raise UserError(
+            f"infra export: {', '.join(unresolved)}: built by Nix, and this evaluation had no nixpkgs: export through "
+            "the flake (nix run .#compute-on-aws -- infra export), or give --leave-out-nix-built"
         )
+    if unresolved:
+        print(f"note: left out the definitions of {', '.join(unresolved)} (built by Nix)", file=sys.stderr)
+        jobs = [job for job in jobs if job.name not in unresolved]
     definitions = [job_definition(job, settings_config) for job in jobs]
     settings = Settings(
         service_role=settings_config.service_role_arn,

@@ -30,6 +30,7 @@ from compute_on_aws.cli.app import (
     overridden,
     print_json,
     read_input,
+    refuse_global_options,
 )
 from compute_on_aws.errors import ComputeOnAwsError, Signalled, UserError
 
@@ -57,6 +58,8 @@ class _WordsAfterDashes(TyperCommand):
 def jobs_command(
     ctx: typer.Context,
     as_json: JsonOption = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
 ) -> None:
     """List declared jobs, and every invalid declaration (exit 2 if any).
 
@@ -65,14 +68,15 @@ def jobs_command(
     from compute_on_aws.cli import output
     from compute_on_aws.planning.checks import job_problems
 
-    config = load_settings_config(ctx.obj)
-    manifest = load_manifest(ctx.obj)
+    s = overridden(ctx, config, env)
+    config_ = load_settings_config(s)
+    manifest = load_manifest(s)
     jobs = list(manifest.jobs.values())
     errors = [problem for problems in manifest.errors.values() for problem in problems]
     errors += [
         p
         for job in jobs
-        for p in job_problems(job, job.queue or config.queue, config.infrastructure, config.image.system)
+        for p in job_problems(job, job.queue or config_.queue, config_.infrastructure, config_.image.system)
     ]
     if as_json:
         print_json({"jobs": [output.job_summary(job) for job in jobs], "errors": errors})
@@ -389,11 +393,17 @@ def _requests(names: list[str], args: list[str], args_from: str | None) -> list[
 def _names_and_args(ctx: typer.Context, words: list[str], *, args_elsewhere: bool) -> tuple[list[str], list[str]]:
     """`NAME ARGS...` (today's form) or `NAME... -- ARGS...`: with `--`, the words before it are jobs; so are all of
     them when the arguments come from elsewhere (--args-from)."""
+    refuse_global_options(ctx, _before_dashes(ctx, words))
     after_dashes = ctx.meta.get(_AFTER_DASHES)
     if after_dashes is None:
         return (words, []) if args_elsewhere else (words[:1], words[1:])
     cut = len(words) - after_dashes
     return words[:cut], words[cut:]
+
+
+def _before_dashes(ctx: typer.Context, words: list[str]) -> list[str]:
+    after_dashes = ctx.meta.get(_AFTER_DASHES)
+    return words if after_dashes is None else words[: len(words) - after_dashes]
 
 
 def _selected(manifest: Manifest, all_jobs: bool, tags: list[str]) -> list[str]:
@@ -441,7 +451,7 @@ def _due_requests(
     return manifest, config, [Request(d.job.name, d.schedule.args, d.slot) for d in due]
 
 
-@app.command("render", context_settings=JOB_ARGS)
+@app.command("render", context_settings=JOB_ARGS, cls=_WordsAfterDashes)
 def render_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The job (its folder's name).", show_default=False)],
@@ -449,14 +459,19 @@ def render_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (the exact requests).")] = False,
     config: ConfigOption = None,
     env: EnvOption = None,
+    backend: BackendOption = None,
 ) -> None:
     """Show the job definition and submission for a job, without calling AWS (same as queue --dry-run).
+
+    With --backend local, the command runs the entrypoint built for this machine rather than the pushed image.
 
     Example: compute-on-aws render observes-etl 2026-11-25 --json
     """
     from compute_on_aws.queueing import Request
 
-    _queue(overridden(ctx, config, env), [Request(name, tuple(args or ()))], dry_run=True, as_json=as_json)
+    refuse_global_options(ctx, _before_dashes(ctx, [name, *(args or [])]))
+    s = overridden(ctx, config, env, backend)
+    _queue(s, [Request(name, tuple(args or ()))], dry_run=True, as_json=as_json)
 
 
 @app.command("iam-policy")

@@ -23,6 +23,9 @@ from compute_on_aws.cli.app import (
 from compute_on_aws.errors import UserError
 
 if TYPE_CHECKING:
+    from compute_on_aws.declared.config import Config
+    from compute_on_aws.declared.manifest import Manifest
+    from compute_on_aws.schedules.eventbridge import Declared
     from compute_on_aws.schedules.pipelines import Kind
 
 schedules_app = typer.Typer(
@@ -99,10 +102,10 @@ CheckOption = Annotated[
 ]
 
 
-def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, env: str | None) -> None:
+def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, config: Path | None, env: str | None) -> None:
     from compute_on_aws.schedules.pipelines import render
 
-    s = overridden(ctx, None, env)
+    s = overridden(ctx, config, env)
     manifest = load_manifest(s)
     _report_invalid(manifest.errors)
     text = render(kind, manifest, load_settings_config(s), now=datetime.now(UTC))
@@ -125,56 +128,40 @@ def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, env: str | Non
 
 
 @ci_app.command("github")
-def github_command(ctx: typer.Context, check: CheckOption = None, env: EnvOption = None) -> None:
+def github_command(
+    ctx: typer.Context, check: CheckOption = None, config: ConfigOption = None, env: EnvOption = None
+) -> None:
     """Print a GitHub Actions workflow that runs queue --due at every declared schedule (converted to UTC).
 
     Credentials come through GitHub's OIDC provider: roles.ci and region in compute-on-aws.yaml.
 
     Example: compute-on-aws ci github > .github/workflows/compute-on-aws-schedules.yml
     """
-    _pipeline(ctx, "github", check, env)
+    _pipeline(ctx, "github", check, config, env)
 
 
 @ci_app.command("gitlab")
-def gitlab_command(ctx: typer.Context, check: CheckOption = None, env: EnvOption = None) -> None:
+def gitlab_command(
+    ctx: typer.Context, check: CheckOption = None, config: ConfigOption = None, env: EnvOption = None
+) -> None:
     """Print a GitLab CI job that runs queue --due in scheduled pipelines, with the pipeline schedules to create.
 
     Include it from .gitlab-ci.yml (include: local: .gitlab/compute-on-aws-schedules.yml).
 
     Example: compute-on-aws ci gitlab > .gitlab/compute-on-aws-schedules.yml
     """
-    _pipeline(ctx, "gitlab", check, env)
+    _pipeline(ctx, "gitlab", check, config, env)
 
 
 def _sync(ctx: typer.Context, env: str | None, config_path: Path | None, *, apply: bool, as_json: bool) -> None:
-    import os
-
     from compute_on_aws.aws.session import Aws
-    from compute_on_aws.schedules.eventbridge import Schedules, declared
+    from compute_on_aws.schedules.eventbridge import Schedules
 
     s = overridden(ctx, config_path, env)
     manifest = load_manifest(s)
     _report_invalid(manifest.errors)
     config = load_settings_config(s)
-    command = "apply" if apply else "plan"
-    if config.scheduler_role_arn is None:
-        raise UserError(
-            f"schedules {command}: roles.scheduler is not set in compute-on-aws.yaml: the IAM role EventBridge "
-            "Scheduler assumes to submit the jobs (compute-on-aws iam-policy --role scheduler prints its policy)"
-        )
-    wanted = declared(manifest, config, os.environ)
-    unresolved = sorted({d.plan.job.name for d in wanted if not d.plan.resolved})
-    if unresolved and apply:
-        raise UserError(
-            f"{unresolved[0]}: its entrypoint and image are built by Nix: apply through the flake "
-            "(nix run .#compute-on-aws -- schedules apply)"
-        )
-    if unresolved:
-        print(
-            f"note: {', '.join(unresolved)}: built by Nix, and this evaluation had no nixpkgs: their definitions show "
-            "as new revisions (nix run .#compute-on-aws -- schedules plan resolves them)",
-            file=sys.stderr,
-        )
+    wanted = _wanted(manifest, config, apply=apply)
     # The same budget of Batch calls as queue: schedules apply looks up (or registers) definitions.
     remote = Schedules(Aws(config.region, batch_calls_per_second=config.batch_calls_per_second), config)
     exists = remote.group_exists()
@@ -201,6 +188,34 @@ def _sync(ctx: typer.Context, env: str | None, config_path: Path | None, *, appl
                 print(line)
     if as_json:
         print_json({"group": config.schedule_group, "done": done})
+
+
+def _wanted(manifest: Manifest, config: Config, *, apply: bool) -> list[Declared]:
+    """The declared schedules, each with the request it submits; refused where only the flake can build a job."""
+    import os
+
+    from compute_on_aws.schedules.eventbridge import declared
+
+    if config.scheduler_role_arn is None:
+        raise UserError(
+            f"schedules {'apply' if apply else 'plan'}: roles.scheduler is not set in compute-on-aws.yaml: the IAM "
+            "role EventBridge Scheduler assumes to submit the jobs (compute-on-aws iam-policy --role scheduler prints "
+            "its policy)"
+        )
+    wanted = declared(manifest, config, os.environ)
+    unresolved = sorted({d.plan.job.name for d in wanted if not d.plan.resolved})
+    if unresolved and apply:
+        raise UserError(
+            f"{unresolved[0]}: its entrypoint and image are built by Nix: apply through the flake "
+            "(nix run .#compute-on-aws -- schedules apply)"
+        )
+    if unresolved:
+        print(
+            f"note: {', '.join(unresolved)}: built by Nix, and this evaluation had no nixpkgs: their definitions show "
+            "as new revisions (nix run .#compute-on-aws -- schedules plan resolves them)",
+            file=sys.stderr,
+        )
+    return wanted
 
 
 def _print_changes(group: str, exists: bool, changes: list[Any], counts: dict[str, int]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,8 @@ from compute_on_aws.errors import UserError, did_you_mean
 
 DEFAULT_PATH = Path("compute-on-aws.yaml")
 
-# key: (type, description). The reference in README.md is checked against this table by the tests.
+# key: (type, description). docs/reference/config.md is generated from this table and SECTION_KEYS
+# (docs/generate.py).
 KEYS: dict[str, tuple[type, str]] = {
     "backend": (str, "where queued jobs run: local (this machine, the default) or aws (AWS Batch)"),
     "region": (str, "AWS region (default: the boto3 chain: AWS_REGION, profile)"),
@@ -22,7 +24,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "image": (dict, "Nix-built images: registry, repository, tls_verify, login, system"),
     "roles": (dict, "IAM roles: job, execution (job definitions), scheduler, ci, service, instance, create (infra)"),
     "tags": (dict, "tags added to every job definition"),
-    "templates": (str, "folder with your own container-ec2.json.j2 / container-fargate.json.j2"),
+    "templates": (str, "folder with your own container.json.j2 (or container-ec2/-fargate.json.j2 for one platform)"),
     "fargate": (dict, "Fargate settings: assign_public_ip"),
     "aws": (dict, "AWS API use: calls_per_second (Batch calls of one command, all threads; default 40 of AWS's 50)"),
     "ci": (dict, "generated CI pipelines (ci github/gitlab): uses (actions by role: checkout, nix, aws), gitlab_image"),
@@ -33,30 +35,73 @@ KEYS: dict[str, tuple[type, str]] = {
     "logs": (dict, "the jobs' log group, /aws/batch/job: retention_days (kept by infra apply)"),
     "environments": (dict, "named overrides of the keys above, chosen with --env"),
 }
-IMAGE_KEYS = {"registry", "repository", "tls_verify", "login", "system"}
+# section: {key: description}, the keys each section of the config takes (any other is an error); the description is
+# what docs/reference/config.md says of it.
+SECTION_KEYS: dict[str, dict[str, str]] = {
+    "image": {
+        "registry": "registry Nix-built images are pushed to (host, e.g. <account>.dkr.ecr.<region>.amazonaws.com)",
+        "repository": "the one repository of those images; each is tagged <job>-<content hash>",
+        "tls_verify": "verify the registry's TLS certificate (default true)",
+        "login": "how to log in to the registry: ecr, none, or auto (the default: ecr when the registry is ECR)",
+        "system": "what images are built for: x86_64-linux (the default) or aarch64-linux (Graviton)",
+    },
+    "roles": {
+        "job": "IAM role ARN jobs run as, unless a job declares jobRoleArn",
+        "execution": "IAM role ARN Batch and ECS pull images, read secrets and write logs with (executionRoleArn)",
+        "scheduler": "IAM role ARN EventBridge Scheduler assumes to submit scheduled jobs (schedules apply)",
+        "ci": "IAM role ARN the generated CI pipelines assume through OIDC (ci github, ci gitlab)",
+        "service": "IAM role ARN Batch manages compute environments with (default: AWS's service-linked role)",
+        "instance": "instance profile ARN of the EC2 and spot instances Batch starts (infra apply)",
+        "create": "infra apply creates the service-linked role and the instance profile when missing (default false)",
+    },
+    "schedules": {
+        "window": "queue --due queues the runs of this last stretch of time, e.g. 90m (default 1h)",
+        "group": "EventBridge Scheduler group schedules apply owns (default compute-on-aws; <group>-<env> with --env)",
+    },
+    "ci": {
+        "uses": "the actions the GitHub workflow uses, by role: checkout, nix, aws",
+        "gitlab_image": "image of the GitLab CI job (default nixos/nix:latest)",
+    },
+    "ci.uses": {
+        "checkout": "action that checks the repository out (default actions/checkout@v4)",
+        "nix": "action that installs Nix (default cachix/install-nix-action@v31)",
+        "aws": "action that assumes roles.ci (default aws-actions/configure-aws-credentials@v4)",
+    },
+    "fargate": {
+        "assign_public_ip": "Fargate jobs get a public IP address (networkConfiguration.assignPublicIp; default false)",
+    },
+    "aws": {
+        "calls_per_second": "Batch calls one command makes per second, all threads together (default 40 of AWS's 50)",
+    },
+    "logs": {
+        "retention_days": "days CloudWatch keeps the jobs' logs, one of its retention periods (infra apply sets it)",
+    },
+    "local": {
+        "state_dir": "the local backend's state, relative to the config (default $XDG_STATE_HOME/compute-on-aws)",
+        "max_vcpus": "vCPUs the local jobs running at once may reserve together (default: this machine's cores)",
+        "queue_priorities": "queue name: priority; RUNNABLE local jobs start highest first (default 1 each)",
+        "secrets_from_environment": "local jobs read their secrets from the worker's environment (default false)",
+        "kill_grace_seconds": "seconds from SIGTERM to SIGKILL when a local job times out or is stopped (default 30)",
+        "autostart_worker": "queue starts a background worker when none runs (default true)",
+    },
+}
+IMAGE_KEYS = set(SECTION_KEYS["image"])
 # The Nix systems Batch runs images of (x86_64 and Graviton instances), with the architecture an image config names.
 IMAGE_SYSTEMS = {"x86_64-linux": "amd64", "aarch64-linux": "arm64"}
-ROLE_KEYS = {"job", "execution", "scheduler", "ci", "service", "instance", "create"}
-SCHEDULE_KEYS = {"window", "group"}
-CI_KEYS = {"uses", "gitlab_image"}
-CI_USES_KEYS = {"checkout", "nix", "aws"}
-FARGATE_KEYS = {"assign_public_ip"}
-AWS_KEYS = {"calls_per_second"}
-LOGS_KEYS = {"retention_days"}
+ROLE_KEYS = set(SECTION_KEYS["roles"])
+SCHEDULE_KEYS = set(SECTION_KEYS["schedules"])
+CI_KEYS = set(SECTION_KEYS["ci"])
+CI_USES_KEYS = set(SECTION_KEYS["ci.uses"])
+FARGATE_KEYS = set(SECTION_KEYS["fargate"])
+AWS_KEYS = set(SECTION_KEYS["aws"])
+LOGS_KEYS = set(SECTION_KEYS["logs"])
 # The retention periods CloudWatch Logs accepts, in days.
 # fmt: off
 RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )
 # fmt: on
-LOCAL_KEYS = {
-    "state_dir",
-    "max_vcpus",
-    "queue_priorities",
-    "secrets_from_environment",
-    "kill_grace_seconds",
-    "autostart_worker",
-}
+LOCAL_KEYS = set(SECTION_KEYS["local"])
 BACKENDS = ("local", "aws")
 
 
@@ -232,9 +277,8 @@ def _group(where: str, base: Any, own: Any, environment: str | None) -> str:
     return group
 
 
-def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | None) -> Config:
-    if data is None:
-        data = {}
+def _chosen(data: Any, source: str, environment: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The top level with the chosen environment's settings merged in, and every environment's settings."""
     top = _check_section(source, data, set(KEYS))
     environments = top.get("environments", {})
     if not isinstance(environments, dict):
@@ -247,6 +291,19 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
             known = ", ".join(sorted(environments)) or "none declared"
             raise UserError(f"{source}: environments: no environment {environment!r} (known: {known})")
         top = _merge(top, environments[environment] or {})
+    return top, environments
+
+
+def _choice(where: str, key: str, value: Any, allowed: Sequence[Any], what: str) -> Any:
+    if value not in allowed:
+        raise UserError(f"{where}: {key}: expected {what}, got {value!r}")
+    return value
+
+
+def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | None) -> Config:
+    if data is None:
+        data = {}
+    top, environments = _chosen(data, source, environment)
     where = source if environment is None else f"{source} (environment {environment})"
 
     wrong = [
@@ -265,25 +322,25 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     aws = _check_section(f"{where}: aws", top.get("aws", {}), AWS_KEYS)
     logs = _check_section(f"{where}: logs", top.get("logs", {}), LOGS_KEYS)
     retention = logs.get("retention_days")
-    if retention is not None and (isinstance(retention, bool) or retention not in RETENTION_DAYS):
-        raise UserError(
-            f"{where}: logs.retention_days: expected one of CloudWatch's periods "
-            f"({', '.join(map(str, RETENTION_DAYS))}), got {retention!r}"
-        )
+    if retention is not None:
+        periods = ", ".join(map(str, RETENTION_DAYS))
+        # True == 1: a boolean is no number of days.
+        allowed = () if isinstance(retention, bool) else RETENTION_DAYS
+        _choice(where, "logs.retention_days", retention, allowed, f"one of CloudWatch's periods ({periods})")
     uses = _check_section(f"{where}: ci.uses", ci.get("uses", {}), CI_USES_KEYS)
-    backend = top.get("backend", "local")
-    if backend not in BACKENDS:
-        raise UserError(f"{where}: backend: expected local or aws, got {backend!r}")
+    backend = _choice(where, "backend", top.get("backend", "local"), BACKENDS, " or ".join(BACKENDS))
     tags = top.get("tags", {})
     for k, v in tags.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise UserError(f"{where}: tags: {k!r}: keys and values must be strings (quote numbers)")
-    login = image.get("login", "auto")
-    if login not in ("auto", "ecr", "none"):
-        raise UserError(f"{where}: image.login: expected auto, ecr or none, got {login!r}")
-    system = image.get("system", "x86_64-linux")
-    if system not in IMAGE_SYSTEMS:
-        raise UserError(f"{where}: image.system: expected x86_64-linux or aarch64-linux (Graviton), got {system!r}")
+    login = _choice(where, "image.login", image.get("login", "auto"), ("auto", "ecr", "none"), "auto, ecr or none")
+    system = _choice(
+        where,
+        "image.system",
+        image.get("system", "x86_64-linux"),
+        tuple(IMAGE_SYSTEMS),
+        "x86_64-linux or aarch64-linux (Graviton)",
+    )
 
     def opt(section: dict[str, Any], key: str, label: str) -> str | None:
         return None if section.get(key) is None else _string(f"{where}: {label}", section[key])

@@ -179,16 +179,7 @@ def _fair_share(problems: _Problems, path: str, data: Any) -> FairShare | None:
         problems.add(path, "expected a mapping with share_decay, compute_reservation and shares")
         return None
     _unknown_keys(problems, path, data, FAIR_SHARE_KEYS)
-    decay = 0
-    # 0 (Batch's default: only current use counts) has no unit to give.
-    if data.get("share_decay") not in (None, 0):
-        try:
-            decay = int(parse_duration(str(data["share_decay"]), f"{path}.share_decay").total_seconds())
-        except UserError as e:
-            problems.lines.append(f"{problems.where}: {e}")
-        else:
-            if decay > MAX_SHARE_DECAY:
-                problems.add(f"{path}.share_decay", f"Batch takes at most 7d, got {data['share_decay']}")
+    decay = _share_decay(problems, path, data.get("share_decay"))
     reservation = _integer(
         problems,
         f"{path}.compute_reservation",
@@ -196,30 +187,46 @@ def _fair_share(problems: _Problems, path: str, data: Any) -> FairShare | None:
         minimum=0,
         maximum=MAX_COMPUTE_RESERVATION,
     )
-    shares = data.get("shares", {})
+    shares = _shares(problems, f"{path}.shares", data.get("shares", {}))
+    return FairShare(share_decay_seconds=decay, compute_reservation=reservation, shares=shares)
+
+
+def _share_decay(problems: _Problems, path: str, value: Any) -> int:
+    # 0 (Batch's default: only current use counts) has no unit to give.
+    if value in (None, 0):
+        return 0
+    try:
+        decay = int(parse_duration(str(value), f"{path}.share_decay").total_seconds())
+    except UserError as e:
+        problems.lines.append(f"{problems.where}: {e}")
+        return 0
+    if decay > MAX_SHARE_DECAY:
+        problems.add(f"{path}.share_decay", f"Batch takes at most 7d, got {value}")
+    return decay
+
+
+def _shares(problems: _Problems, path: str, shares: Any) -> dict[str, float]:
+    """Share identifiers and their weight factors, as Batch takes them: at most MAX_SHARES, none overlapping."""
     if not isinstance(shares, dict):
-        problems.add(f"{path}.shares", "expected share identifiers mapped to weight factors")
-        shares = {}
+        problems.add(path, "expected share identifiers mapped to weight factors")
+        return {}
     if len(shares) > MAX_SHARES:
-        problems.add(f"{path}.shares", f"{len(shares)} shares; Batch takes at most {MAX_SHARES}")
+        problems.add(path, f"{len(shares)} shares; Batch takes at most {MAX_SHARES}")
     low, high = WEIGHT_RANGE
     for share, weight in shares.items():
-        where = f"{path}.shares.{share}"
         if not isinstance(share, str) or not _SHARE.fullmatch(share):
-            problems.add(where, "a share identifier takes 1-255 letters, digits and _, optionally ending in *")
+            problems.add(
+                f"{path}.{share}", "a share identifier takes 1-255 letters, digits and _, optionally ending in *"
+            )
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not low <= weight <= high:
-            problems.add(where, f"expected a weight factor from {low} to {high}, got {weight!r}")
+            problems.add(f"{path}.{share}", f"expected a weight factor from {low} to {high}, got {weight!r}")
     prefixes = [str(s)[:-1] for s in shares if str(s).endswith("*")]
     for share in shares:
         # Batch refuses overlapping entries, such as etl* with etl_daily.
         covering = [p for p in prefixes if str(share).startswith(p) and str(share) != f"{p}*"]
         if covering:
-            problems.add(f"{path}.shares.{share}", f"overlaps {covering[0]}*, which Batch refuses")
-    return FairShare(
-        share_decay_seconds=decay,
-        compute_reservation=reservation,
-        shares={str(k): float(v) for k, v in shares.items() if isinstance(v, int | float)},
-    )
+            problems.add(f"{path}.{share}", f"overlaps {covering[0]}*, which Batch refuses")
+    return {str(k): float(v) for k, v in shares.items() if isinstance(v, int | float)}
 
 
 def _entry(problems: _Problems, path: str, name: str, data: Any, known: set[str]) -> bool:

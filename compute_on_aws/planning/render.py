@@ -14,15 +14,29 @@ from pathlib import Path
 from typing import Any
 
 from compute_on_aws.declared.config import Config
-from compute_on_aws.declared.manifest import Job
+from compute_on_aws.declared.manifest import Job, RetryRule
 from compute_on_aws.errors import UserError
 
 # The definition parameter holding the content hash: an ACTIVE revision with the same hash is reused, not re-registered.
 HASH_PARAMETER = "computeOnAwsHash"
 
 
-def template_name(job: Job) -> str:
-    return "container-fargate.json.j2" if job.platform == "FARGATE" else "container-ec2.json.j2"
+TEMPLATE = "container.json.j2"
+
+
+def template_names(job: Job) -> list[str]:
+    """The templates tried, first found wins: a project's own for the job's platform only, then the one template."""
+    return [f"container-{job.platform.lower()}.json.j2", TEMPLATE]
+
+
+def platform_properties(job: Job, config: Config) -> dict[str, Any]:
+    """The containerProperties one platform has and the other lacks: Fargate's network and platform version."""
+    if job.platform != "FARGATE":
+        return {}
+    return {
+        "networkConfiguration": {"assignPublicIp": "ENABLED" if config.fargate_assign_public_ip else "DISABLED"},
+        "fargatePlatformConfiguration": {"platformVersion": "LATEST"},
+    }
 
 
 @functools.lru_cache(maxsize=4)
@@ -46,8 +60,6 @@ def _number(value: float) -> str:
 
 def definition_request(job: Job, config: Config, *, image: str, command: Sequence[str]) -> dict[str, Any]:
     """The RegisterJobDefinition request for a job, with its content hash as a parameter."""
-    import jinja2
-
     job_role = job.job_role_arn or config.job_role_arn
     execution_role = job.execution_role_arn or config.execution_role_arn
     if execution_role is None and (job.platform == "FARGATE" or job.secrets):
@@ -59,19 +71,6 @@ def definition_request(job: Job, config: Config, *, image: str, command: Sequenc
     resources = [{"type": "VCPU", "value": _number(job.vcpus)}, {"type": "MEMORY", "value": str(job.memory)}]
     if job.gpus:
         resources.append({"type": "GPU", "value": str(job.gpus)})
-    retry_rules = [
-        {
-            key: value
-            for key, value in (
-                ("onStatusReason", rule.on_status_reason),
-                ("onReason", rule.on_reason),
-                ("onExitCode", rule.on_exit_code),
-                ("action", rule.action),
-            )
-            if value is not None
-        }
-        for rule in job.retry_rules
-    ]
     context = {
         "job": job,
         "image": image,
@@ -79,18 +78,43 @@ def definition_request(job: Job, config: Config, *, image: str, command: Sequenc
         "resources": resources,
         "environment": [{"name": k, "value": v} for k, v in sorted(job.env.items())],
         "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(job.secrets.items())],
-        "retry_rules": retry_rules,
+        "retry_rules": [_retry_rule(rule) for rule in job.retry_rules],
         "tags": {**config.tags, **job.tags},
         "job_role_arn": job_role,
         "execution_role_arn": execution_role,
+        "platform_properties": platform_properties(job, config),
+        # What a project's own container-fargate.json.j2, written before platform_properties, reads.
         "assign_public_ip": config.fargate_assign_public_ip,
     }
-    name = template_name(job)
+    request = _rendered(job, config, context)
+    request.setdefault("parameters", {})[HASH_PARAMETER] = content_hash(request)
+    return request
+
+
+def _retry_rule(rule: RetryRule) -> dict[str, str]:
+    """An evaluateOnExit entry: the conditions the rule sets, and its action."""
+    fields = (
+        ("onStatusReason", rule.on_status_reason),
+        ("onReason", rule.on_reason),
+        ("onExitCode", rule.on_exit_code),
+        ("action", rule.action),
+    )
+    return {key: value for key, value in fields if value is not None}
+
+
+def _rendered(job: Job, config: Config, context: dict[str, Any]) -> dict[str, Any]:
+    """The job's template rendered and read as JSON; any failure of a project's own template is one line naming it."""
+    import jinja2
+
+    name = TEMPLATE
     try:
-        text = templates(config.templates).get_template(name).render(context)
-    except jinja2.TemplateNotFound:
-        raise UserError(f"template {name} not found (templates: {config.templates})") from None
+        template = templates(config.templates).select_template(template_names(job))
+        name = template.name or TEMPLATE
+        text = template.render(context)
+    except jinja2.TemplatesNotFound:
+        raise UserError(f"template {TEMPLATE} not found (templates: {config.templates})") from None
     except jinja2.TemplateError as e:
+        name = getattr(e, "name", None) or name
         line = getattr(e, "lineno", None)
         raise UserError(f"template {name}{f' line {line}' if line else ''}: {e.message}") from None
     except Exception as e:  # a project's own template can fail in filters (e.g. tojson of an undefined value)
@@ -101,7 +125,6 @@ def definition_request(job: Job, config: Config, *, image: str, command: Sequenc
         raise UserError(f"template {name}: rendered text is not JSON (line {e.lineno}: {e.msg})") from None
     if not isinstance(request, dict) or request.get("jobDefinitionName") != job.definition_name:
         raise UserError(f"template {name}: must render an object whose jobDefinitionName is the job's definition name")
-    request.setdefault("parameters", {})[HASH_PARAMETER] = content_hash(request)
     return request
 
 

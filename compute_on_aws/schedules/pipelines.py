@@ -4,9 +4,10 @@ times and runs `queue --due`. Pure: the text of the file, from the manifest and 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from cronsim import CronSim
 
@@ -17,6 +18,7 @@ from compute_on_aws.declared.manifest import Manifest
 from compute_on_aws.errors import UserError
 from compute_on_aws.planning import chains
 
+# A key of PROVIDERS.
 Kind = Literal["github", "gitlab"]
 # Well-known actions at their current major versions; `ci.uses` in the config replaces them (e.g. pinned by commit).
 DEFAULT_USES = {
@@ -83,49 +85,61 @@ def _gitlab_crons(manifest: Manifest) -> list[CronLine]:
     return [CronLine(cron, zone, ", ".join(jobs)) for (cron, zone), jobs in by_cron.items()]
 
 
+@dataclass(frozen=True)
+class Provider:
+    """A CI service the pipeline file is written for: its name in messages, its template, and the template's own
+    values (its cron lines and how the jobs' variables reach the pipeline)."""
+
+    title: str
+    template: str
+    values: Callable[[Manifest, Config, datetime, list[str]], dict[str, Any]]
+
+
+def _github(manifest: Manifest, config: Config, now: datetime, variables: list[str]) -> dict[str, Any]:
+    return {
+        "crons": _github_crons(manifest, now),
+        "variables": [(v, GITHUB_EQUIVALENTS.get(v, "${{ vars.%s }}" % v)) for v in variables],  # noqa: UP031
+        "uses": {**DEFAULT_USES, **config.ci_uses},
+    }
+
+
+def _gitlab(manifest: Manifest, config: Config, now: datetime, variables: list[str]) -> dict[str, Any]:
+    return {
+        "crons": _gitlab_crons(manifest),
+        # GitLab sets its own CI_ and GITLAB_ variables in every pipeline.
+        "variables": [v for v in variables if not v.startswith(("CI_", "GITLAB_"))],
+        "image": config.ci_gitlab_image,
+    }
+
+
+PROVIDERS: dict[str, Provider] = {
+    "github": Provider("GitHub", "ci-github.yml.j2", _github),
+    "gitlab": Provider("GitLab", "ci-gitlab.yml.j2", _gitlab),
+}
+
+
 def render(kind: Kind, manifest: Manifest, config: Config, *, now: datetime) -> str:
+    """The pipeline file for `kind` (a key of PROVIDERS): the same settings for every provider, then its own."""
     from compute_on_aws.planning.render import templates
 
+    provider = PROVIDERS[kind]
     if config.ci_role_arn is None:
         raise UserError(
             f"ci {kind}: roles.ci is not set in compute-on-aws.yaml: the IAM role the pipeline assumes through "
-            f"{'GitHub' if kind == 'github' else 'GitLab'}'s OIDC provider to queue jobs (iam-policy prints what it "
-            "needs)"
+            f"{provider.title}'s OIDC provider to queue jobs (iam-policy prints what it needs)"
         )
     if config.region is None:
         raise UserError(f"ci {kind}: region is not set in compute-on-aws.yaml: the region the pipeline queues in")
     env = config.environment
-    name = "compute-on-aws-schedules" + (f"-{env}" if env else "")
     common = {
-        "name": name,
+        "name": "compute-on-aws-schedules" + (f"-{env}" if env else ""),
         "env_flag": f" --env {env}" if env else "",
         "window": _window(config),
         "role": config.ci_role_arn,
         "region": config.region,
     }
-    variables = _variables(manifest)
-    if kind == "github":
-        text: str = (
-            templates(config.templates)
-            .get_template("ci-github.yml.j2")
-            .render(
-                crons=_github_crons(manifest, now),
-                variables=[(v, GITHUB_EQUIVALENTS.get(v, "${{ vars.%s }}" % v)) for v in variables],  # noqa: UP031
-                uses={**DEFAULT_USES, **config.ci_uses},
-                **common,
-            )
-        )
-    else:
-        text = (
-            templates(config.templates)
-            .get_template("ci-gitlab.yml.j2")
-            .render(
-                crons=_gitlab_crons(manifest),
-                variables=[v for v in variables if not v.startswith(("CI_", "GITLAB_"))],
-                image=config.ci_gitlab_image,
-                **common,
-            )
-        )
+    values = provider.values(manifest, config, now, _variables(manifest))
+    text: str = templates(config.templates).get_template(provider.template).render(**common, **values)
     return text
 
 

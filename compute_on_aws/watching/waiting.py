@@ -48,6 +48,19 @@ class WaitResult:
         return [j for j in self.jobs.values() if not j.final]
 
 
+def _described(
+    describe: Callable[[Sequence[str]], dict[str, JobView]], asking: Sequence[str], views: dict[str, JobView]
+) -> bool:
+    """Adds what `describe` tells of `asking` to `views`: False if AWS throttled the call."""
+    try:
+        views.update(describe(asking))
+    except AwsError as e:
+        if not e.throttled:
+            raise
+        return False
+    return True
+
+
 def wait_for(
     describe: Callable[[Sequence[str]], dict[str, JobView]],
     job_ids: Sequence[str],
@@ -66,11 +79,7 @@ def wait_for(
     unknown_polls = 0
     while True:
         asking = [j for j in job_ids if j not in views or not views[j].final]
-        try:
-            views.update(describe(asking))
-        except AwsError as e:
-            if not e.throttled:
-                raise
+        if not _described(describe, asking, views):
             sleep(2 * next(delays))  # throttled beyond botocore's own retries: pause longer, then go on
             continue
         missing = [j for j in job_ids if j not in views]

@@ -18,6 +18,8 @@ from compute_on_aws.watching import views
 from compute_on_aws.watching.waiting import Backoff
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from compute_on_aws.backends import OnResult
     from compute_on_aws.declared.config import Config
     from compute_on_aws.watching.views import JobView
@@ -39,7 +41,8 @@ class AwsBackend:
     name = "aws"
     pushes_images = True
 
-    def __init__(self, config: Config, aws: Aws | None = None) -> None:
+    def __init__(self, config: Config, aws: Aws | None = None, *, state_dir: Path | None = None) -> None:
+        del state_dir  # where the local backend keeps its state: AWS keeps its own
         self.config = config
         self.aws = aws or Aws(config.region, batch_calls_per_second=config.batch_calls_per_second)
         # One lookup (or registration) per definition and one push per image, however many plans share them.
