@@ -28,7 +28,7 @@ STANDIN = ROOT / "tests" / "nixpkgs-standin"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
-# Offline Nix: no substituters, no global registry, no build users, no sandbox (see README, "Development").
+# Offline Nix: no substituters, no global registry, no build users, no sandbox (see docs/development.md).
 NIX_CONFIG = "\n".join(
     [
         "experimental-features = nix-command flakes",

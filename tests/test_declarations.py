@@ -205,6 +205,65 @@ def test_program_rules(cli, tmp_path: Path) -> None:
     ]
 
 
+# Attributes of Makes' computeOnAwsBatch with no counterpart of that name: (job, attribute as Makes wrote it, the line
+# `compute-on-aws jobs` prints), instead of "unknown attribute" or a misleading "did you mean".
+MAKES = [
+    (
+        "etl-definition",
+        'definition = "makes";',
+        "etl-definition: definition: Makes' definition reused a job definition managed elsewhere; here the definition "
+        "is built from this file (command and image, or entrypoint) and registered when it changes: remove definition "
+        "(definitionName only renames the definition built here)",
+    ),
+    (
+        "etl-next",
+        'nextJob = { name = "load"; command = [ "load" ]; };',
+        "etl-next: nextJob: Makes' nextJob declared the job to queue after this one; here that job gets a folder of "
+        'its own, jobs/<its name>/default.nix, declaring after = [ "etl-next" ];',
+    ),
+    (
+        "etl-setup",
+        "setup = [ ];",
+        "etl-setup: setup: Makes' setup sourced scripts (credentials, variables) before queueing; there is none here: "
+        "credentials come from the shell that queues (AWS_PROFILE, AWS_REGION, ...), and the job's variables from "
+        "environment, env and secrets",
+    ),
+    (
+        "etl-dry",
+        "dryRun = true;",
+        "etl-dry: dryRun: Makes' dryRun made every run of the job a dry run; here it is chosen per run: compute-on-aws "
+        "queue etl-dry --dry-run (or compute-on-aws render etl-dry)",
+    ),
+    (
+        "etl-name",
+        'name = "observesEtl";',
+        "etl-name: name: Makes' name named the job; here a job is named after its folder (etl-name): remove name "
+        "(definitionName names the job definition)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("job", "attribute", "line"), MAKES, ids=[m[1].split(" ")[0] for m in MAKES])
+def test_an_attribute_of_makes_says_what_to_write_instead(
+    cli, tmp_path: Path, job: str, attribute: str, line: str
+) -> None:
+    jobs = tmp_path / "jobs"
+    write_job(jobs, job, f"{{ {BASE} {attribute} }}")
+    result, data = evaluate(cli, jobs)
+    assert result.code == 2
+    assert data["errors"] == [line]
+    assert result.err == f"error: {line}\n"
+
+
+def test_makes_attributes_are_reported_with_the_others(cli, tmp_path: Path) -> None:
+    """A file carried over whole: one line per Makes attribute, next to the usual problems of the rest."""
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "etl", f'{{ {BASE} definition = "makes"; setup = [ ]; vcpu = 2; attempts = 0; }}')
+    _, data = evaluate(cli, jobs)
+    assert [e.split(": ", 2)[1] for e in data["errors"]] == ["definition", "setup", "vcpu", "attempts"]
+    assert "etl: vcpu: unknown attribute (did you mean vcpus?)" in data["errors"]
+
+
 def test_folders_and_files_that_are_not_jobs(cli, tmp_path: Path) -> None:
     jobs = tmp_path / "jobs"
     (jobs / "empty").mkdir(parents=True)
@@ -440,3 +499,14 @@ def test_eval_nix_leaves_out_names_that_are_no_folder(tmp_path: Path) -> None:
     )
     data = json.loads(result.stdout)
     assert sorted(data["jobs"]) == ["a"] and data["errors"] == {}
+
+
+def test_the_manifest_version_nix_writes_is_the_one_the_helper_reads() -> None:
+    """nix/lib/manifest.nix and compute_on_aws/declared/manifest.py each spell the version: one without the other
+    would make every helper refuse every manifest."""
+    from compute_on_aws.declared.manifest import MANIFEST_VERSION
+
+    written = nix_value(
+        f"(import {ROOT}/nix/lib/manifest.nix {{ evaluated = {{ jobs = {{ }}; errors = {{ }}; }}; }}).version"
+    )
+    assert written == MANIFEST_VERSION

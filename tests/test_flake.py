@@ -341,8 +341,8 @@ def test_queue_job_app_submits_hello_to_aws(project: Path, moto: Moto) -> None:
 def test_from_an_empty_account_the_readme_s_commands_take_a_job_to_batch(
     project: Path, moto: Moto, account: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """README's "Setting up AWS Batch" through the flake's apps: infra plan, infra apply, then a job queued on what
-    apply created (hello: observes-etl would also push its image, which test_queue_job_app_builds_pushes_... covers)."""
+    """docs/infrastructure.md through the flake's apps: infra plan, infra apply, then a job queued on what apply
+    created (hello: observes-etl would also push its image, which test_queue_job_app_builds_pushes_... covers)."""
     batch = moto.client("batch")
     for queue in batch.describe_job_queues()["jobQueues"]:  # the moto fixture's queues: an empty account has none
         batch.update_job_queue(jobQueue=queue["jobQueueName"], state="DISABLED")
@@ -583,8 +583,8 @@ def test_queue_job_due_builds_and_runs_a_scheduled_job_once(project: Path, tmp_p
 
 
 def test_another_flake_passing_self_queues_a_job_past_a_broken_one(project: Path, tmp_path: Path) -> None:
-    """README's consumer with `flake = self`: the helper re-evaluates the flake with the inputs the app was built from
-    (here nixpkgs, and compute-on-aws whose nixpkgs follows it), for the queued job only."""
+    """docs/flake.md's consumer with `flake = self`: the helper re-evaluates the flake with the inputs the app was
+    built from (here nixpkgs, and compute-on-aws whose nixpkgs follows it), for the queued job only."""
     consumer = tmp_path / "consumer"
     write_job(
         consumer / "batch", "nightly", '{ queue = "default"; command = [ "echo" "nightly" ]; image = "busybox"; }'

@@ -701,6 +701,24 @@ def test_a_secret_reaches_the_job_and_is_never_stored(local: Local, monkeypatch:
     assert [p for p in files if value.encode() in p.read_bytes()] == []
 
 
+def test_a_worker_started_without_secrets_says_how_to_give_them(local: Local, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queued where secrets are allowed, run by a worker whose config does not allow them: the job fails at start,
+    and its reason says how to start the worker, not that a variable set in its environment is missing."""
+    local.configure(secrets_from_environment=True)
+    local.job("secretive", "true", attrs=SECRET_JOB_ATTRS)
+    local.write_manifest()
+    monkeypatch.setenv("API_TOKEN", "set")
+    job_id = local.queue("secretive")
+    local.configure(secrets_from_environment=False)
+    local.run_worker()
+    job = local.status(job_id)
+    assert job["status"] == "FAILED"
+    assert job["status_reason"] == (
+        "ResourceInitializationError: secret API_TOKEN: this worker gives jobs no secrets (start it with "
+        "--secrets-from-environment, or set local.secrets_from_environment: true)"
+    )
+
+
 def test_an_entrypoint_that_cannot_be_built_fails_the_job_with_the_build_error(local: Local) -> None:
     drv = subprocess.run(
         [

@@ -84,7 +84,8 @@ def settings(
         Path | None,
         typer.Option(
             "--state-dir",
-            help="The local backend's state [default: $XDG_STATE_HOME/compute-on-aws].",
+            help="The local backend's state [default: the config's local.state_dir, else "
+            "$XDG_STATE_HOME/compute-on-aws, else ~/.local/state/compute-on-aws].",
             envvar="COMPUTE_ON_AWS_STATE_DIR",
         ),
     ] = None,

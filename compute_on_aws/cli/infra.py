@@ -56,7 +56,7 @@ def _changes(
     if not infra.declared and config.log_retention_days is None:
         raise UserError(
             f"{config.source or 'compute-on-aws.yaml'}: declares no compute or queues: nothing to plan "
-            '(README.md, "Setting up AWS Batch")'
+            "(docs/infrastructure.md)"
         )
     aws = Aws(config.region, batch_calls_per_second=config.batch_calls_per_second)
     needed = roles.plan_roles(aws.iam(), config)
@@ -106,7 +106,8 @@ def plan_command(
 ) -> None:
     """Show what infra apply would create, update or leave alone (with --prune, delete), and why. Changes nothing.
 
-    Example: compute-on-aws infra plan --env production
+    \b
+    Example: compute-on-aws infra plan --env staging
     """
     changes, _, _ = _changes(ctx, env, config, prune)
     if as_json:
@@ -126,7 +127,8 @@ def apply_command(
     """Make AWS match the declared compute environments and queues: create and update them in order (a compute
     environment VALID before a queue uses it), each waited for. A second apply changes nothing.
 
-    Example: compute-on-aws infra apply --env production
+    \b
+    Example: compute-on-aws infra apply --env staging
     """
     from compute_on_aws.declared.infrastructure import MANAGED_TAG
     from compute_on_aws.infra.apply import Applier, apply
@@ -183,6 +185,7 @@ def export_command(
     A job whose entrypoint or image Nix builds has a definition only where nixpkgs evaluates it (through the flake:
     nix run .#compute-on-aws -- infra export); elsewhere export refuses, or leaves it out if asked to.
 
+    \b
     Example: compute-on-aws infra export --format terraform -o batch.tf.json
     """
     from compute_on_aws.infra import terraform

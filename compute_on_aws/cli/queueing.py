@@ -63,6 +63,7 @@ def jobs_command(
 ) -> None:
     """List declared jobs, and every invalid declaration (exit 2 if any).
 
+    \b
     Example: compute-on-aws jobs --json
     """
     from compute_on_aws.cli import output
@@ -309,7 +310,9 @@ def queue_command(
     timeout: Annotated[
         float | None,
         typer.Option(
-            "--timeout", help="With --wait: give up waiting after this many seconds (124).", callback=at_least(0)
+            "--timeout",
+            help="With --wait or --follow: give up waiting after this many seconds (exit 124).",
+            callback=at_least(0),
         ),
     ] = None,
     cancel_on_interrupt: Annotated[
@@ -329,8 +332,10 @@ def queue_command(
     With --due (a scheduled CI pipeline), queues the scheduled runs of the last hour instead: each named after its
     slot (observes-etl_2026-11-28T0500Z), so a second or retried pipeline finds it queued and skips it.
 
-    Examples: compute-on-aws queue observes-etl 2026-11-25 --env staging;
-    compute-on-aws queue tenant-backfill --args-from tenants.txt
+    \b
+    Examples: compute-on-aws queue hello world --follow;
+    compute-on-aws queue hello --args-from names.txt;
+    nix run .#queue-job -- observes-etl 2026-11-25 --env staging (in CI, where CI_COMMIT_SHA is set)
     """
     s = overridden(ctx, config, env, backend, state_dir)
     names, args = _names_and_args(ctx, words or [], args_elsewhere=args_from is not None)
@@ -465,7 +470,8 @@ def render_command(
 
     With --backend local, the command runs the entrypoint built for this machine rather than the pushed image.
 
-    Example: compute-on-aws render observes-etl 2026-11-25 --json
+    \b
+    Example: compute-on-aws render hello world --json
     """
     from compute_on_aws.queueing import Request
 
@@ -500,7 +506,8 @@ def iam_policy_command(
     infra: what infra plan and apply call, on the declared compute environments and queues (and, to prune, on those
     tagged as this environment's).
 
-    Example: compute-on-aws iam-policy --account 123456789012 --env production > policy.json
+    \b
+    Example: compute-on-aws iam-policy --account 123456789012 --env staging > policy.json
     """
     from compute_on_aws.infra.policy import infra_policy, scheduler_policy, submitter_policy
 
@@ -547,6 +554,7 @@ def worker_command(
 ) -> None:
     """Run locally queued jobs in the foreground (queue starts one in the background when none runs).
 
+    \b
     Example: compute-on-aws worker --max-vcpus 4
     """
     from compute_on_aws.backends.local import submit as local

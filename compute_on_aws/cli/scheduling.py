@@ -54,6 +54,7 @@ def list_command(
 ) -> None:
     """Every declared schedule, in words, with its next runs in UTC and in its own timezone.
 
+    \b
     Example: compute-on-aws schedules list --count 5
     """
     from compute_on_aws.cli.output import schedule_summary
@@ -135,6 +136,7 @@ def github_command(
 
     Credentials come through GitHub's OIDC provider: roles.ci and region in compute-on-aws.yaml.
 
+    \b
     Example: compute-on-aws ci github > .github/workflows/compute-on-aws-schedules.yml
     """
     _pipeline(ctx, "github", check, config, env)
@@ -148,6 +150,7 @@ def gitlab_command(
 
     Include it from .gitlab-ci.yml (include: local: .gitlab/compute-on-aws-schedules.yml).
 
+    \b
     Example: compute-on-aws ci gitlab > .gitlab/compute-on-aws-schedules.yml
     """
     _pipeline(ctx, "gitlab", check, config, env)
@@ -242,7 +245,8 @@ def plan_command(
 ) -> None:
     """Show what schedules apply would create, update and delete on EventBridge Scheduler. Changes nothing.
 
-    Example: nix run .#compute-on-aws -- schedules plan --env production
+    \b
+    Example: nix run .#compute-on-aws -- schedules plan --env staging
     """
     _sync(ctx, env, config, apply=False, as_json=as_json)
 
@@ -259,6 +263,7 @@ def apply_command(
 
     Variables the jobs copy (their environment) take their values from this shell.
 
-    Example: nix run .#compute-on-aws -- schedules apply --env production
+    \b
+    Example: nix run .#compute-on-aws -- schedules apply --env staging
     """
     _sync(ctx, env, config, apply=True, as_json=as_json)

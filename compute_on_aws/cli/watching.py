@@ -126,6 +126,7 @@ def wait_command(
 ) -> None:
     """Wait for jobs: exit 0 if all succeeded, 1 if any failed, 124 on timeout.
 
+    \b
     Example: compute-on-aws wait 6f1c0b2e-... --timeout 3600
     """
     s = overridden(ctx, config, env, backend, state_dir)
@@ -195,6 +196,7 @@ def status_command(
 ) -> None:
     """Show jobs: state, reason (with a hint when stuck), attempts, array progress, times, log.
 
+    \b
     Example: compute-on-aws status --job observes-etl
     """
     s = overridden(ctx, config, env, backend, state_dir)
@@ -230,6 +232,7 @@ def list_command(
 ) -> None:
     """List this project's jobs in their queues, newest first.
 
+    \b
     Example: compute-on-aws list --status RUNNING
     """
     from compute_on_aws.watching.views import STATES
@@ -262,6 +265,7 @@ def logs_command(
 ) -> None:
     """Print a job's log (CloudWatch, or the local log file); --follow streams it until the job stops.
 
+    \b
     Example: compute-on-aws logs 6f1c0b2e-... --follow
     """
     s = overridden(ctx, config, env, backend, state_dir)
@@ -296,6 +300,7 @@ def cancel_command(
 ) -> None:
     """Cancel queued jobs and terminate running ones, saying which it did to each (exit 1 if one is unknown).
 
+    \b
     Example: compute-on-aws cancel 6f1c0b2e-... --reason "wrong day"
     """
     s = overridden(ctx, config, env, backend, state_dir)

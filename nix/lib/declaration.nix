@@ -456,112 +456,215 @@ in
     when
     ;
 
-  # name = { default; check; }. check sees the value only when it is not the default null.
+  # Attributes of Makes' computeOnAwsBatch that have no counterpart of the same name here: a declaration carried over
+  # from Makes that sets one gets this line (a function of the job's name) instead of "unknown attribute".
+  makesAttributes = {
+    definition =
+      name:
+      "Makes' definition reused a job definition managed elsewhere; here the definition is built from this file "
+      + "(command and image, or entrypoint) and registered when it changes: remove definition "
+      + "(definitionName only renames the definition built here)";
+    dryRun =
+      name:
+      "Makes' dryRun made every run of the job a dry run; here it is chosen per run: "
+      + "compute-on-aws queue ${name} --dry-run (or compute-on-aws render ${name})";
+    name =
+      name:
+      "Makes' name named the job; here a job is named after its folder (${name}): remove name "
+      + "(definitionName names the job definition)";
+    nextJob =
+      name:
+      "Makes' nextJob declared the job to queue after this one; here that job gets a folder of its own, "
+      + "jobs/<its name>/default.nix, declaring after = [ \"${name}\" ];";
+    setup =
+      name:
+      "Makes' setup sourced scripts (credentials, variables) before queueing; there is none here: credentials "
+      + "come from the shell that queues (AWS_PROFILE, AWS_REGION, ...), and the job's variables from environment, "
+      + "env and secrets";
+  };
+
+  # name = { default; description; check; }: description is the reference (docs/reference/job-attributes.md is
+  # generated from it, in Markdown); check sees the value only when it is not the default null.
   attributes = {
     description = {
       default = "";
+      description = "What the job does, in a line: shown by `compute-on-aws jobs`.";
       check = v: if isString v then [ ] else expect "a string" v;
     };
     queue = {
       default = null;
+      description = ''
+        The job queue: a name or a job-queue ARN. Unset, the config's `queue` (of the `--env` chosen). When the
+        config declares `queues`, it must be one of them.
+      '';
       check = queueName;
     };
     definitionName = {
       default = null;
+      description = ''
+        Name of the job definition this job registers (unset: the job's name). A new revision is registered only
+        when the rendered definition changes.
+      '';
       check = awsName;
     };
     entrypoint = {
       default = null;
+      description = ''
+        The program, built by Nix: `{ text; runtimeInputs ? [ ]; }` (a strict-mode shell script, shellchecked, with
+        `runtimeInputs` on its PATH) or a package (its `bin/<mainProgram>` runs). Nix builds an image holding its
+        closure, unless `image` is given. Declare `entrypoint` or `command`; only `entrypoint` may use `pkgs`.
+      '';
       check = program;
     };
     command = {
       default = null;
+      description = ''
+        The program as a non-empty list of strings, run in `image` (required with it). The arguments given to
+        `queue` are appended.
+      '';
       check = command;
     };
     image = {
       default = null;
+      description = ''
+        Image reference. Required with `command`. With `entrypoint` it replaces the Nix-built image, which must then
+        hold the entrypoint's closure.
+      '';
       check = string;
     };
     platform = {
       default = "EC2";
+      description = "`\"EC2\"` (EC2 and spot compute) or `\"FARGATE\"`.";
       check = platform;
     };
     vcpus = {
       default = 1;
+      description = "vCPUs: a whole number on EC2; 0.25, 0.5, 1, 2, 4, 8 or 16 on Fargate.";
       check = v: if isNumber v then when (v <= 0) [ "must be > 0, got ${toJSON v}" ] else expect "a number" v;
     };
     memory = {
       default = 2048;
+      description = "Memory in MiB, at least 4; on Fargate, one of the sizes its vCPU count allows.";
       check = intBetween 4 null;
     };
     gpus = {
       default = 0;
+      description = "GPUs (EC2 only).";
       check = intBetween 0 null;
     };
     attempts = {
       default = 3;
+      description = ''
+        How many times the job may run, 1-10. Which failures use another attempt is `retryRules`'s choice: by
+        default host failures and spot reclaims only.
+      '';
       check = intBetween 1 10;
     };
     retryRules = {
       default = defaultRetryRules;
+      description = ''
+        Up to 5 rules `{ action = "retry" or "exit"; onStatusReason, onReason or onExitCode = "pattern"; }` (a
+        pattern may end in `*`). The first rule whose patterns all match a failed attempt decides; a failure no rule
+        matches is retried. The default retries status reasons starting `Host EC2` (spot reclaims, host failures)
+        and exits on anything else; `[ ]` retries every failure.
+      '';
       check = retryRules;
     };
     attemptDurationSeconds = {
       default = 86400;
+      description = "Timeout of each attempt in seconds, at least 60 (for an array, of each child).";
       check = intBetween 60 null;
     };
     environment = {
       default = [ ];
+      description = ''
+        Names of variables copied from the shell that queues into the submission. An unset one is an error; values
+        are never printed. Names that look like credentials are refused unless listed in `plaintextCredentials`.
+      '';
       check = variableNames;
     };
-    # Jobs (folder names) that must succeed first: queueing this job queues them too, before it.
     after = {
       default = [ ];
+      description = ''
+        Jobs (folder names) that must succeed first, at most 20: queueing this job queues them too, before it, with
+        the same arguments. `{ job = "split"; type = "N_TO_N"; }` pairs two arrays of one `parallel`: child i waits
+        for child i of `split` only.
+      '';
       check = dependencies;
     };
-    # Array children run one at a time, in index order (AWS's SEQUENTIAL dependency).
     sequential = {
       default = false;
+      description = ''
+        Array children run one at a time, in index order (Batch's SEQUENTIAL dependency); a failed child fails the
+        ones after it.
+      '';
       check = bool;
     };
     plaintextCredentials = {
       default = [ ];
+      description = ''
+        Names from `environment` that look like credentials but may travel in plain text in the submission.
+      '';
       check = variableNames;
     };
     env = {
       default = { };
+      description = "Literal variables, `NAME = \"value\";`, in the job definition.";
       check = attrsOf envName envValue;
     };
     secrets = {
       default = { };
+      description = ''
+        `NAME = "<Secrets Manager ARN, SSM parameter ARN or name>";`: Batch injects the value when the job starts;
+        only the reference is in the definition. Needs an execution role.
+      '';
       check = attrsOf envName secretReference;
     };
     parallel = {
       default = 1;
+      description = ''
+        Array size: 1 is a single job, 2-10000 an array whose children see `AWS_BATCH_JOB_ARRAY_INDEX`.
+      '';
       check = intBetween 1 10000;
     };
     tags = {
       default = { };
+      description = ''
+        Tags of the job definition, with the config's `tags`; at most 50, and `aws:` is reserved. `queue --tag
+        KEY=VALUE` selects jobs by them.
+      '';
       check = tags;
     };
     propagateTags = {
       default = true;
+      description = "Batch copies the definition's tags to the job's ECS tasks.";
       check = bool;
     };
     allowDuplicates = {
       default = false;
+      description = ''
+        Submit even when a job of the same name and definition is already active in the queue (otherwise that job
+        is reported as a `duplicate`, exit 0).
+      '';
       check = bool;
     };
     includePositionalArgsInName = {
       default = true;
+      description = ''
+        The arguments are part of the job's name, so the same job with other arguments is not a duplicate.
+      '';
       check = bool;
     };
     schedulingPriority = {
       default = null;
+      description = "0-9999: the job's priority within its share, on a fair-share queue.";
       check = intBetween 0 9999;
     };
     shareIdentifier = {
       default = null;
+      description = ''
+        The fair-share identifier the job counts against: required on a fair-share queue, refused on any other.
+      '';
       check =
         v:
         if !isString v then
@@ -573,16 +676,23 @@ in
     };
     jobRoleArn = {
       default = null;
+      description = "IAM role the job's code runs as. Unset, the config's `roles.job`.";
       check = roleArn;
     };
-    # When the job runs on its own: a cron string in UTC ("0 5 * * *"), { cron; timezone ? "UTC"; args ? [ ];
-    # enable ? true; }, or a list of those.
     schedule = {
       default = null;
+      description = ''
+        When the job runs on its own: a 5-field cron read in UTC (`"0 5 * * *"`), `{ cron; timezone ? "UTC"; args ?
+        [ ]; enable ? true; }` (an IANA timezone, the arguments of its runs), or a list of those.
+      '';
       check = schedule;
     };
     executionRoleArn = {
       default = null;
+      description = ''
+        IAM role Batch and ECS use to pull the image, read `secrets` and write logs; required on Fargate and with
+        `secrets`. Unset, the config's `roles.execution`.
+      '';
       check = roleArn;
     };
   };

@@ -250,7 +250,13 @@ let
           [ "${name}: must be an attribute set, or a function ({ pkgs, ... }: { ... }) returning one; got ${show decl}" ]
         else
           nameProblems
-          ++ map (k: "${name}: ${k}: unknown attribute${suggest k}") unknown
+          ++ map (
+            k:
+            if declaration.makesAttributes ? ${k} then
+              "${name}: ${k}: ${declaration.makesAttributes.${k} name}"
+            else
+              "${name}: ${k}: unknown attribute${suggest k}"
+          ) unknown
           ++ ownProblems
           ++ (if ownProblems == [ ] then map (p: "${name}: ${p}") (crossProblems job) else [ ]);
     in

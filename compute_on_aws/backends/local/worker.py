@@ -257,7 +257,12 @@ class Worker:
         env.update({"HOME": str(work), "TMPDIR": str(work)})
         env.update(job["environment"])
         for name in sorted(job["secrets"]):
-            if not self.settings.secrets_from_environment or name not in os.environ:
+            if not self.settings.secrets_from_environment:
+                return (
+                    f"ResourceInitializationError: secret {name}: this worker gives jobs no secrets (start it with "
+                    "--secrets-from-environment, or set local.secrets_from_environment: true)"
+                )
+            if name not in os.environ:
                 return f"ResourceInitializationError: secret {name} is not set in the local worker's environment"
             env[name] = os.environ[name]
         env.update(
