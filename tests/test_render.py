@@ -442,6 +442,19 @@ def test_a_projects_own_template_is_used(run, tmp_path: Path) -> None:
     assert fargate["containerProperties"]["networkConfiguration"] == {"assignPublicIp": "DISABLED"}
 
 
+def test_a_template_reads_any_declared_attribute(run, tmp_path: Path) -> None:
+    """`job.declared` is the job as Nix wrote it: a field only the template uses needs no change to the helper (here
+    the description, which the packaged template does not send, becomes a tag)."""
+    original = packaged("container.json.j2")
+    anchor = '"tags": {{ tags | tojson }}'
+    assert anchor in original
+    text = original.replace(anchor, '"tags": {{ dict(tags, about=job.declared.description) | tojson }}')
+    config = own_template(tmp_path, "container.json.j2", text)
+    job = '{ queue = "q"; command = [ "true" ]; image = "i"; description = "Loads one day"; }'
+    options = project(tmp_path, {"described": job}, config)
+    assert rendered(run, options, "described")["definition"]["tags"] == {"about": "Loads one day"}
+
+
 def test_a_projects_template_for_one_platform_is_used_for_that_platform_only(run, tmp_path: Path) -> None:
     """Projects that wrote container-ec2.json.j2 (the name of the EC2 template before there was one for both) keep
     it: it renders their EC2 jobs, the packaged template their Fargate jobs."""

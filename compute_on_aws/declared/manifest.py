@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from compute_on_aws.declared.cron import Schedule, problem
@@ -88,6 +91,9 @@ class Job:
     program: Program
     image: Image
     schedules: tuple[Schedule, ...] = ()
+    # The job's entry in the manifest as Nix wrote it (every attribute, checked by nix/lib/declaration.nix): what a
+    # template reads of a field the helper itself has no use for (docs/contributing.md, "A new job-definition field").
+    declared: Mapping[str, Any] = field(default_factory=dict)
 
     def command(self, system: str | None) -> tuple[str, ...] | None:
         """What the container runs, for images of `system`; None where Nix did not build it (no nixpkgs)."""
@@ -224,6 +230,7 @@ def _job(r: _Reader, name: str, data: Any) -> Job:
     if platform not in ("EC2", "FARGATE"):
         raise r.fail(f"{where}.platform", f"expected EC2 or FARGATE, got {platform!r}")
     return Job(
+        declared=MappingProxyType(copy.deepcopy(data)),
         name=name,
         description=r.get(data, "description", str, where),
         queue=r.optional(data, "queue", str, where),
