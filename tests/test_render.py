@@ -421,17 +421,23 @@ def packaged(name: str) -> str:
     return (resources.files("compute_on_aws") / "templates" / name).read_text()
 
 
-def test_a_projects_own_template_is_used(run, tmp_path: Path) -> None:
+def logging_template(tmp_path: Path, name: str) -> list[str]:
+    """A project whose own template `name` is the packaged one plus a log configuration, with an EC2 job (ec2) and a
+    Fargate job (fg): the options pointing the CLI at it."""
     original = packaged("container.json.j2")
     anchor = '"image": {{ image | tojson }},'
     assert anchor in original
     text = original.replace(anchor, '"logConfiguration": {"logDriver": "awslogs"},\n    ' + anchor)
-    config = own_template(tmp_path, "container.json.j2", text) + f'roles: {{execution: "{EXEC_ROLE}"}}\n'
-    options = project(
+    config = own_template(tmp_path, name, text) + f'roles: {{execution: "{EXEC_ROLE}"}}\n'
+    return project(
         tmp_path,
         {"ec2": '{ queue = "q"; command = [ "true" ]; image = "i"; }', "fg": FARGATE_JOB % ""},
         config,
     )
+
+
+def test_a_projects_own_template_is_used(run, tmp_path: Path) -> None:
+    options = logging_template(tmp_path, "container.json.j2")
     ec2 = rendered(run, options, "ec2")["definition"]
     assert ec2["containerProperties"]["logConfiguration"] == {"logDriver": "awslogs"}
     assert ec2["containerProperties"]["image"] == "i"
@@ -458,15 +464,7 @@ def test_a_template_reads_any_declared_attribute(run, tmp_path: Path) -> None:
 def test_a_projects_template_for_one_platform_is_used_for_that_platform_only(run, tmp_path: Path) -> None:
     """Projects that wrote container-ec2.json.j2 (the name of the EC2 template before there was one for both) keep
     it: it renders their EC2 jobs, the packaged template their Fargate jobs."""
-    original = packaged("container.json.j2")
-    anchor = '"image": {{ image | tojson }},'
-    text = original.replace(anchor, '"logConfiguration": {"logDriver": "awslogs"},\n    ' + anchor)
-    config = own_template(tmp_path, "container-ec2.json.j2", text) + f'roles: {{execution: "{EXEC_ROLE}"}}\n'
-    options = project(
-        tmp_path,
-        {"ec2": '{ queue = "q"; command = [ "true" ]; image = "i"; }', "fg": FARGATE_JOB % ""},
-        config,
-    )
+    options = logging_template(tmp_path, "container-ec2.json.j2")
     assert rendered(run, options, "ec2")["definition"]["containerProperties"]["logConfiguration"]
     fargate = rendered(run, options, "fg")["definition"]
     assert fargate["platformCapabilities"] == ["FARGATE"]
