@@ -214,20 +214,23 @@ def test_a_global_option_after_a_command_is_taken_or_refused_in_one_line(cli, jo
 
 
 @pytest.mark.parametrize(
-    ("args", "expected"),
+    ("args", "words"),
     [
-        (["jobs", "--bogus"], "error: No such option: --bogus (compute-on-aws jobs --help lists what it takes)\n"),
-        (["nosuch"], "error: No such command 'nosuch'. (compute-on-aws --help lists what it takes)\n"),
-        (["wait", "--timeout", "soon", "j"], "error: Invalid value for '--timeout': "),
-        (["render"], "error: Missing argument 'name'. (compute-on-aws render --help lists what it takes)\n"),
-        (["jobs", "--jobs", "x"], "error: --jobs: `jobs` does not take it after its name: give it before"),
+        # click words its messages in its own way from one release to the next: the test holds what they say.
+        (["jobs", "--bogus"], ["No such option", "--bogus", "(compute-on-aws jobs --help lists what it takes)"]),
+        (["nosuch"], ["No such command", "nosuch", "(compute-on-aws --help lists what it takes)"]),
+        (["wait", "--timeout", "soon", "j"], ["Invalid value for '--timeout'", "(compute-on-aws wait --help"]),
+        (["render"], ["Missing argument", "name", "(compute-on-aws render --help lists what it takes)"]),
+        (["jobs", "--jobs", "x"], ["--jobs: `jobs` does not take it after its name: give it before"]),
     ],
 )
-def test_a_usage_mistake_is_one_line_and_exit_2(cli, args: list[str], expected: str) -> None:
+def test_a_usage_mistake_is_one_line_and_exit_2(cli, args: list[str], words: list[str]) -> None:
     result = cli(*args)
-    assert result.code == 2
+    assert result.code == 2, result.err
     assert result.out == ""
-    assert result.err.startswith(expected) and result.err.count("\n") == 1, result.err
+    assert result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
+    for word in words:
+        assert word.lower() in result.err.lower()
 
 
 def test_a_group_alone_shows_its_help(cli) -> None:
