@@ -228,3 +228,38 @@ def test_an_unreachable_aws_is_one_line_and_exit_1(cli, project: Path, monkeypat
     assert result.code == 1
     assert result.err.startswith("error: reading schedule group compute-on-aws: network: cannot reach AWS")
     assert len(result.err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("action", ["CreateScheduleGroup", "CreateSchedule"])
+def test_a_create_whose_answer_was_lost_converges(cli, moto: Moto, project: Path, action: str) -> None:
+    """The scheduler made it, its answer was lost (a 500 after the fact), botocore sent it again and met the first
+    one's work: apply exits 0 with every schedule made once, and a second apply finds nothing to change."""
+    moto.proxy.script[action] = ["error-after"]
+    applied = schedules(cli, project, "apply")
+    assert applied.code == 0, applied.err
+    assert moto.proxy.injected[(action, "error-after")] == 1
+    assert sorted(group(moto)) == ["berlin.0", "berlin.1", "nightly.0"]
+    again = schedules(cli, project, "apply")
+    assert again.out.endswith("0 to create, 0 to update, 0 to delete, 3 unchanged.\n"), again.out
+
+
+def test_a_create_meeting_another_schedule_of_that_name_fails_naming_what_differs(
+    cli, moto: Moto, project: Path
+) -> None:
+    import boto3
+
+    # Straight to moto, past the proxy (whose interceptor this is).
+    scheduler = boto3.client("scheduler", endpoint_url=moto.server, region_name="us-east-1")
+
+    def someone_made_it(request: dict, forward):
+        if request.get("Name") == "nightly.0":
+            scheduler.create_schedule(**{**request, "ScheduleExpression": "cron(0 6 * * ? *)"})
+        return forward()
+
+    moto.proxy.intercept("CreateSchedule", someone_made_it)
+    applied = schedules(cli, project, "apply")
+    assert applied.code == 1
+    assert applied.err.startswith(
+        "error: schedule nightly.0 already exists in group compute-on-aws and is not what was asked "
+        '(ScheduleExpression: "cron(0 6 * * ? *)" -> "cron(0 5 * * ? *)"): apply again to update it'
+    ), applied.err

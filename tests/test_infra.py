@@ -632,3 +632,52 @@ def test_a_job_no_instance_type_of_its_queue_can_hold_is_refused(cli, account: d
     arm = write(tmp_path, {**config, "image": {"system": "aarch64-linux"}})
     errors = cli("--jobs", str(jobs), "--config", str(arm), "jobs").err
     assert "gpu:" in errors and "nix-built" not in errors
+
+
+@pytest.mark.parametrize("action", ["CreateComputeEnvironment", "CreateSchedulingPolicy", "CreateJobQueue"])
+def test_a_create_whose_answer_was_lost_converges(cli, moto: Moto, account: dict[str, str], tmp_path: Path, action):
+    """AWS created it, its answer was lost (a 500 after the fact), botocore sent the create again and met what the
+    first one made: that is the resource asked for, not a conflict. apply exits 0, each thing made once, and a second
+    apply has nothing to do."""
+    path = write(tmp_path, settings(account, queues__bulk__fair_share=FAIR))
+    moto.proxy.script[action] = ["error-after"]
+    result = infra(cli, path, "apply")
+    assert result.code == 0, result.err
+    assert moto.proxy.injected[(action, "error-after")] == 1
+    assert len(moto.received[action]) == {"CreateSchedulingPolicy": 2}.get(action, 3)  # the retry included
+    compute, queues = described(moto)
+    assert {"on-demand", "spot"} <= set(compute) and {"bulk", "high"} <= set(queues)
+    assert queues["bulk"]["schedulingPolicyArn"].endswith("/bulk")
+    again = infra(cli, path, "plan")
+    assert again.out.splitlines()[-1].startswith("0 to create, 0 to update"), again.out
+
+
+def test_a_create_meeting_something_else_of_that_name_still_fails(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    """A queue of the same name that is not what was asked (another priority, and not this project's tag) is a real
+    conflict: apply exits 1 naming it and what differs."""
+    path = write(tmp_path, settings(account))
+    import boto3
+
+    # Straight to moto, past the proxy (whose interceptor this is).
+    batch = boto3.client("batch", endpoint_url=moto.server, region_name="us-east-1")
+
+    def someone_elses_queue(request: dict, forward):
+        if request.get("jobQueueName") == "bulk" and not batch.describe_job_queues(jobQueues=["bulk"])["jobQueues"]:
+            high = batch.describe_compute_environments(computeEnvironments=["spot"])["computeEnvironments"][0]
+            batch.create_job_queue(
+                jobQueueName="bulk",
+                state="ENABLED",
+                priority=99,
+                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": high["computeEnvironmentArn"]}],
+            )
+        return forward()
+
+    moto.proxy.intercept("CreateJobQueue", someone_elses_queue)
+    result = infra(cli, path, "apply")
+    assert result.code == 1
+    assert result.err == (
+        "error: job queue bulk already exists and is not what was asked (priority: 99 -> 1; tag compute-on-aws:infra "
+        "None, not 'default': not made by this project's apply): rename the declaration, or make the two agree\n"
+    )

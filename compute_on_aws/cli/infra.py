@@ -24,6 +24,7 @@ from compute_on_aws.errors import UserError
 if TYPE_CHECKING:
     from compute_on_aws.aws.session import Aws
     from compute_on_aws.declared.config import Config
+    from compute_on_aws.infra.apply import Replan
     from compute_on_aws.infra.plan import Change
 
 infra_app = typer.Typer(
@@ -44,8 +45,9 @@ PruneOption = Annotated[
 
 def _changes(
     ctx: typer.Context, env: str | None, config_path: Path | None, prune: bool
-) -> tuple[list[Change], Aws, Config]:
-    """The changes that make AWS match: roles first, then the log group, compute environments and queues."""
+) -> tuple[list[Change], Aws, Config, Replan]:
+    """The changes that make AWS match: roles first, then the log group, compute environments and queues; and how to
+    plan one of them anew, for apply."""
     from compute_on_aws.aws.session import Aws
     from compute_on_aws.infra import apply, plan, roles
     from compute_on_aws.watching.views import DEFAULT_LOG_GROUP
@@ -72,7 +74,7 @@ def _changes(
         group = apply.read_log_group(aws.logs(), DEFAULT_LOG_GROUP)
         changes += [c for c in [plan.log_group_change(config.log_retention_days, group)] if c is not None]
     changes += plan.plan(infra, settings, compute, queues, policies, prune=prune)
-    return changes, aws, config
+    return changes, aws, config, apply.replanner(infra, settings, aws.batch())
 
 
 def _scope(config: Config) -> str:
@@ -109,7 +111,7 @@ def plan_command(
     \b
     Example: compute-on-aws infra plan --env staging
     """
-    changes, _, _ = _changes(ctx, env, config, prune)
+    changes, _, _, _ = _changes(ctx, env, config, prune)
     if as_json:
         print_json({"changes": _as_json(changes)})
     else:
@@ -134,7 +136,7 @@ def apply_command(
     from compute_on_aws.infra.apply import Applier, apply
     from compute_on_aws.infra.policy import partition
 
-    changes, aws, settings = _changes(ctx, env, config, prune)
+    changes, aws, settings, replan = _changes(ctx, env, config, prune)
     if not as_json:
         _print(changes)
     steps: list[str] = []
@@ -151,6 +153,7 @@ def apply_command(
         step,
         partition=partition(settings.region or aws.batch().meta.region_name),
         tags={**settings.tags, MANAGED_TAG: _scope(settings)},
+        replan=replan,
     )
     try:
         apply(changes, applier)

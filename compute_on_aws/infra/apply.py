@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from compute_on_aws.aws import batch as calls
 from compute_on_aws.aws.session import calling
+from compute_on_aws.declared.infrastructure import MANAGED_TAG
 from compute_on_aws.errors import AwsError, ComputeOnAwsError
 from compute_on_aws.infra import roles
-from compute_on_aws.infra.plan import Change
+from compute_on_aws.infra.plan import Change, Settings, plan
 from compute_on_aws.watching.waiting import Backoff
 
 if TYPE_CHECKING:
@@ -18,11 +19,18 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_logs import CloudWatchLogsClient
 
+    from compute_on_aws.declared.infrastructure import Infrastructure
+
 # How long a compute environment or queue may take to settle (VALID after create or update, gone after delete).
 SETTLE_TIMEOUT = 15 * 60.0
 # A new instance profile is not usable by Batch at once (IAM is eventually consistent): seconds before going on.
 IAM_PROPAGATION = 10.0
 
+
+# A create answered with an error may still have been made: its answer lost after AWS acted, botocore sent it again,
+# and the second met what the first made. `Replan(change)` plans that resource anew from what AWS now holds: the
+# fresh change ("keep" if it is what was asked) and the resource as described (None if there is none).
+Replan = Callable[[Change], tuple[Change, Mapping[str, Any] | None]]
 
 # DescribeSchedulingPolicies takes at most this many ARNs.
 DESCRIBE_POLICIES = 100
@@ -57,6 +65,23 @@ def read(batch: BatchClient) -> tuple[dict[str, dict[str, Any]], dict[str, dict[
             ]
         }
     return compute, queues, policies
+
+
+def replanner(infra: Infrastructure, settings: Settings, batch: BatchClient) -> Replan:
+    """Plans one resource anew from what the account holds now (see Replan)."""
+
+    def replan(change: Change) -> tuple[Change, Mapping[str, Any] | None]:
+        compute, queues, policies = read(batch)
+        described = {"compute environment": compute, "job queue": queues, "scheduling policy": policies}
+        current = described.get(change.kind, {}).get(change.name)
+        fresh = next(
+            c
+            for c in plan(infra, settings, compute, queues, policies)
+            if (c.kind, c.name) == (change.kind, change.name)
+        )
+        return fresh, current
+
+    return replan
 
 
 def read_log_group(logs: CloudWatchLogsClient, name: str) -> dict[str, Any] | None:
@@ -105,6 +130,7 @@ class Applier:
         partition: str = "aws",
         tags: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        replan: Replan | None = None,
     ):
         self.batch = batch
         self.iam = iam
@@ -113,6 +139,7 @@ class Applier:
         self.partition = partition
         self.tags = dict(tags or {})
         self.sleep = sleep
+        self.replan = replan
         self.done: list[str] = []
         # Scheduling policies created by this applier, name -> ARN, for the queues that use them.
         self.policies: dict[str, str] = {}
@@ -134,6 +161,31 @@ class Applier:
         if missing:
             raise AwsError(f"compute environment {missing[0]} does not exist")
         return [{**entry, "computeEnvironment": arns[entry["computeEnvironment"]]} for entry in order]
+
+    def _create(self, change: Change, create: Callable[[], Any]) -> Mapping[str, Any]:
+        """`create()`'s answer; where it failed but the resource asked for is there, tagged as this project's (a
+        retried create meeting the first one's work), the resource as described. Anything else there is a conflict."""
+        try:
+            answer: Mapping[str, Any] = create()
+        except Exception:
+            if self.replan is None:
+                raise
+            fresh, current = self.replan(change)
+            if current is None:
+                raise
+        else:
+            return answer
+        scope = self.tags.get(MANAGED_TAG)
+        theirs = (current.get("tags") or {}).get(MANAGED_TAG)
+        if fresh.action == "keep" and theirs == scope:
+            return current
+        why = list(fresh.details)
+        if theirs != scope:
+            why.append(f"tag {MANAGED_TAG} {theirs!r}, not {scope!r}: not made by this project's apply")
+        raise AwsError(
+            f"{change.kind} {change.name} already exists and is not what was asked ({'; '.join(why) or fresh.action}): "
+            "rename the declaration, or make the two agree"
+        )
 
     def apply(self, change: Change) -> None:
         what = f"{change.kind} {change.name}"
@@ -161,7 +213,7 @@ class Applier:
     def _apply_compute(self, change: Change, what: str) -> None:
         batch, describe = self.batch, lambda: self._compute(change.name)
         if change.action == "create":
-            batch.create_compute_environment(**change.request)
+            self._create(change, lambda: batch.create_compute_environment(**change.request))
         elif change.action == "update":
             batch.update_compute_environment(**change.request)
         else:
@@ -174,7 +226,8 @@ class Applier:
     def _apply_policy(self, change: Change) -> None:
         # Scheduling policies have no status to wait for: they are usable once created.
         if change.action == "create":
-            self.policies[change.name] = self.batch.create_scheduling_policy(**change.request)["arn"]
+            made = self._create(change, lambda: self.batch.create_scheduling_policy(**change.request))
+            self.policies[change.name] = made["arn"]
         elif change.action == "update":
             self.batch.update_scheduling_policy(**change.request)
         else:
@@ -209,7 +262,9 @@ class Applier:
             _settled(describe, what, sleep=self.sleep)
             batch.delete_job_queue(jobQueue=change.name)
             _settled(describe, what, gone=True, sleep=self.sleep)
-        if change.action in ("create", "replace"):
+        if change.action == "create":
+            self._create(change, lambda: batch.create_job_queue(**request))
+        elif change.action == "replace":
             batch.create_job_queue(**request)
         if change.action != "delete":
             _settled(describe, what, sleep=self.sleep)

@@ -20,7 +20,7 @@ from compute_on_aws.declared import cron
 from compute_on_aws.declared.config import Config
 from compute_on_aws.declared.cron import WEEKDAYS, Schedule
 from compute_on_aws.declared.manifest import Job, Manifest
-from compute_on_aws.errors import UserError
+from compute_on_aws.errors import AwsError, UserError
 from compute_on_aws.planning import naming
 from compute_on_aws.planning.plan import Plan, plan
 from compute_on_aws.planning.runs import SCHEDULED_TIME_VARIABLE
@@ -240,14 +240,40 @@ class Schedules:
         changes += [Change("delete", name) for name in current if name not in names]
         return changes
 
+    def _create(self, request: dict[str, Any]) -> None:
+        """CreateSchedule; where it meets a schedule of that name (its own first attempt, retried by botocore after an
+        answer was lost), that schedule is kept if it is the one asked for, and a conflict otherwise."""
+        import botocore.exceptions
+
+        client = self._client()
+        try:
+            client.create_schedule(**request)
+        except botocore.exceptions.ClientError as e:
+            if error_code(e) != "ConflictException":
+                raise
+            current = dict(client.get_schedule(GroupName=self.group, Name=request["Name"]))
+            found = differences(current, request)
+            if found:
+                raise AwsError(
+                    f"schedule {request['Name']} already exists in group {self.group} and is not what was asked "
+                    f"({'; '.join(found)}): apply again to update it"
+                ) from None
+
     def apply(self, changes: list[Change], *, create_group: bool) -> list[str]:
         """Makes the changes (the definitions are registered already); returns what was done, in order."""
+        import botocore.exceptions
+
         client = self._client()
         done: list[str] = []
         if create_group:
             with calling(f"creating schedule group {self.group}", done):
                 tags: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(self.config.tags.items())]
-                client.create_schedule_group(Name=self.group, Tags=tags)
+                try:
+                    client.create_schedule_group(Name=self.group, Tags=tags)
+                except botocore.exceptions.ClientError as e:
+                    # A retried create meeting the group its first attempt made: the group is this project's own.
+                    if error_code(e) != "ConflictException" or not self.group_exists():
+                        raise
             done.append(f"created schedule group {self.group}")
         for change in changes:
             if change.action in ("create", "update"):
@@ -264,7 +290,7 @@ class Schedules:
                 verb = "creating" if change.action == "create" else "updating"
                 with calling(f"{change.job}: {verb} schedule {change.name} in group {self.group}", done):
                     if change.action == "create":
-                        client.create_schedule(**request)
+                        self._create(request)
                     else:
                         client.update_schedule(**request)
             elif change.action == "delete":
