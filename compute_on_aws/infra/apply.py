@@ -165,12 +165,17 @@ class Applier:
     def _create(self, change: Change, create: Callable[[], Any]) -> Mapping[str, Any]:
         """`create()`'s answer; where it failed but the resource asked for is there, tagged as this project's (a
         retried create meeting the first one's work), the resource as described. Anything else there is a conflict."""
+        import botocore.exceptions
+
         try:
             answer: Mapping[str, Any] = create()
-        except Exception:
+        except botocore.exceptions.ClientError as error:  # AWS answered: a retry may have met the first attempt's work
             if self.replan is None:
                 raise
-            fresh, current = self.replan(change)
+            try:
+                fresh, current = self.replan(change)
+            except Exception:
+                raise error from None  # the create's own failure is what to report, not the reading's
             if current is None:
                 raise
         else:
