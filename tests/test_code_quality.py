@@ -32,6 +32,7 @@ def test_clean(command: list[str]) -> None:
 # part above or beside it. Parts on one line stand side by side: neither may import the other.
 LAYERS = (
     ("__init__", "errors"),
+    ("interrupts",),
     ("declared",),
     ("nix",),
     ("planning",),

@@ -681,3 +681,40 @@ def test_a_create_meeting_something_else_of_that_name_still_fails(
         "error: job queue bulk already exists and is not what was asked (priority: 99 -> 1; tag compute-on-aws:infra "
         "None, not 'default': not made by this project's apply): rename the declaration, or make the two agree\n"
     )
+
+
+def test_plan_detailed_exitcode_is_2_while_changes_are_pending_0_after_apply_and_1_for_any_error(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    """As Terraform's -detailed-exitcode, for a merge request's pipeline: a bad declaration must not read as 'changes
+    pending' (2), as it would with the usual exit code of a user's mistake."""
+    path = write(tmp_path, settings(account))
+    pending = infra(cli, path, "plan", "--detailed-exitcode")
+    assert pending.code == 2 and pending.out.splitlines()[-1].startswith("4 to create"), pending.err
+    assert infra(cli, path, "plan", "--detailed-exitcode", "--json").code == 2
+    assert infra(cli, path, "apply").code == 0
+    same = infra(cli, path, "plan", "--detailed-exitcode")
+    assert same.code == 0 and same.out.splitlines() == [
+        "0 to create, 0 to update, 0 to replace, 0 to delete, 4 unchanged."
+    ]
+    bad = write(tmp_path, settings(account, queues__bulk__priority=-1))
+    broken = infra(cli, bad, "plan", "--detailed-exitcode")
+    assert broken.code == 1 and "queues.bulk.priority: expected a whole number 0..1000, got -1" in broken.err
+    assert infra(cli, bad, "plan").code == 2
+
+
+def test_iam_policy_role_infra_plan_is_enough_to_plan_and_not_to_apply(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path, as_user
+) -> None:
+    path = write(tmp_path, {**settings(account, queues__bulk__fair_share=FAIR), "logs": {"retention_days": 30}})
+    printed = cli("--config", str(path), "iam-policy", "--role", "infra-plan", "--account", "123456789012")
+    assert printed.code == 0, printed.err
+    policy = printed.json()
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert actions and all(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions), actions
+    as_user(policy)
+    planned = infra(cli, path, "plan", "--detailed-exitcode")
+    assert planned.code == 2, planned.err
+    refused = infra(cli, path, "apply")
+    assert refused.code == 1 and "AccessDenied" in refused.err
+    assert moto.received["CreateComputeEnvironment"] == []

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import pure_manifest, write_job
 
-from compute_on_aws.cli import display, interrupts
+from compute_on_aws import interrupts
+from compute_on_aws.cli import display
 from compute_on_aws.errors import AwsError, Signalled, UserError
 from compute_on_aws.watching.views import JobView
 from compute_on_aws.watching.waiting import Backoff, wait_for

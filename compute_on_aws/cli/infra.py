@@ -19,7 +19,7 @@ from compute_on_aws.cli.app import (
     overridden,
     print_json,
 )
-from compute_on_aws.errors import UserError
+from compute_on_aws.errors import ComputeOnAwsError, UserError
 
 if TYPE_CHECKING:
     from compute_on_aws.aws.session import Aws
@@ -102,6 +102,14 @@ def _as_json(changes: list[Change]) -> list[dict[str, object]]:
 def plan_command(
     ctx: typer.Context,
     prune: PruneOption = False,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode",
+            help="Exit 0 when AWS matches the declarations, 2 when changes are pending, 1 on any error (bad "
+            "declarations included), as Terraform's -detailed-exitcode: for merge-request pipelines.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
     env: EnvOption = None,
@@ -110,12 +118,21 @@ def plan_command(
 
     \b
     Example: compute-on-aws infra plan --env staging
+    Example: compute-on-aws infra plan --detailed-exitcode  # 2: changes pending
     """
-    changes, _, _, _ = _changes(ctx, env, config, prune)
+    try:
+        changes, _, _, _ = _changes(ctx, env, config, prune)
+    except UserError as e:
+        if not detailed_exitcode:
+            raise
+        # 2 says "changes pending" here: a bad declaration must not read as one.
+        raise ComputeOnAwsError(str(e)) from None
     if as_json:
         print_json({"changes": _as_json(changes)})
     else:
         _print(changes)
+    if detailed_exitcode and any(c.action != "keep" for c in changes):
+        raise typer.Exit(2)
 
 
 @infra_app.command("apply")

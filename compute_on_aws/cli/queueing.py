@@ -491,8 +491,8 @@ def iam_policy_command(
         str,
         typer.Option(
             "--role",
-            help="submitter (whoever queues and applies schedules), scheduler (roles.scheduler's own) or infra "
-            "(whoever runs infra plan and apply).",
+            help="submitter (whoever queues and applies schedules), scheduler (roles.scheduler's own), infra "
+            "(whoever runs infra plan and apply: roles.deploy) or infra-plan (infra plan only, reading: roles.plan).",
         ),
     ] = "submitter",
     config: ConfigOption = None,
@@ -504,23 +504,24 @@ def iam_policy_command(
     definitions, roles, ECR repository and schedule group of the declared jobs only. With --role scheduler: the policy
     of the role EventBridge Scheduler assumes (SubmitJob on the scheduled jobs' queues and definitions). With --role
     infra: what infra plan and apply call, on the declared compute environments and queues (and, to prune, on those
-    tagged as this environment's).
+    tagged as this environment's). With --role infra-plan: the reading part of that, for the role a merge request's
+    pipeline plans with.
 
     \b
     Example: compute-on-aws iam-policy --account 123456789012 --env staging > policy.json
     """
     from compute_on_aws.infra.policy import infra_policy, scheduler_policy, submitter_policy
 
-    if role not in ("submitter", "scheduler", "infra"):
-        raise UserError(f"--role: expected submitter, scheduler or infra, got {role!r}")
+    if role not in ("submitter", "scheduler", "infra", "infra-plan"):
+        raise UserError(f"--role: expected submitter, scheduler, infra or infra-plan, got {role!r}")
 
     s = overridden(ctx, config, env)
     config_ = load_settings_config(s)
     if account != "*" and not (account.isdigit() and len(account) == 12):
         raise UserError(f"--account: expected a 12-digit AWS account id, got {account!r}")
     region = region or config_.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "*"
-    if role == "infra":  # the config alone: no job is read
-        print_json(infra_policy(config_, account=account, region=region))
+    if role.startswith("infra"):  # the config alone: no job is read
+        print_json(infra_policy(config_, account=account, region=region, read_only=role == "infra-plan"))
         return
     manifest = load_manifest(s)
     make = submitter_policy if role == "submitter" else scheduler_policy

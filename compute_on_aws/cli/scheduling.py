@@ -94,7 +94,11 @@ def list_command(
     _report_invalid(manifest.errors)
 
 
-ci_app = typer.Typer(no_args_is_help=True, help="Scheduled CI pipelines that queue the declared schedules.")
+ci_app = typer.Typer(
+    no_args_is_help=True,
+    help="Generated CI pipelines: scheduled ones that queue the declared schedules, and one that changes the Batch "
+    "infrastructure through merge requests.",
+)
 app.add_typer(ci_app, name="ci")
 
 CheckOption = Annotated[
@@ -103,13 +107,30 @@ CheckOption = Annotated[
 ]
 
 
-def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, config: Path | None, env: str | None) -> None:
-    from compute_on_aws.schedules.pipelines import render
+PipelineOption = Annotated[
+    str,
+    typer.Option(
+        "--pipeline",
+        help="schedules: queue --due at the declared schedules; infra: infra plan on each merge request, infra apply "
+        "on the default branch.",
+    ),
+]
 
+
+def _pipeline(
+    ctx: typer.Context, kind: Kind, pipeline: str, check: Path | None, config: Path | None, env: str | None
+) -> None:
+    from compute_on_aws.schedules.pipelines import PIPELINES, render, render_infra
+
+    if pipeline not in PIPELINES:
+        raise UserError(f"--pipeline: expected {' or '.join(PIPELINES)}, got {pipeline!r}")
     s = overridden(ctx, config, env)
-    manifest = load_manifest(s)
-    _report_invalid(manifest.errors)
-    text = render(kind, manifest, load_settings_config(s), now=datetime.now(UTC))
+    if pipeline == "infra":  # the config alone: no job is read
+        text = render_infra(kind, load_settings_config(s))
+    else:
+        manifest = load_manifest(s)
+        _report_invalid(manifest.errors)
+        text = render(kind, manifest, load_settings_config(s), now=datetime.now(UTC))
     if check is None:
         sys.stdout.write(text)
         return
@@ -118,10 +139,11 @@ def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, config: Path |
     except OSError as e:
         raise UserError(f"--check {check}: cannot read it ({e.strerror})") from None
     if committed != text:
-        env_flag = f" --env {s.env}" if s.env else ""
+        flags = (f" --pipeline {pipeline}" if pipeline != "schedules" else "") + (f" --env {s.env}" if s.env else "")
+        source = "compute-on-aws.yaml" if pipeline == "infra" else "the job declarations"
         print(
-            f"error: {check} is out of date with the job declarations: regenerate it with "
-            f"`compute-on-aws ci {kind}{env_flag} > {check}` and commit it",
+            f"error: {check} is out of date with {source}: regenerate it with "
+            f"`compute-on-aws ci {kind}{flags} > {check}` and commit it",
             file=sys.stderr,
         )
         raise typer.Exit(1)
@@ -130,30 +152,43 @@ def _pipeline(ctx: typer.Context, kind: Kind, check: Path | None, config: Path |
 
 @ci_app.command("github")
 def github_command(
-    ctx: typer.Context, check: CheckOption = None, config: ConfigOption = None, env: EnvOption = None
+    ctx: typer.Context,
+    pipeline: PipelineOption = "schedules",
+    check: CheckOption = None,
+    config: ConfigOption = None,
+    env: EnvOption = None,
 ) -> None:
-    """Print a GitHub Actions workflow that runs queue --due at every declared schedule (converted to UTC).
+    """Print a GitHub Actions workflow that runs queue --due at every declared schedule (converted to UTC); with
+    --pipeline infra, one that plans the Batch infrastructure on each pull request and applies it on the default branch.
 
-    Credentials come through GitHub's OIDC provider: roles.ci and region in compute-on-aws.yaml.
+    Credentials come through GitHub's OIDC provider: roles.ci (roles.plan and roles.deploy for infra) and region in
+    compute-on-aws.yaml.
 
     \b
     Example: compute-on-aws ci github > .github/workflows/compute-on-aws-schedules.yml
+    Example: compute-on-aws ci github --pipeline infra > .github/workflows/compute-on-aws-infra.yml
     """
-    _pipeline(ctx, "github", check, config, env)
+    _pipeline(ctx, "github", pipeline, check, config, env)
 
 
 @ci_app.command("gitlab")
 def gitlab_command(
-    ctx: typer.Context, check: CheckOption = None, config: ConfigOption = None, env: EnvOption = None
+    ctx: typer.Context,
+    pipeline: PipelineOption = "schedules",
+    check: CheckOption = None,
+    config: ConfigOption = None,
+    env: EnvOption = None,
 ) -> None:
-    """Print a GitLab CI job that runs queue --due in scheduled pipelines, with the pipeline schedules to create.
+    """Print a GitLab CI job that runs queue --due in scheduled pipelines, with the pipeline schedules to create; with
+    --pipeline infra, jobs that plan the Batch infrastructure in merge requests and apply it on the default branch.
 
     Include it from .gitlab-ci.yml (include: local: .gitlab/compute-on-aws-schedules.yml).
 
     \b
     Example: compute-on-aws ci gitlab > .gitlab/compute-on-aws-schedules.yml
+    Example: compute-on-aws ci gitlab --pipeline infra > .gitlab/compute-on-aws-infra.yml
     """
-    _pipeline(ctx, "gitlab", check, config, env)
+    _pipeline(ctx, "gitlab", pipeline, check, config, env)
 
 
 def _sync(ctx: typer.Context, env: str | None, config_path: Path | None, *, apply: bool, as_json: bool) -> None:

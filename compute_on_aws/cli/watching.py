@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from compute_on_aws.cli import display, interrupts
+from compute_on_aws import interrupts
+from compute_on_aws.cli import display
 from compute_on_aws.cli.app import (
     BackendOption,
     ConfigOption,

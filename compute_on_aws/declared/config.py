@@ -22,12 +22,12 @@ KEYS: dict[str, tuple[type, str]] = {
     "region": (str, "AWS region (default: the boto3 chain: AWS_REGION, profile)"),
     "queue": (str, "queue for jobs that declare none"),
     "image": (dict, "Nix-built images: registry, repository, tls_verify, login, system"),
-    "roles": (dict, "IAM roles: job, execution (job definitions), scheduler, ci, service, instance, create (infra)"),
+    "roles": (dict, "IAM roles: job, execution, scheduler, ci, deploy, plan, service, instance, create (infra)"),
     "tags": (dict, "tags added to every job definition"),
     "templates": (str, "folder with your own container.json.j2 (or container-ec2/-fargate.json.j2 for one platform)"),
     "fargate": (dict, "Fargate settings: assign_public_ip"),
     "aws": (dict, "AWS API use: calls_per_second (Batch calls of one command, all threads; default 40 of AWS's 50)"),
-    "ci": (dict, "generated CI pipelines (ci github/gitlab): uses (actions by role: checkout, nix, aws), gitlab_image"),
+    "ci": (dict, "generated CI pipelines (ci github/gitlab): uses (actions by role), gitlab_image, default_branch"),
     "schedules": (dict, "scheduled runs: window (how late CI may be, default 1h), group (EventBridge schedule group)"),
     "local": (dict, "the local backend: state_dir, max_vcpus, queue_priorities, secrets_from_environment, ..."),
     "compute": (dict, "Batch compute environments by name: type (EC2, SPOT, FARGATE, FARGATE_SPOT), max_vcpus, ..."),
@@ -50,6 +50,9 @@ SECTION_KEYS: dict[str, dict[str, str]] = {
         "execution": "IAM role ARN Batch and ECS pull images, read secrets and write logs with (executionRoleArn)",
         "scheduler": "IAM role ARN EventBridge Scheduler assumes to submit scheduled jobs (schedules apply)",
         "ci": "IAM role ARN the generated CI pipelines assume through OIDC (ci github, ci gitlab)",
+        "deploy": "IAM role ARN the infrastructure pipeline applies with, on the default branch (ci --pipeline infra)",
+        "plan": "IAM role ARN, read only, the infrastructure pipeline plans merge requests with (iam-policy --role "
+        "infra-plan)",
         "service": "IAM role ARN Batch manages compute environments with (default: AWS's service-linked role)",
         "instance": "instance profile ARN of the EC2 and spot instances Batch starts (infra apply)",
         "create": "infra apply creates the service-linked role and the instance profile when missing (default false)",
@@ -61,11 +64,12 @@ SECTION_KEYS: dict[str, dict[str, str]] = {
     "ci": {
         "uses": "the actions the GitHub workflow uses, by role: checkout, nix, aws",
         "gitlab_image": "image of the GitLab CI job (default nixos/nix:latest)",
+        "default_branch": "the branch the GitHub infrastructure pipeline applies from (default main; GitLab knows it)",
     },
     "ci.uses": {
         "checkout": "action that checks the repository out (default actions/checkout@v4)",
         "nix": "action that installs Nix (default cachix/install-nix-action@v31)",
-        "aws": "action that assumes roles.ci (default aws-actions/configure-aws-credentials@v4)",
+        "aws": "action that assumes the pipeline's role (default aws-actions/configure-aws-credentials@v4)",
     },
     "fargate": {
         "assign_public_ip": "Fargate jobs get a public IP address (networkConfiguration.assignPublicIp; default false)",
@@ -149,12 +153,16 @@ class Config:
     # The role EventBridge Scheduler assumes to submit scheduled jobs, and the one CI pipelines assume (OIDC).
     scheduler_role_arn: str | None = None
     ci_role_arn: str | None = None
+    # The roles the infrastructure pipeline applies with (default branch) and plans a merge request with (read only).
+    deploy_role_arn: str | None = None
+    plan_role_arn: str | None = None
     # `queue --due` queues the slots of the last `schedule_window`; `schedules apply` owns `schedule_group`.
     schedule_window: timedelta = DEFAULT_WINDOW
     schedule_group: str = "compute-on-aws"
     # The actions a generated GitHub workflow uses, by role (e.g. pinned to commits), and GitLab's job image.
     ci_uses: dict[str, str] = field(default_factory=dict)
     ci_gitlab_image: str = "nixos/nix:latest"
+    ci_default_branch: str = "main"
     # Batch allows ~50 calls/s per account, shared by every tool in it: one command keeps below, leaving room.
     batch_calls_per_second: float = 40
     # The role Batch acts with for compute environments (None: AWS's service-linked role), and the instance profile of
@@ -185,6 +193,24 @@ def _check_section(where: str, data: Any, known: set[str]) -> dict[str, Any]:
 def _string(where: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise UserError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+# owner/repo[/path]@ref, as GitHub's `uses:` takes an action: anything else would be YAML of its own in the workflow.
+_ACTION = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*@[A-Za-z0-9_./-]+")
+# A git branch name, as `git check-ref-format --branch` allows it, less what needs quoting in YAML or a shell.
+_BRANCH = re.compile(r"(?!.*\.\.)(?!.*//)(?![/.-])[A-Za-z0-9_./-]+(?<![/.])(?<!\.lock)")
+
+
+def _action(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not _ACTION.fullmatch(value):
+        raise UserError(f"{where}: expected an action as owner/repo@ref (e.g. actions/checkout@v4), got {value!r}")
+    return value
+
+
+def _branch(where: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 255 or not _BRANCH.fullmatch(value):
+        raise UserError(f"{where}: expected a branch name (letters, digits, _ . / -), got {value!r}")
     return value
 
 
@@ -366,14 +392,17 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         fargate_assign_public_ip=_bool(f"{where}: fargate.assign_public_ip", fargate.get("assign_public_ip", False)),
         scheduler_role_arn=_role(where, "roles.scheduler", roles.get("scheduler")),
         ci_role_arn=_role(where, "roles.ci", roles.get("ci")),
+        deploy_role_arn=_role(where, "roles.deploy", roles.get("deploy")),
+        plan_role_arn=_role(where, "roles.plan", roles.get("plan")),
         service_role_arn=_role(where, "roles.service", roles.get("service")),
         instance_profile_arn=_role(where, "roles.instance", roles.get("instance"), "instance-profile"),
         create_roles=_bool(f"{where}: roles.create", roles.get("create", False)),
         log_retention_days=retention,
         schedule_window=_window(where, scheduling.get("window")),
         batch_calls_per_second=_number(f"{where}: aws.calls_per_second", aws.get("calls_per_second", 40), minimum=0.1),
-        ci_uses={k: _string(f"{where}: ci.uses.{k}", v) for k, v in uses.items()},
+        ci_uses={k: _action(f"{where}: ci.uses.{k}", v) for k, v in uses.items()},
         ci_gitlab_image=_string(f"{where}: ci.gitlab_image", ci.get("gitlab_image", "nixos/nix:latest")),
+        ci_default_branch=_branch(f"{where}: ci.default_branch", ci.get("default_branch", "main")),
         infrastructure=parse_infrastructure(top.get("compute"), top.get("queues"), where=where),
         schedule_group=_group(
             where,

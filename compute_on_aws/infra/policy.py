@@ -152,9 +152,25 @@ def _image_statements(manifest: Manifest, config: Config) -> list[dict[str, Any]
     ]
 
 
-def infra_policy(config: Config, *, account: str = "*", region: str = "*") -> dict[str, Any]:
+def infra_policy(config: Config, *, account: str = "*", region: str = "*", read_only: bool = False) -> dict[str, Any]:
     """What `infra plan` and `infra apply [--prune]` call: the declared compute environments, fair-share policies and
-    queues by name, and those it may prune only while they carry this environment's compute-on-aws:infra tag."""
+    queues by name, and those it may prune only while they carry this environment's compute-on-aws:infra tag.
+    read_only: what `infra plan` alone calls, for a role a merge request's pipeline may assume."""
+    policy = _infra_policy(config, account=account, region=region)
+    if read_only:
+        policy["Statement"] = [
+            {**statement, "Action": reads}
+            for statement in policy["Statement"]
+            if (reads := [a for a in statement["Action"] if _READING.fullmatch(a.split(":")[1])])
+        ]
+    return policy
+
+
+# The calls that change nothing: all `infra plan` makes.
+_READING = re.compile(r"(Describe|List|Get)[A-Za-z]*")
+
+
+def _infra_policy(config: Config, *, account: str, region: str) -> dict[str, Any]:
     from compute_on_aws.declared.infrastructure import MANAGED_TAG, managed_scope
     from compute_on_aws.infra.roles import INSTANCE_POLICY, SERVICE_LINKED_ROLE, instance_profile
 

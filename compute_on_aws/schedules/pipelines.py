@@ -1,5 +1,6 @@
-"""Scheduled CI pipelines (GitHub Actions, GitLab CI) rendered from the declared schedules: each starts at the jobs'
-times and runs `queue --due`. Pure: the text of the file, from the manifest and the config."""
+"""Generated CI pipelines (GitHub Actions, GitLab CI). The scheduled one, from the declared schedules: it starts at the
+jobs' times and runs `queue --due`. The infrastructure one, from the config: `infra plan` on each merge request,
+`infra apply` on the default branch. Pure: the text of the file, from the manifest and the config."""
 
 from __future__ import annotations
 
@@ -18,8 +19,13 @@ from compute_on_aws.declared.manifest import Manifest
 from compute_on_aws.errors import UserError
 from compute_on_aws.planning import chains
 
-# A key of PROVIDERS.
+# A key of PROVIDERS, and which of its pipelines.
 Kind = Literal["github", "gitlab"]
+Pipeline = Literal["schedules", "infra"]
+PIPELINES = ("schedules", "infra")
+# What a pipeline file puts in names and shell lines unquoted: checked, as nothing else may be there.
+_ENVIRONMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 # Well-known actions at their current major versions; `ci.uses` in the config replaces them (e.g. pinned by commit).
 DEFAULT_USES = {
     "checkout": "actions/checkout@v4",
@@ -93,6 +99,8 @@ class Provider:
     title: str
     template: str
     values: Callable[[Manifest, Config, datetime, list[str]], dict[str, Any]]
+    infra_template: str
+    infra_values: Callable[[Config], dict[str, Any]]
 
 
 def _github(manifest: Manifest, config: Config, now: datetime, variables: list[str]) -> dict[str, Any]:
@@ -112,34 +120,83 @@ def _gitlab(manifest: Manifest, config: Config, now: datetime, variables: list[s
     }
 
 
+def _github_infra(config: Config) -> dict[str, Any]:
+    return {"uses": {**DEFAULT_USES, **config.ci_uses}, "branch": config.ci_default_branch}
+
+
+def _gitlab_infra(config: Config) -> dict[str, Any]:
+    return {"image": config.ci_gitlab_image}
+
+
 PROVIDERS: dict[str, Provider] = {
-    "github": Provider("GitHub", "ci-github.yml.j2", _github),
-    "gitlab": Provider("GitLab", "ci-gitlab.yml.j2", _gitlab),
+    "github": Provider("GitHub", "ci-github.yml.j2", _github, "ci-github-infra.yml.j2", _github_infra),
+    "gitlab": Provider("GitLab", "ci-gitlab.yml.j2", _gitlab, "ci-gitlab-infra.yml.j2", _gitlab_infra),
 }
 
 
+def _common(kind: Kind, pipeline: Pipeline, config: Config) -> dict[str, Any]:
+    """What every provider's file of `pipeline` takes from the config, checked."""
+    if config.region is None:
+        raise UserError(f"ci {kind}: region is not set in compute-on-aws.yaml: the region the pipeline works in")
+    if not _REGION.fullmatch(config.region):
+        raise UserError(f"ci {kind}: region: expected an AWS region such as eu-central-1, got {config.region!r}")
+    env = config.environment
+    if env is not None and not _ENVIRONMENT.fullmatch(env):
+        raise UserError(f"ci {kind}: --env {env!r}: a pipeline takes letters, digits, _ . and - in an environment name")
+    return {
+        "name": f"compute-on-aws-{pipeline}" + (f"-{env}" if env else ""),
+        "env_flag": f" --env {env}" if env else "",
+        "region": config.region,
+    }
+
+
+def _required_role(kind: Kind, key: str, arn: str | None, why: str) -> str:
+    if arn is None:
+        title = PROVIDERS[kind].title
+        raise UserError(
+            f"ci {kind}: roles.{key} is not set in compute-on-aws.yaml: the IAM role the pipeline assumes through "
+            f"{title}'s OIDC provider {why}"
+        )
+    return arn
+
+
 def render(kind: Kind, manifest: Manifest, config: Config, *, now: datetime) -> str:
-    """The pipeline file for `kind` (a key of PROVIDERS): the same settings for every provider, then its own."""
+    """The scheduled pipeline file for `kind` (a key of PROVIDERS): the same settings for every provider, then its
+    own."""
     from compute_on_aws.planning.render import templates
 
     provider = PROVIDERS[kind]
-    if config.ci_role_arn is None:
-        raise UserError(
-            f"ci {kind}: roles.ci is not set in compute-on-aws.yaml: the IAM role the pipeline assumes through "
-            f"{provider.title}'s OIDC provider to queue jobs (iam-policy prints what it needs)"
-        )
-    if config.region is None:
-        raise UserError(f"ci {kind}: region is not set in compute-on-aws.yaml: the region the pipeline queues in")
-    env = config.environment
-    common = {
-        "name": "compute-on-aws-schedules" + (f"-{env}" if env else ""),
-        "env_flag": f" --env {env}" if env else "",
-        "window": _window(config),
-        "role": config.ci_role_arn,
-        "region": config.region,
-    }
+    role = _required_role(kind, "ci", config.ci_role_arn, "to queue jobs (iam-policy prints what it needs)")
+    common = {**_common(kind, "schedules", config), "window": _window(config), "role": role}
     values = provider.values(manifest, config, now, _variables(manifest))
     text: str = templates(config.templates).get_template(provider.template).render(**common, **values)
+    return text
+
+
+def render_infra(kind: Kind, config: Config) -> str:
+    """The infrastructure pipeline file for `kind`: plan on merge requests with roles.plan, apply on the default
+    branch with roles.deploy. Merge-request code never gets the role that changes AWS."""
+    from compute_on_aws.planning.render import templates
+
+    provider = PROVIDERS[kind]
+    deploy = _required_role(
+        kind, "deploy", config.deploy_role_arn, "to apply on the default branch (iam-policy --role infra)"
+    )
+    plan = _required_role(
+        kind,
+        "plan",
+        config.plan_role_arn,
+        "to plan merge requests, reading only (iam-policy --role infra-plan): merge-request code must not get "
+        "roles.deploy",
+    )
+    if not config.infrastructure.declared and config.log_retention_days is None:
+        raise UserError(
+            f"ci {kind} --pipeline infra: {config.source or 'compute-on-aws.yaml'} declares no compute or queues: "
+            "nothing to plan (docs/infrastructure.md)"
+        )
+    values = {**_common(kind, "infra", config), "deploy_role": deploy, "plan_role": plan}
+    template = templates(config.templates).get_template(provider.infra_template)
+    text: str = template.render(**values, **provider.infra_values(config))
     return text
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from compute_on_aws import images
+from compute_on_aws import images, interrupts
 from compute_on_aws.aws import batch as calls
 from compute_on_aws.aws.session import CONNECTIONS, Aws, calling
 from compute_on_aws.backends.aws.described import from_batch
-from compute_on_aws.backends.aws.submitting import Prepared, Submission
+from compute_on_aws.backends.aws.submitting import TICK, Prepared, Submission
 from compute_on_aws.errors import AwsError, ComputeOnAwsError
 from compute_on_aws.planning.plan import Outcome, Plan
 from compute_on_aws.planning.render import HASH_PARAMETER
@@ -54,17 +54,23 @@ class AwsBackend:
 
     def _map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """function over items on the backend's threads; the rate limit sets the pace. On Ctrl-C, calls waiting for
-        their turn are never sent."""
+        their turn are never sent (the signal is deferred to this loop, as in Submission.run)."""
         if len(items) <= 1:
             return [function(item) for item in items]
         pool = ThreadPoolExecutor(min(CONNECTIONS, len(items)))
-        try:
-            return list(pool.map(function, items))
-        except BaseException:
-            self._stop()
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        with interrupts.deferred():
+            try:
+                futures = [pool.submit(function, item) for item in items]
+                pending: set[Future[R]] = set(futures)
+                while pending:
+                    interrupts.check()
+                    pending = wait(pending, timeout=TICK).not_done
+                return [future.result() for future in futures]
+            except BaseException:
+                self._stop()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _stop(self) -> None:
         if self.aws.batch_budget is not None:

@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from compute_on_aws import interrupts
 from compute_on_aws.aws import batch as calls
 from compute_on_aws.aws.session import CONNECTIONS, OutcomeUnknown
 from compute_on_aws.errors import AwsError, ComputeOnAwsError
@@ -78,9 +79,15 @@ class Submission:
 
     def run(self) -> None:
         """Until every plan has its outcome. On Ctrl-C nothing more is sent; what is under way finishes, so that
-        every job created is reported, and a job whose outcome is unknown is named with its marker."""
+        every job created is reported, and a job whose outcome is unknown is named with its marker. The signal is
+        deferred to the loop's own check: raised inside concurrent.futures' waiting, it could leave a future's lock
+        held and the senders blocked on it for ever."""
         if not self.requests:
             return
+        with interrupts.deferred():
+            self._run()
+
+    def _run(self) -> None:
         senders = ThreadPoolExecutor(CONNECTIONS)
         searcher = ThreadPoolExecutor(1)
         try:
@@ -103,6 +110,7 @@ class Submission:
 
     def _step(self, senders: ThreadPoolExecutor, searcher: ThreadPoolExecutor) -> None:
         # As many attempts under way as connections, the others wait here: one sent again goes before first attempts.
+        interrupts.check()
         while self.waiting and len(self.sent) < CONNECTIONS:
             index = self.waiting.popleft()
             self.attempts[index] += 1
