@@ -91,7 +91,10 @@ def test_the_github_workflow_starts_at_each_schedule_in_utc_and_passes_the_linte
     assert job["env"] == {"CI_COMMIT_SHA": "${{ github.sha }}", "SOURCE_URL": "${{ vars.SOURCE_URL }}"}
     credentials = next(s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials"))
     assert credentials["with"] == {"role-to-assume": "arn:aws:iam::123456789012:role/ci", "aws-region": "eu-central-1"}
-    assert job["steps"][-1]["run"] == "nix run .#queue-job -- --due --backend aws"
+    assert [s.get("run") for s in job["steps"][-2:]] == [
+        "nix run .#queue-job -- --due --backend aws",
+        "nix run .#compute-on-aws -- schedules missed --window 24h --backend aws",
+    ]
 
 
 def test_the_gitlab_job_runs_on_schedules_and_lists_the_schedules_to_create(cli, project: Path) -> None:
@@ -108,7 +111,10 @@ def test_the_gitlab_job_runs_on_schedules_and_lists_the_schedules_to_create(cli,
     assert [r["if"] for r in job["rules"]] == ['$CI_PIPELINE_SOURCE == "schedule"', '$CI_PIPELINE_SOURCE == "web"']
     assert job["id_tokens"] == {"AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}}
     assert job["variables"]["AWS_ROLE_ARN"] == "arn:aws:iam::123456789012:role/ci"
-    assert job["script"][-1] == "nix run .#queue-job -- --due --backend aws --env staging"
+    assert job["script"][-2:] == [
+        "nix run .#queue-job -- --due --backend aws --env staging",
+        "nix run .#compute-on-aws -- schedules missed --window 24h --backend aws --env staging",
+    ]
 
 
 def test_check_exits_1_when_the_committed_file_is_out_of_date(cli, project: Path) -> None:

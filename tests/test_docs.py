@@ -25,7 +25,7 @@ HELPER = str(Path(sys.executable).parent / "compute-on-aws")
 # Languages of fenced blocks, and what is done with each (docs/README.md); a block in any other is an error.
 LANGUAGES = {"sh", "nix", "yaml", "json", "python", "text"}
 # Programs a `parse` block may run besides compute-on-aws and nix: not this project's, so only named.
-OTHER_PROGRAMS = {"bash", "cat", "cd", "cp", "docker", "echo", "export", "git", "jq", "mkdir", "printf", "sed"}
+OTHER_PROGRAMS = {"aws", "bash", "cat", "cd", "cp", "docker", "echo", "export", "git", "jq", "mkdir", "printf", "sed"}
 OTHER_PROGRAMS |= {"./result", ".venv/bin/python", "python3"}
 JOB_HEADER = re.compile(r"# jobs/([^/\s]+)/default\.nix\n")
 

@@ -431,6 +431,23 @@ def test_a_scheduled_slot_runs_once_locally_and_knows_its_time(local: Local) -> 
     assert [(j["outcome"], j["jobId"]) for j in again.json()["jobs"]] == [("duplicate", queued["jobId"])]
 
 
+def test_missed_schedules_read_the_local_history_as_they_read_batch_s(local: Local) -> None:
+    """Slots 01:00-04:00 of an hourly job: 03:00 never queued, 02:00 failed (exit 1 on its argument's day)."""
+    local.job(
+        "hourly", 'case "$COMPUTE_ON_AWS_SCHEDULED_TIME" in *T02:*) exit 1;; esac', attrs='schedule = "0 * * * *";'
+    )
+    local.write_manifest()
+    for at, window in (("2026-11-28T02:10Z", "2h"), ("2026-11-28T04:10Z", "1h")):
+        assert local.run("queue", "--due", "--at", at, "--window", window).code == 0
+    local.run_worker()
+    result = local.run(
+        "schedules", "missed", "--at", "2026-11-28T05:00Z", "--window", "4h30m", "--grace", "30m", "--json"
+    )
+    assert result.code == 1, result.err
+    outcomes = {s["slot"][11:16]: s["outcome"] for s in result.json()["slots"]}
+    assert outcomes == {"01:00": "succeeded", "02:00": "failed", "03:00": "missing", "04:00": "succeeded"}
+
+
 def times_of_a_run(local: Local, job: str) -> dict[str, float]:
     """Queues the job, waits for it (room for 8 children at once), and reads the times its children wrote."""
     local.write_manifest()

@@ -201,3 +201,75 @@ def test_bad_due_arguments_are_one_line_and_exit_2(cli, jobs: Path, args, messag
 def test_at_and_window_need_due(cli, jobs: Path) -> None:
     result = cli("--jobs", str(jobs), "queue", "nightly", "--window", "1h")
     assert result.code == 2 and result.err == "error: --window: only with --due\n"
+
+
+# -- missed schedules
+
+
+def missed(cli, jobs: Path, *args: str):
+    return cli("--jobs", str(jobs), "--backend", "aws", "schedules", "missed", *args)
+
+
+def test_missed_reports_the_slots_without_a_succeeded_job_and_exits_1(cli, hold_jobs: Moto, tmp_path: Path) -> None:
+    """Hourly slots 01:00-06:00: queued by two pipelines that left 04:00 out, then succeeded, failed or still running
+    as Batch tells; a slot not yet past the grace is not judged."""
+    jobs = tmp_path / "jobs"
+    job(jobs, "hourly", '"0 * * * *"')
+    ids: dict[str, str] = {}
+    for at in ("2026-11-28T03:10Z", "2026-11-28T07:00Z"):
+        queued = due(cli, jobs, "--at", at, "--window", "3h" if at.endswith("03:10Z") else "2h30m", "--json")
+        assert queued.code == 0, queued.err
+        ids |= {j["jobName"][-5:-1]: j["jobId"] for j in queued.json()["jobs"]}
+    assert sorted(ids) == ["0100", "0200", "0300", "0500", "0600", "0700"]
+    for slot, status in {"0100": "SUCCEEDED", "0200": "FAILED", "0300": "RUNNING", "0500": "SUCCEEDED"}.items():
+        hold_jobs.set_status(ids[slot], status)
+    hold_jobs.proxy.clear()
+    # (00:30, 06:30]: 07:00 is too recent to judge; 06:00 is still SUBMITTED, on its way.
+    result = missed(cli, jobs, "--at", "2026-11-28T07:30Z", "--window", "7h", "--grace", "1h", "--json")
+    assert result.code == 1, result.err
+    report = result.json()
+    assert (report["start"], report["end"], report["missed"]) == ("2026-11-28T00:30:00Z", "2026-11-28T06:30:00Z", 2)
+    outcomes = {s["slot"][11:16]: (s["outcome"], s["job_id"]) for s in report["slots"]}
+    assert outcomes == {
+        "01:00": ("succeeded", ids["0100"]),
+        "02:00": ("failed", ids["0200"]),
+        "03:00": ("running", ids["0300"]),
+        "04:00": ("missing", None),
+        "05:00": ("succeeded", ids["0500"]),
+        "06:00": ("running", ids["0600"]),
+    }
+    assert result.err.splitlines()[-1] == (
+        "error: 2 of 6 scheduled slots from 2026-11-28 00:30 to 2026-11-28 06:30 UTC have no SUCCEEDED job"
+    )
+    # One search of the queue for all six names: never a call per slot beyond what listing the queue costs.
+    assert len(hold_jobs.received["ListJobs"]) <= 7
+
+    text = missed(cli, jobs, "--at", "2026-11-28T07:30Z", "--window", "7h", "--grace", "1h")
+    assert text.code == 1
+    lines = text.out.splitlines()
+    assert "hourly 2026-11-28T04:00Z: missing: no job hourly_2026-11-28T0400Z in queue default" in lines
+    assert any(line.startswith(f"hourly 2026-11-28T02:00Z: failed: job {ids['0200']} FAILED (") for line in lines)
+    assert (
+        lines[-1]
+        == "6 slots from 2026-11-28 00:30 to 2026-11-28 06:30 UTC: 2 succeeded, 2 running, 1 failed, 1 missing"
+    )
+
+    fine = missed(cli, jobs, "--at", "2026-11-28T06:30Z", "--window", "2h", "--grace", "10m")
+    assert fine.code == 0, fine.err
+    assert fine.out.splitlines()[-1].endswith(": 1 succeeded, 1 running, 0 failed, 0 missing")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--window", "8d"), "error: --window: at most 7d: AWS Batch lists finished jobs for about a week"),
+        (("--window", "soon"), "error: --window: expected a duration such as 30m, 1h or 1h30m, got 'soon'"),
+        (("--window", "1h", "--grace", "2h"), "error: --grace: 2h leaves nothing of --window 1h to judge"),
+        (("--at", "yesterday"), "error: --at: expected an ISO 8601 time"),
+        (("--job", "nope"), "error: no job named 'nope' in "),
+    ],
+)
+def test_missed_refuses_bad_arguments_in_one_line(cli, moto: Moto, jobs: Path, args: tuple[str, ...], message: str):
+    result = missed(cli, jobs, *args)
+    assert result.code == 2 and len(result.err.splitlines()) == 1 and result.err.startswith(message), result.err
+    assert moto.received["ListJobs"] == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,6 +41,11 @@ class Backend(Protocol):
 
     def list_jobs(self, queues: Sequence[str], status: str | None) -> list[JobView]:
         """Every job in the queues (in `status` only, if given), array children left out."""
+        ...
+
+    def named(self, queue: str, names: Collection[str]) -> dict[str, list[JobView]]:
+        """Every job of the queue with one of these exact names, in any status (array children left out), by name:
+        in the fewest calls the numbers allow."""
         ...
 
     def log_lines(self, view: JobView, attempt: int | None, token: str | None) -> tuple[list[str], str | None]:

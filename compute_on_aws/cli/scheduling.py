@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from compute_on_aws.cli.app import (
+    BackendOption,
     ConfigOption,
     EnvOption,
     JsonOption,
+    StateDirOption,
     app,
     at_least,
+    backend_for,
     load_manifest,
     load_settings_config,
     overridden,
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from compute_on_aws.declared.config import Config
     from compute_on_aws.declared.manifest import Manifest
     from compute_on_aws.schedules.eventbridge import Declared
+    from compute_on_aws.schedules.missed import Checked
     from compute_on_aws.schedules.pipelines import Kind
 
 schedules_app = typer.Typer(
@@ -92,6 +96,81 @@ def list_command(
                 shown += f" ({local:%a %H:%M} {row['timezone']})"
             print(f"  next: {shown}")
     _report_invalid(manifest.errors)
+
+
+@schedules_app.command("missed")
+def missed_command(
+    ctx: typer.Context,
+    window: Annotated[
+        str, typer.Option("--window", help="How far back to look, e.g. 24h or 3d (at most 7d: Batch's history).")
+    ] = "24h",
+    grace: Annotated[
+        str | None,
+        typer.Option(
+            "--grace",
+            help="Slots this recent are not judged yet: a pipeline may queue them late [default: schedules.window].",
+        ),
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help="The window's end, ISO 8601 [default: now].")] = None,
+    job: Annotated[str | None, typer.Option("--job", help="Only this declared job's schedules.")] = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+    backend: BackendOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Report the scheduled slots of the window that have no SUCCEEDED job, from the queues' own history: exit 1 when
+    one failed or was never queued, 0 when every one succeeded or is still on its way (queued or running).
+
+    A slot's run is the job named after it, whoever queued it (a CI pipeline's queue --due, EventBridge Scheduler, a
+    person): one search per queue for all of its slots.
+
+    \b
+    Example: compute-on-aws schedules missed --window 24h --backend aws
+    Example: compute-on-aws schedules missed --job observes-report --json
+    """
+    from compute_on_aws.declared import cron
+    from compute_on_aws.planning.plan import find_job
+    from compute_on_aws.schedules import missed
+
+    s = overridden(ctx, config, env, backend, state_dir)
+    settings = load_settings_config(s)
+    end = cron.parse_time(at, "--at") if at is not None else datetime.now(UTC)
+    length = cron.parse_duration(window, "--window")
+    late = settings.schedule_window if grace is None else cron.parse_duration(grace, "--grace")
+    if late >= length:
+        raise UserError(f"--grace: {grace or settings.schedule_window} leaves nothing of --window {window} to judge")
+    manifest = load_manifest(s, [job] if job else None)
+    only = find_job(manifest, job).name if job else None
+    slots = missed.slots(manifest, settings, start=end - length, end=end - late, only=only)
+    checked = missed.look_up(backend_for(s, settings), slots) if slots else []
+    gone = [c for c in checked if c.outcome in missed.MISSED]
+    span = f"from {end - length:%Y-%m-%d %H:%M} to {end - late:%Y-%m-%d %H:%M} UTC"
+    if as_json:
+        print_json({"start": f"{end - length:%Y-%m-%dT%H:%M:%SZ}", "end": f"{end - late:%Y-%m-%dT%H:%M:%SZ}",
+                    "slots": [c.to_json() for c in checked], "missed": len(gone)})  # fmt: skip
+    else:
+        for c in checked:
+            print(_missed_line(c))
+        counts = {o: sum(1 for c in checked if c.outcome == o) for o in ("succeeded", "running", "failed", "missing")}
+        print(f"{len(checked)} slots {span}: " + ", ".join(f"{n} {o}" for o, n in counts.items()))
+    for problem in (p for problems in manifest.errors.values() for p in problems):
+        print(f"error: {problem} (its schedules are not checked)", file=sys.stderr)
+    if gone:
+        print(f"error: {len(gone)} of {len(checked)} scheduled slots {span} have no SUCCEEDED job", file=sys.stderr)
+        raise typer.Exit(1)
+    if manifest.errors:
+        raise typer.Exit(2)
+
+
+def _missed_line(c: Checked) -> str:
+    slot = f"{c.slot.job} {c.slot.at:%Y-%m-%dT%H:%MZ}"
+    if c.view is None:
+        return f"{slot}: missing: no job {c.slot.name} in queue {c.slot.queue}"
+    line = f"{slot}: {c.outcome}: job {c.view.job_id} {c.view.status}"
+    if c.outcome == "failed":
+        line += f" ({c.view.status_reason or 'no reason given'}; compute-on-aws logs {c.view.job_id})"
+    return line
 
 
 ci_app = typer.Typer(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -276,6 +276,15 @@ class AwsBackend:
                 listed = calls.list_queue(batch, queue, [status] if status else calls.ALL_STATUSES) or []
             found += [from_batch({**job, "jobQueue": queue}) for job in listed if ":" not in job["jobId"]]
         return found
+
+    def named(self, queue: str, names: Collection[str]) -> dict[str, list[JobView]]:
+        batch = self.aws.batch()
+        with calling(f"listing the jobs in {queue}"):
+            found = calls.same_named(batch, queue, names, calls.ALL_STATUSES, self._map)
+        return {
+            name: [from_batch({**job, "jobQueue": queue}) for job in jobs if ":" not in job["jobId"]]
+            for name, jobs in found.items()
+        }
 
     def log_lines(self, view: JobView, attempt: int | None, token: str | None) -> tuple[list[str], str | None]:
         """New lines of the job's log stream since `token`; none yet when the stream does not exist yet."""
