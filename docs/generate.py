@@ -159,6 +159,8 @@ INFRA_WORDS: dict[str, dict[str, str]] = {
         "launch_template": "{id or name, version}: the EC2 launch template of its instances (EC2 and SPOT)",
         "instance_tags": "tags of the instances Batch starts (EC2 and SPOT)",
         "state": "ENABLED (the default) or DISABLED: Batch places no new jobs on a disabled compute environment",
+        "container_insights": "ENABLED, ENHANCED or DISABLED: CloudWatch Container Insights metrics of its instances "
+        "and jobs (billed as custom metrics); unset, left as it is (AWS's default: DISABLED)",
     },
     "compute.<name>.launch_template": {
         "id": "the launch template's id (or name)",
@@ -174,11 +176,18 @@ INFRA_WORDS: dict[str, dict[str, str]] = {
         "shares",
         "cancel_stuck_runnable_after": "10m to 24h: Batch cancels a job RUNNABLE this long for a reason that never "
         "clears (capacity, a job larger than the compute)",
+        "alarms": "CloudWatch alarms to notifications.topic: failed and blocked, each {count (default 1), within "
+        "(default 1h)}: count or more of its jobs failed, or blocked events, within that time",
     },
     "queues.<name>.fair_share": {
         "share_decay": "how long past use counts, 0 to 7d (default 0)",
         "compute_reservation": "percent of the vCPUs kept for shares not yet active, 0-99 (default 0)",
         "shares": "share identifier (or prefix*): weight factor, 0.0001-999.9999; the lower, the larger its part",
+    },
+    "queues.<name>.alarms.<kind>": {
+        "count": "how many failed jobs (kind failed) or blocked events (kind blocked) raise the alarm, 1-10000 "
+        "(default 1)",
+        "within": "in how long a time, whole minutes from 1m to 24h (default 1h)",
     },
 }
 
@@ -191,6 +200,7 @@ def infra_tables() -> dict[str, set[str]]:
         "compute.<name>.launch_template": set(infrastructure.LAUNCH_TEMPLATE_KEYS),
         "queues.<name>": set(infrastructure.QUEUE_KEYS),
         "queues.<name>.fair_share": set(infrastructure.FAIR_SHARE_KEYS),
+        "queues.<name>.alarms.<kind>": set(infrastructure.ALARM_KEYS),
     }
 
 

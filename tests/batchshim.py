@@ -18,7 +18,8 @@ scheduler and ECS would, and:
   job's attempt names, as the awslogs driver does;
 - CancelJob and TerminateJob act as Batch documents: a cancelled job FAILED if it had not started, a terminated job
   FAILED in any state (exit code 143 when it was RUNNING);
-- a job that depends on another stays PENDING until that one SUCCEEDED, and FAILED when it FAILED.
+- a job that depends on another stays PENDING until that one SUCCEEDED, and FAILED when it FAILED;
+- a compute environment keeps the ecsSettings (Container Insights) it was created or updated with, which moto drops.
 moto's own answers are used as they are for every job the shim does not follow.
 """
 
@@ -144,12 +145,17 @@ class BatchShim:
         self._lock = threading.Lock()
         self._log_lock = threading.Lock()
         self._clients: dict[tuple[str, tuple[str, str]], Any] = {}
+        # compute environment name -> the ecsSettings last sent for it
+        self._ecs_settings: dict[str, dict[str, Any]] = {}
         for action, interceptor in (
             ("SubmitJob", self._submit),
             ("DescribeJobs", self._describe),
             ("ListJobs", self._list),
             ("CancelJob", self._cancel),
             ("TerminateJob", self._terminate),
+            ("CreateComputeEnvironment", self._keep_ecs_settings),
+            ("UpdateComputeEnvironment", self._keep_ecs_settings),
+            ("DescribeComputeEnvironments", self._describe_compute),
         ):
             proxy.intercept(action, interceptor)
 
@@ -269,6 +275,23 @@ class BatchShim:
         if not summary:
             job["attempts"] = state["attempts"]
         return job
+
+    def _keep_ecs_settings(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        answer = forward()
+        name = request.get("computeEnvironmentName") or str(request.get("computeEnvironment", "")).split("/")[-1]
+        if answer.status == 200 and "ecsSettings" in request:
+            self._ecs_settings[name] = request["ecsSettings"]
+        return answer
+
+    def _describe_compute(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        answer = forward()
+        if answer.status != 200 or not self._ecs_settings:
+            return answer
+        body = answer.json()
+        for ce in body.get("computeEnvironments", []):
+            if ce.get("computeEnvironmentName") in self._ecs_settings:
+                ce["ecsSettings"] = self._ecs_settings[ce["computeEnvironmentName"]]
+        return answer.with_json(body)
 
     def _describe(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
         answer = forward()

@@ -186,13 +186,17 @@ def hold_jobs(moto: Moto) -> Moto:
 def as_user(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[dict[str, Any]], None]]:
     """From the call on, moto checks every call against `policy` (its documented /moto-api/reset-auth, with no
     unauthenticated calls left). Two moto quirks are met halfway: it compares Batch calls with the resource "*", so
-    resources are widened (this checks the actions; the test above checks the resources), and it names Batch actions
-    in lower case (IAM ignores case), so each action is also given in lower case."""
+    resources are widened (this checks the actions; the test above checks the resources), it names Batch actions
+    in lower case (IAM ignores case), so each action is also given in lower case, and it names CloudWatch's by the
+    service's endpoint prefix (monitoring:, not cloudwatch:), so those are given under both."""
 
     def with_policy(policy: dict[str, Any]) -> None:
         for statement in policy["Statement"]:
             statement["Resource"] = "*"
             statement["Action"] += [action.lower() for action in statement["Action"]]
+            statement["Action"] += [
+                a.replace("cloudwatch:", "monitoring:", 1) for a in statement["Action"] if a.startswith("cloudwatch:")
+            ]
         iam = moto.client("iam")
         for user, document in (("ci", policy), ("shim", ALLOW_ALL)):
             iam.create_user(UserName=user)

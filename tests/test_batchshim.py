@@ -138,3 +138,33 @@ def test_an_array_counts_its_children_and_fails_when_one_failed(moto: Moto, defi
     }
     assert described(moto, f"{parent}:1")["container"]["exitCode"] == 2
     assert described(moto, f"{parent}:0")["arrayProperties"] == {"index": 0}
+
+
+def test_moto_alone_drops_ecs_settings_and_the_shim_keeps_them(moto: Moto) -> None:
+    """Container Insights (ecsSettings): moto accepts it and describes none, so a second infra apply would see a
+    change every time; the shim answers as Batch does, with what was sent."""
+    import boto3
+    import botocore.session
+
+    operation = botocore.session.get_session().get_service_model("batch").operation_model("CreateComputeEnvironment")
+    if operation.input_shape is None or "ecsSettings" not in operation.input_shape.members:
+        pytest.skip("this botocore cannot send ecsSettings (infra refuses container_insights with it)")
+
+    role = moto.client("iam").get_role(RoleName="batch-service")["Role"]["Arn"]
+
+    def create(client: Any, name: str) -> None:
+        client.create_compute_environment(
+            computeEnvironmentName=name,
+            type="UNMANAGED",
+            serviceRole=role,
+            ecsSettings={"containerInsights": "ENABLED"},
+        )
+
+    straight = boto3.client("batch", endpoint_url=moto.server, region_name="us-east-1")
+    create(straight, "alone")
+    (alone,) = straight.describe_compute_environments(computeEnvironments=["alone"])["computeEnvironments"]
+    assert "ecsSettings" not in alone
+    batch = moto.client("batch")
+    create(batch, "kept")
+    (kept,) = batch.describe_compute_environments(computeEnvironments=["kept"])["computeEnvironments"]
+    assert kept["ecsSettings"] == {"containerInsights": "ENABLED"}

@@ -327,6 +327,7 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
         "tags": {},
         "propagateTags": True,
         "allowDuplicates": False,
+        "notify": None,
         "includePositionalArgsInName": True,
         "schedulingPriority": None,
         "shareIdentifier": None,

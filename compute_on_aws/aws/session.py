@@ -109,6 +109,20 @@ class Aws:
         client: CloudWatchLogsClient = self._client("logs")
         return client
 
+    # SNS, EventBridge, CloudWatch and STS (notifications and alarms, infra apply only): typed loosely, as their stubs
+    # are not among the test tools.
+    def sns(self) -> Any:
+        return self._client("sns")
+
+    def events(self) -> Any:
+        return self._client("events")
+
+    def cloudwatch(self) -> Any:
+        return self._client("cloudwatch")
+
+    def sts(self) -> Any:
+        return self._client("sts")
+
     def scheduler(self) -> EventBridgeSchedulerClient:
         client: EventBridgeSchedulerClient = self._client("scheduler")
         return client

@@ -24,6 +24,8 @@ from compute_on_aws.errors import ComputeOnAwsError, UserError
 if TYPE_CHECKING:
     from compute_on_aws.aws.session import Aws
     from compute_on_aws.declared.config import Config
+    from compute_on_aws.declared.infrastructure import Infrastructure
+    from compute_on_aws.declared.manifest import Manifest
     from compute_on_aws.infra.apply import Replan
     from compute_on_aws.infra.plan import Change
 
@@ -55,11 +57,17 @@ def _changes(
     s = overridden(ctx, config_path, env)
     config = load_settings_config(s)
     infra = config.infrastructure
-    if not infra.declared and config.log_retention_days is None:
+    if not infra.declared and config.log_retention_days is None and config.notifications is None and not prune:
         raise UserError(
-            f"{config.source or 'compute-on-aws.yaml'}: declares no compute or queues: nothing to plan "
+            f"{config.source or 'compute-on-aws.yaml'}: declares no compute, queues or notifications: nothing to plan "
             "(docs/infrastructure.md)"
         )
+    _check_container_insights(infra)
+    # The notification rules name every job's definition: a job file that does not evaluate would drop its own.
+    manifest = load_manifest(s) if config.notifications is not None else None
+    if manifest is not None and manifest.errors:
+        problems = [p for problems in manifest.errors.values() for p in problems]
+        raise UserError("\n".join([*problems, "the notification rules name every job: fix the jobs first"]))
     aws = Aws(config.region, batch_calls_per_second=config.batch_calls_per_second)
     needed = roles.plan_roles(aws.iam(), config)
     settings = plan.Settings(
@@ -74,7 +82,44 @@ def _changes(
         group = apply.read_log_group(aws.logs(), DEFAULT_LOG_GROUP)
         changes += [c for c in [plan.log_group_change(config.log_retention_days, group)] if c is not None]
     changes += plan.plan(infra, settings, compute, queues, policies, prune=prune)
+    changes += _monitoring_changes(aws, config, manifest, prune=prune)
     return changes, aws, config, apply.replanner(infra, settings, aws.batch())
+
+
+def _monitoring_changes(aws: Aws, config: Config, manifest: Manifest | None, *, prune: bool) -> list[Change]:
+    """The topic, rules and alarms the config asks for (and, with prune, this environment's no longer asked for)."""
+    from compute_on_aws.declared.infrastructure import MANAGED_TAG
+    from compute_on_aws.infra import monitored, monitoring
+    from compute_on_aws.infra.policy import partition
+
+    wanted = monitoring.wanted(config, manifest)
+    if not wanted.any and not prune:
+        return []
+    scope = _scope(config)
+    region = aws.batch().meta.region_name
+    account = monitored.account(aws.sts())
+    where = {"partition": partition(region), "region": region, "account": account}
+    topic = monitoring.topic_arn(wanted, **where) if wanted.any else None
+    current = monitored.read(aws.sns(), aws.events(), aws.cloudwatch(), wanted, scope, topic)
+    tags = {**config.tags, MANAGED_TAG: scope}
+    return monitoring.plan_monitoring(wanted, current, scope=scope, tags=tags, prune=prune, **where)
+
+
+def _check_container_insights(infra: Infrastructure) -> None:
+    """ecsSettings came with botocore 1.40-ish: an older one would refuse the request after other changes were made."""
+    declared = [ce.name for ce in infra.compute.values() if ce.container_insights is not None]
+    if not declared:
+        return
+    import botocore
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("batch")
+    shape = model.operation_model("CreateComputeEnvironment").input_shape
+    if shape is None or "ecsSettings" not in shape.members:
+        raise UserError(
+            f"compute.{declared[0]}.container_insights: botocore {botocore.__version__} has no ecsSettings: upgrade "
+            "boto3 and botocore (pip install -U boto3), or leave container_insights out"
+        )
 
 
 def _scope(config: Config) -> str:
@@ -168,6 +213,7 @@ def apply_command(
         aws.iam(),
         aws.logs(),
         step,
+        monitoring=(aws.sns(), aws.events(), aws.cloudwatch()),
         partition=partition(settings.region or aws.batch().meta.region_name),
         tags={**settings.tags, MANAGED_TAG: _scope(settings)},
         replan=replan,
@@ -209,6 +255,7 @@ def export_command(
     Example: compute-on-aws infra export --format terraform -o batch.tf.json
     """
     from compute_on_aws.infra import terraform
+    from compute_on_aws.infra.monitoring import wanted
     from compute_on_aws.infra.plan import Settings
     from compute_on_aws.infra.policy import partition
     from compute_on_aws.infra.roles import instance_profile
@@ -247,7 +294,10 @@ def export_command(
         create_roles=settings_config.create_roles,
         log_retention_days=settings_config.log_retention_days,
         partition=partition(settings_config.region or "us-east-1"),
+        notifications=wanted(settings_config, manifest),
     )
+    for note in terraform.export_notes(settings_config.infrastructure):
+        print(note, file=sys.stderr)
     text = terraform.text(document)
     if output is None:
         sys.stdout.write(text)

@@ -146,14 +146,7 @@ def missed_command(
     checked = missed.look_up(backend_for(s, settings), slots) if slots else []
     gone = [c for c in checked if c.outcome in missed.MISSED]
     span = f"from {end - length:%Y-%m-%d %H:%M} to {end - late:%Y-%m-%d %H:%M} UTC"
-    if as_json:
-        print_json({"start": f"{end - length:%Y-%m-%dT%H:%M:%SZ}", "end": f"{end - late:%Y-%m-%dT%H:%M:%SZ}",
-                    "slots": [c.to_json() for c in checked], "missed": len(gone)})  # fmt: skip
-    else:
-        for c in checked:
-            print(_missed_line(c))
-        counts = {o: sum(1 for c in checked if c.outcome == o) for o in ("succeeded", "running", "failed", "missing")}
-        print(f"{len(checked)} slots {span}: " + ", ".join(f"{n} {o}" for o, n in counts.items()))
+    _report_missed(checked, start=end - length, end=end - late, span=span, as_json=as_json)
     for problem in (p for problems in manifest.errors.values() for p in problems):
         print(f"error: {problem} (its schedules are not checked)", file=sys.stderr)
     if gone:
@@ -161,6 +154,20 @@ def missed_command(
         raise typer.Exit(1)
     if manifest.errors:
         raise typer.Exit(2)
+
+
+def _report_missed(checked: list[Checked], *, start: datetime, end: datetime, span: str, as_json: bool) -> None:
+    from compute_on_aws.schedules.missed import MISSED
+
+    if as_json:
+        print_json({"start": f"{start:%Y-%m-%dT%H:%M:%SZ}", "end": f"{end:%Y-%m-%dT%H:%M:%SZ}",
+                    "slots": [c.to_json() for c in checked],
+                    "missed": sum(1 for c in checked if c.outcome in MISSED)})  # fmt: skip
+        return
+    for c in checked:
+        print(_missed_line(c))
+    counts = {o: sum(1 for c in checked if c.outcome == o) for o in ("succeeded", "running", "failed", "missing")}
+    print(f"{len(checked)} slots {span}: " + ", ".join(f"{n} {o}" for o, n in counts.items()))
 
 
 def _missed_line(c: Checked) -> str:

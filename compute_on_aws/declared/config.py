@@ -11,6 +11,7 @@ from typing import Any
 
 from compute_on_aws.declared.cron import DEFAULT_WINDOW, parse_duration
 from compute_on_aws.declared.infrastructure import Infrastructure, parse_infrastructure
+from compute_on_aws.declared.notifications import Notifications, parse_notifications
 from compute_on_aws.errors import UserError, did_you_mean
 
 DEFAULT_PATH = Path("compute-on-aws.yaml")
@@ -33,6 +34,7 @@ KEYS: dict[str, tuple[type, str]] = {
     "compute": (dict, "Batch compute environments by name: type (EC2, SPOT, FARGATE, FARGATE_SPOT), max_vcpus, ..."),
     "queues": (dict, "Batch job queues by name: priority, compute (its compute environments, in order), ..."),
     "logs": (dict, "the jobs' log group, /aws/batch/job: retention_days (kept by infra apply)"),
+    "notifications": (dict, "where job events go (infra apply): topic (an SNS topic name or ARN), on (FAILED, ...)"),
     "environments": (dict, "named overrides of the keys above, chosen with --env"),
 }
 # section: {key: description}, the keys each section of the config takes (any other is an error); the description is
@@ -76,6 +78,10 @@ SECTION_KEYS: dict[str, dict[str, str]] = {
     },
     "aws": {
         "calls_per_second": "Batch calls one command makes per second, all threads together (default 40 of AWS's 50)",
+    },
+    "notifications": {
+        "topic": "an SNS topic name (infra apply creates it, with its policy) or the ARN of an existing one",
+        "on": "the events every job sends there unless it declares `notify`: FAILED (default), SUCCEEDED, BLOCKED",
     },
     "logs": {
         "retention_days": "days CloudWatch keeps the jobs' logs, one of its retention periods (infra apply sets it)",
@@ -175,6 +181,8 @@ class Config:
     log_retention_days: int | None = None
     # Compute environments and job queues `infra plan/apply/export` manage, and jobs' queues are checked against.
     infrastructure: Infrastructure = field(default_factory=Infrastructure)
+    # Where job events go (EventBridge rules to an SNS topic), kept by `infra apply`; None: nowhere.
+    notifications: Notifications | None = None
 
 
 def _unknown(where: str, key: str, known: set[str] | dict[str, Any]) -> UserError:
@@ -404,6 +412,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         ci_gitlab_image=_string(f"{where}: ci.gitlab_image", ci.get("gitlab_image", "nixos/nix:latest")),
         ci_default_branch=_branch(f"{where}: ci.default_branch", ci.get("default_branch", "main")),
         infrastructure=parse_infrastructure(top.get("compute"), top.get("queues"), where=where),
+        notifications=parse_notifications(where, top.get("notifications"), opt(top, "region", "region")),
         schedule_group=_group(
             where,
             (data.get("schedules") or {}).get("group"),

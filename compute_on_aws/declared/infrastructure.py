@@ -46,8 +46,25 @@ COMPUTE_KEYS = {
     "launch_template",
     "instance_tags",
     "state",
+    "container_insights",
 }
-QUEUE_KEYS = {"priority", "compute", "state", "scheduling_policy", "fair_share", "cancel_stuck_runnable_after"}
+QUEUE_KEYS = {
+    "priority",
+    "compute",
+    "state",
+    "scheduling_policy",
+    "fair_share",
+    "cancel_stuck_runnable_after",
+    "alarms",
+}
+# CloudWatch Container Insights on a compute environment's ECS cluster (ecsSettings.containerInsights). Undeclared, it
+# is left as it is (AWS's default: DISABLED): it is billed as custom metrics, per compute environment and per job.
+CONTAINER_INSIGHTS = ("ENABLED", "ENHANCED", "DISABLED")
+# What a queue's alarm counts: its jobs that FAILED, or its "Batch Job Queue Blocked" events.
+ALARM_KINDS = ("failed", "blocked")
+ALARM_KEYS = {"count", "within"}
+# A CloudWatch alarm's period: whole minutes, at most a day.
+ALARM_WITHIN = (60, 86400)
 FAIR_SHARE_KEYS = {"share_decay", "compute_reservation", "shares"}
 # Batch's bounds of a fair-share policy: shareDecaySeconds, computeReservation, weightFactor, shareDistribution.
 MAX_SHARE_DECAY = 7 * 24 * 3600
@@ -81,6 +98,8 @@ class ComputeEnvironment:
     # Tags of the instances Batch launches (computeResources.tags); the environment's own tags are the config's.
     instance_tags: Mapping[str, str] = field(default_factory=dict)
     state: str = "ENABLED"
+    # ENABLED, ENHANCED or DISABLED; None: not managed.
+    container_insights: str | None = None
 
     @property
     def fargate(self) -> bool:
@@ -98,6 +117,15 @@ class FairShare:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Alarm:
+    """A CloudWatch alarm of a queue: `count` or more of its `kind` events within `within_seconds`."""
+
+    kind: str
+    count: int = 1
+    within_seconds: int = 3600
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobQueue:
     name: str
     priority: int
@@ -108,6 +136,7 @@ class JobQueue:
     fair_share: FairShare | None = None
     # Seconds a job may wait in RUNNABLE for a reason that never resolves itself before Batch cancels it.
     cancel_stuck_runnable_after: int | None = None
+    alarms: tuple[Alarm, ...] = ()
 
     @property
     def shares_fairly(self) -> bool:
@@ -288,7 +317,49 @@ def _compute(problems: _Problems, name: str, data: Any) -> ComputeEnvironment | 
         launch_template=launch_template,
         instance_tags=dict(tags),
         state=_choice(problems, f"{path}.state", data.get("state", "ENABLED"), STATES),
+        container_insights=_insights(problems, f"{path}.container_insights", data.get("container_insights")),
     )
+
+
+def _insights(problems: _Problems, path: str, value: Any) -> str | None:
+    # YAML reads a bare `true` as a boolean: taken as ENABLED.
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "ENABLED" if value else "DISABLED"
+    return _choice(problems, path, value, CONTAINER_INSIGHTS)
+
+
+def _alarms(problems: _Problems, path: str, data: Any) -> tuple[Alarm, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, dict):
+        problems.add(path, f"expected a mapping of {' and '.join(ALARM_KINDS)} to count and within")
+        return ()
+    _unknown_keys(problems, path, data, set(ALARM_KINDS))
+    alarms = []
+    for kind in ALARM_KINDS:
+        entry = data.get(kind)
+        if kind not in data:
+            continue
+        where = f"{path}.{kind}"
+        if not isinstance(entry, dict):
+            problems.add(where, f"expected a mapping with count and within, got {entry!r}")
+            continue
+        _unknown_keys(problems, where, entry, ALARM_KEYS)
+        count = _integer(problems, f"{where}.count", entry.get("count", 1), minimum=1, maximum=10000)
+        within = entry.get("within", "1h")
+        seconds = 3600
+        try:
+            seconds = int(parse_duration(str(within), f"{where}.within").total_seconds())
+        except UserError as e:
+            problems.lines.append(f"{problems.where}: {e}")
+        else:
+            low, high = ALARM_WITHIN
+            if seconds % 60 or not low <= seconds <= high:
+                problems.add(f"{where}.within", f"CloudWatch takes whole minutes from 1m to 24h, got {within}")
+        alarms.append(Alarm(kind=kind, count=count, within_seconds=seconds))
+    return tuple(alarms)
 
 
 def _queue(problems: _Problems, name: str, data: Any, compute: Mapping[str, ComputeEnvironment]) -> JobQueue | None:
@@ -331,6 +402,7 @@ def _queue(problems: _Problems, name: str, data: Any, compute: Mapping[str, Comp
         scheduling_policy=policy,
         fair_share=fair_share,
         cancel_stuck_runnable_after=seconds,
+        alarms=_alarms(problems, f"{path}.alarms", data.get("alarms")),
     )
 
 

@@ -83,6 +83,8 @@ class Job:
     tags: dict[str, str]
     propagate_tags: bool
     allow_duplicates: bool
+    # The events of the job sent to the config's notifications topic (None: the config's own choice).
+    notify: tuple[str, ...] | None
     include_positional_args_in_name: bool
     scheduling_priority: int | None
     share_identifier: str | None
@@ -255,6 +257,7 @@ def _job(r: _Reader, name: str, data: Any) -> Job:
         tags=r.mapping(data, "tags", where),
         propagate_tags=r.get(data, "propagateTags", bool, where),
         allow_duplicates=r.get(data, "allowDuplicates", bool, where),
+        notify=None if data.get("notify") is None else r.strings(data, "notify", where),
         include_positional_args_in_name=r.get(data, "includePositionalArgsInName", bool, where),
         scheduling_priority=r.optional(data, "schedulingPriority", int, where),
         share_identifier=r.optional(data, "shareIdentifier", str, where),

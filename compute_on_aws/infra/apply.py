@@ -10,7 +10,7 @@ from compute_on_aws.aws import batch as calls
 from compute_on_aws.aws.session import calling
 from compute_on_aws.declared.infrastructure import MANAGED_TAG
 from compute_on_aws.errors import AwsError, ComputeOnAwsError
-from compute_on_aws.infra import roles
+from compute_on_aws.infra import monitored, roles
 from compute_on_aws.infra.plan import Change, Settings, plan
 from compute_on_aws.watching.waiting import Backoff
 
@@ -131,6 +131,7 @@ class Applier:
         tags: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         replan: Replan | None = None,
+        monitoring: tuple[Any, Any, Any] | None = None,
     ):
         self.batch = batch
         self.iam = iam
@@ -140,6 +141,8 @@ class Applier:
         self.tags = dict(tags or {})
         self.sleep = sleep
         self.replan = replan
+        # The SNS, EventBridge and CloudWatch clients, for the notifications and alarms.
+        self.monitoring = monitoring
         self.done: list[str] = []
         # Scheduling policies created by this applier, name -> ARN, for the queues that use them.
         self.policies: dict[str, str] = {}
@@ -210,6 +213,9 @@ class Applier:
                 self._apply_compute(change, what)
             elif change.kind == "scheduling policy":
                 self._apply_policy(change)
+            elif change.kind in ("sns topic", "event rule", "alarm"):
+                assert self.monitoring is not None, "an Applier for notifications is given their clients"
+                monitored.apply(change, *self.monitoring)
             else:
                 self._apply_queue(change, what)
         self.done.append(f"{change.action}d {what}")

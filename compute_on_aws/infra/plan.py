@@ -17,7 +17,17 @@ from compute_on_aws.declared.infrastructure import (
 )
 from compute_on_aws.watching.views import DEFAULT_LOG_GROUP
 
-Kind = Literal["role", "instance profile", "log group", "compute environment", "scheduling policy", "job queue"]
+Kind = Literal[
+    "role",
+    "instance profile",
+    "log group",
+    "compute environment",
+    "scheduling policy",
+    "job queue",
+    "sns topic",
+    "event rule",
+    "alarm",
+]
 Action = Literal["create", "update", "delete", "keep", "replace"]
 
 
@@ -81,6 +91,8 @@ def compute_request(ce: ComputeEnvironment, settings: Settings) -> dict[str, Any
     }
     if settings.service_role is not None:
         request["serviceRole"] = settings.service_role
+    if ce.container_insights is not None:
+        request["ecsSettings"] = {"containerInsights": ce.container_insights}
     return request
 
 
@@ -151,6 +163,8 @@ def _compute_change(ce: ComputeEnvironment, settings: Settings, current: Mapping
             if not ce.fargate
             else f"{ce.type}, up to {ce.max_vcpus} vCPUs"
         )
+        if ce.container_insights is not None:
+            shown += f", Container Insights {ce.container_insights}"
         return Change(action="create", kind="compute environment", name=ce.name, details=(shown,), request=request)
     have = current.get("computeResources", {})
     want = request["computeResources"]
@@ -171,10 +185,16 @@ def _compute_change(ce: ComputeEnvironment, settings: Settings, current: Mapping
             ("launch_template", have.get("launchTemplate"), want.get("launchTemplate")),
             ("instance_tags", have.get("tags") or {}, want.get("tags") or {}),
         ]
+    if ce.container_insights is not None:
+        # Unset, AWS describes none: Container Insights is off.
+        have_insights = (current.get("ecsSettings") or {}).get("containerInsights", "DISABLED")
+        fields.append(("container_insights", have_insights, ce.container_insights))
     details = _differences(fields)
     if not details:
         return Change(action="keep", kind="compute environment", name=ce.name)
     update: dict[str, Any] = {"computeEnvironment": ce.name, "state": ce.state}
+    if "ecsSettings" in request:
+        update["ecsSettings"] = request["ecsSettings"]
     # Only what changed: Batch refuses some unchanged values in an update (a BEST_FIT allocation strategy).
     resources = {
         k: v

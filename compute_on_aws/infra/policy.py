@@ -285,6 +285,7 @@ def _infra_policy(config: Config, *, account: str, region: str) -> dict[str, Any
         )
     if roles:
         statements.append(_statement("PassBatchRoles", ["iam:PassRole"], roles))
+    statements += _monitoring_statements(config, arn=arn, account=account, region=region)
     if config.log_retention_days is not None:
         statements += [
             # DescribeLogGroups names no resource a policy can scope.
@@ -296,3 +297,58 @@ def _infra_policy(config: Config, *, account: str, region: str) -> dict[str, Any
             ),
         ]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _monitoring_statements(config: Config, *, arn: str, account: str, region: str) -> list[dict[str, Any]]:
+    """Reading this environment's rules and alarms (infra plan and --prune), deleting them while tagged as its own,
+    and, with notifications declared, keeping them and the topic."""
+    from compute_on_aws.declared.infrastructure import MANAGED_TAG, managed_scope
+    from compute_on_aws.infra.monitoring import prefix
+
+    scope = managed_scope(config.environment)
+    rules = f"{arn}:events:{region}:{account}:rule/{prefix(scope)}*"
+    alarms = f"{arn}:cloudwatch:{region}:{account}:alarm:{prefix(scope)}*"
+    ours = {"StringEquals": {f"aws:ResourceTag/{MANAGED_TAG}": scope}}
+    statements = [
+        # ListRules and DescribeAlarms name no resource a policy can scope.
+        _statement("ListRulesAndAlarms", ["events:ListRules", "cloudwatch:DescribeAlarms"], ["*"]),
+        _statement(
+            "ReadOwnRulesAndAlarms",
+            ["events:ListTargetsByRule", "events:ListTagsForResource", "cloudwatch:ListTagsForResource"],
+            [rules, alarms],
+        ),
+        {
+            **_statement(
+                "PruneOwnRulesAndAlarms",
+                ["events:RemoveTargets", "events:DeleteRule", "cloudwatch:DeleteAlarms"],
+                [rules, alarms],
+            ),
+            "Condition": ours,
+        },
+    ]
+    notifications = config.notifications
+    if notifications is None:
+        return statements
+    statements.append(
+        _statement(
+            "KeepRulesAndAlarms",
+            [
+                "events:PutRule",
+                "events:PutTargets",
+                "events:TagResource",
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:TagResource",
+            ],
+            [rules, alarms],
+        )
+    )
+    topic = notifications.topic_arn or f"{arn}:sns:{region}:{account}:{notifications.topic_name}"
+    if notifications.topic_name is not None:
+        statements.append(
+            _statement(
+                "KeepTopic",
+                ["sns:CreateTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:TagResource"],
+                [topic],
+            )
+        )
+    return statements

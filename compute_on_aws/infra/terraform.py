@@ -11,6 +11,8 @@ from typing import Any
 
 from compute_on_aws.declared import infrastructure as model
 from compute_on_aws.declared.infrastructure import MANAGED_TAG, STUCK_REASONS
+from compute_on_aws.infra import monitoring
+from compute_on_aws.infra.monitoring import Wanted
 from compute_on_aws.infra.plan import Settings, compute_request, policy_request
 from compute_on_aws.infra.roles import EC2_TRUST, INSTANCE_POLICY
 from compute_on_aws.watching.views import DEFAULT_LOG_GROUP
@@ -55,6 +57,7 @@ def _compute(ce: model.ComputeEnvironment, settings: Settings) -> dict[str, Any]
     }
     if "serviceRole" in request:
         resource["service_role"] = request["serviceRole"]
+    # ecsSettings (container_insights) is left out: see export_notes.
     return resource
 
 
@@ -157,6 +160,82 @@ def _roles(settings: Settings, *, linked: bool, partition: str) -> dict[str, Any
     return resources
 
 
+# The account and region of the apply, as Terraform reads them (the ARNs of the topic's policy name them).
+_ACCOUNT = "${data.aws_caller_identity.current.account_id}"
+_REGION = "${data.aws_region.current.region}"
+
+
+def _monitoring(w: Wanted, settings: Settings, partition: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The topic and its policy, the rules with their targets, and the alarms, as apply makes them; and the data
+    sources they read."""
+    tags = {**settings.tags, MANAGED_TAG: settings.scope}
+    resources: dict[str, Any] = {}
+    if w.topic_name is not None:
+        name = identifier(w.topic_name)
+        topic = f"${{aws_sns_topic.{name}.arn}}"
+        resources["aws_sns_topic"] = {name: {"name": w.topic_name, "tags": tags}}
+        policy = monitoring.topic_policy(
+            topic, partition=partition, region=_REGION, account=_ACCOUNT, scope=settings.scope
+        )
+        resources["aws_sns_topic_policy"] = {name: {"arn": topic, "policy": json.dumps(policy, sort_keys=True)}}
+    else:
+        topic = str(w.topic_arn)
+    rules = monitoring.rules(w, settings.scope, topic, tags)
+    resources["aws_cloudwatch_event_rule"] = {
+        identifier(n): {
+            "name": n,
+            "description": r["rule"]["Description"],
+            "event_pattern": r["rule"]["EventPattern"],
+            "state": r["rule"]["State"],
+            "tags": tags,
+        }
+        for n, r in rules.items()
+    }
+    resources["aws_cloudwatch_event_target"] = {
+        identifier(n): {
+            "rule": f"${{aws_cloudwatch_event_rule.{identifier(n)}.name}}",
+            "target_id": t["Id"],
+            "arn": t["Arn"],
+            "input_transformer": [
+                {
+                    "input_paths": t["InputTransformer"]["InputPathsMap"],
+                    "input_template": t["InputTransformer"]["InputTemplate"],
+                }
+            ],
+        }
+        for n, r in rules.items()
+        for t in r["targets"]
+    }
+    resources["aws_cloudwatch_metric_alarm"] = {
+        identifier(n): {
+            "alarm_name": n,
+            "alarm_description": a["AlarmDescription"],
+            "namespace": a["Namespace"],
+            "metric_name": a["MetricName"],
+            "dimensions": {
+                d["Name"]: f"${{aws_cloudwatch_event_rule.{identifier(d['Value'])}.name}}" for d in a["Dimensions"]
+            },
+            "statistic": a["Statistic"],
+            "period": a["Period"],
+            "evaluation_periods": a["EvaluationPeriods"],
+            "threshold": a["Threshold"],
+            "comparison_operator": a["ComparisonOperator"],
+            "treat_missing_data": a["TreatMissingData"],
+            "alarm_actions": a["AlarmActions"],
+            "tags": tags,
+        }
+        for n, a in monitoring.alarms(w, settings.scope, topic, tags).items()
+    }
+    data: dict[str, Any] = (
+        {"aws_caller_identity": {"current": {}}, "aws_region": {"current": {}}} if w.topic_name else {}
+    )
+    return resources, data
+
+
+def _rule_reference(name: str) -> str:
+    return f"${{aws_cloudwatch_event_rule.{identifier(name)}.name}}"
+
+
 def export(
     infra: model.Infrastructure,
     settings: Settings,
@@ -165,10 +244,11 @@ def export(
     create_roles: bool = False,
     partition: str = "aws",
     log_retention_days: int | None = None,
+    notifications: Wanted | None = None,
 ) -> dict[str, Any]:
     """Terraform JSON: the compute environments and fair-share policies, the queues (which name them by reference:
-    Terraform creates them first), a definition per job, the log group Batch writes to, and with create_roles the
-    roles apply would create."""
+    Terraform creates them first), a definition per job, the log group Batch writes to, with create_roles the roles
+    apply would create, and the notifications' topic, rules and alarms."""
     made = _roles(settings, linked=settings.service_role is None, partition=partition) if create_roles else {}
     compute = {identifier(ce.name): _compute(ce, settings) for ce in infra.compute.values()}
     if "aws_iam_instance_profile" in made:
@@ -192,8 +272,26 @@ def export(
         "aws_batch_job_definition": {identifier(d["jobDefinitionName"]): _definition(d) for d in definitions},
         "aws_cloudwatch_log_group": {"batch_jobs": log_group},
     }
-    return {"terraform": {"required_providers": PROVIDER}, "resource": {k: v for k, v in resources.items() if v}}
+    data: dict[str, Any] = {}
+    if notifications is not None and notifications.any:
+        watched, data = _monitoring(notifications, settings, partition)
+        resources |= watched
+    document: dict[str, Any] = {"terraform": {"required_providers": PROVIDER}}
+    if data:
+        document["data"] = data
+    document["resource"] = {k: v for k, v in resources.items() if v}
+    return document
 
 
 def text(document: Mapping[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def export_notes(infra: model.Infrastructure) -> list[str]:
+    """What the export cannot say, one line each."""
+    return [
+        f"note: compute.{ce.name}.container_insights is not in the export (no argument of hashicorp/aws's "
+        "aws_batch_compute_environment known here sets it): infra apply sets it, or set it beside Terraform"
+        for ce in infra.compute.values()
+        if ce.container_insights is not None
+    ]

@@ -648,6 +648,26 @@ in
       '';
       check = bool;
     };
+    notify = {
+      default = null;
+      description = ''
+        Which of the job's events go to the config's `notifications.topic`: a list of `"FAILED"`, `"SUCCEEDED"`
+        and `"BLOCKED"` (it waits in a queue Batch finds blocked), `[ ]` for none. Unset, the config's
+        `notifications.on`.
+      '';
+      check =
+        v:
+        if !isList v then
+          expect "a list of \"FAILED\", \"SUCCEEDED\" or \"BLOCKED\"" v
+        else
+          concatMap (
+            x:
+            when (!elem x [ "FAILED" "SUCCEEDED" "BLOCKED" ]) [
+              "expected \"FAILED\", \"SUCCEEDED\" or \"BLOCKED\", got ${show x}"
+            ]
+          ) v
+          ++ uniqueNames v;
+    };
     includePositionalArgsInName = {
       default = true;
       description = ''
