@@ -217,7 +217,16 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def _error(self, status: int, code: str) -> None:
-            body = json.dumps({"__type": code, "message": f"injected by the test proxy: {code}"}).encode()
+            message = f"injected by the test proxy: {code}"
+            if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+                # A query-protocol service (SNS, CloudWatch, IAM) answers errors in XML.
+                xml = (
+                    f"<ErrorResponse><Error><Type>{'Receiver' if status >= 500 else 'Sender'}</Type><Code>{code}</Code>"
+                    f"<Message>{message}</Message></Error><RequestId>faultproxy</RequestId></ErrorResponse>"
+                )
+                self._answer(status, xml.encode(), [("Content-Type", "text/xml")])
+                return
+            body = json.dumps({"__type": code, "message": message}).encode()
             self._answer(status, body, [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)])
 
         def _any(self) -> None:

@@ -296,3 +296,27 @@ def test_a_long_queue_name_gives_rule_and_alarm_names_within_aws_s_limits() -> N
     assert len(made) == 2 and all(len(n) <= 64 and n.startswith("compute-on-aws-staging-") for n in made)
     (alarm, _) = alarms(w, "staging", "arn:aws:sns:us-east-1:123456789012:t", {}).values()
     assert alarm["Dimensions"][0]["Value"] in made
+
+
+@pytest.mark.parametrize("action", ["CreateTopic", "SetTopicAttributes", "PutRule", "PutTargets", "PutMetricAlarm"])
+def test_a_lost_answer_of_a_notification_call_converges(cli, moto: Moto, project: Path, action: str) -> None:
+    """AWS acted, its answer was lost (a 500 after the fact), botocore sent the call again: each of these calls is
+    idempotent, so apply exits 0 with one topic, each rule and alarm once, and a second plan has nothing to do."""
+    moto.proxy.script[action] = ["error-after"]
+    result = infra(cli, project, "apply")
+    assert result.code == 0, result.err
+    assert moto.proxy.injected[(action, "error-after")] == 1
+    assert len(moto.client("sns").list_topics()["Topics"]) == 1
+    assert len(rules(moto)) == 4 and len(moto.client("cloudwatch").describe_alarms()["MetricAlarms"]) == 2
+    again = infra(cli, project, "plan", "--detailed-exitcode")
+    assert again.code == 0, again.out + again.err
+
+
+def test_an_unreadable_answer_is_one_line_naming_the_step_not_an_internal_error(cli, moto: Moto, project: Path) -> None:
+    from faultproxy import Answer
+
+    moto.proxy.intercept("CreateTopic", lambda request, forward: Answer(200, [("Content-Type", "text/xml")], b"<html"))
+    result = infra(cli, project, "apply")
+    assert result.code == 1 and len(result.err.splitlines()) == 1, result.err
+    assert result.err.startswith("error: creating sns topic observes-alerts: an answer from AWS that cannot be read (")
+    assert "try again (already done: created compute environment spot; created job queue etl)" in result.err

@@ -199,6 +199,7 @@ def calling(what: str, done: list[str] | None = None) -> Iterator[None]:
     `done` lists what already happened (e.g. a registered definition), so a failure part-way says so.
     """
     import botocore.exceptions
+    import botocore.parsers
 
     already = f" (already done: {'; '.join(done)})" if done else ""
     try:
@@ -223,3 +224,10 @@ def calling(what: str, done: list[str] | None = None) -> Iterator[None]:
         ) from None
     except botocore.exceptions.BotoCoreError as e:
         raise AwsError(f"{what}: {e}{already}") from None
+    except botocore.parsers.ResponseParserError as e:
+        # Not a BotoCoreError: an answer botocore cannot read (a proxy's page, a cut-off body).
+        first = " ".join(str(e).split())[:200]
+        raise AwsError(
+            f"{what}: an answer from AWS that cannot be read ({first}); a proxy or the network may have changed it: "
+            f"try again{already}"
+        ) from None
