@@ -609,6 +609,45 @@ def test_a_manifest_without_builds_for_image_system_is_a_users_mistake() -> None
     )
 
 
+@pytest.mark.parametrize(("system", "architecture"), [("aarch64-linux", "ARM64"), ("x86_64-linux", "X86_64")])
+def test_a_nix_image_on_fargate_names_its_architecture(system: str, architecture: str) -> None:
+    """Fargate runs X86_64 unless told: an aarch64-linux image registered without runtimePlatform fails at start."""
+    config = Config(
+        image=ImageSettings(registry="r.example", repository="jobs", system=system),
+        execution_role_arn=EXEC_ROLE,
+    )
+    job = {**nix_image_job("etl"), "platform": "FARGATE", "vcpus": 1, "memory": 2048}
+    container = planned_on(job, config).definition["containerProperties"]
+    assert container["runtimePlatform"] == {"operatingSystemFamily": "LINUX", "cpuArchitecture": architecture}
+    # A registry image may hold several architectures: Fargate's default is left to it.
+    registry = manifest_job(name="etl", platform="FARGATE", vcpus=1, memory=2048)
+    assert "runtimePlatform" not in planned_on(registry, config).definition["containerProperties"]
+
+
+def test_an_arm64_image_is_refused_on_fargate_spot_as_aws_refuses_it() -> None:
+    from compute_on_aws.declared.infrastructure import parse_infrastructure
+    from compute_on_aws.planning.checks import job_problems
+
+    network = {"subnets": ["subnet-1"], "security_groups": ["sg-1"]}
+    infra = parse_infrastructure(
+        {
+            "spot": {"type": "FARGATE_SPOT", "max_vcpus": 16, **network},
+            "on": {"type": "FARGATE", "max_vcpus": 16, **network},
+        },
+        {"cheap": {"compute": ["spot"]}, "mixed": {"compute": ["spot", "on"]}},
+        where="c.yaml",
+    )
+    job = {**nix_image_job("etl"), "platform": "FARGATE", "vcpus": 1, "memory": 2048}
+    manifest = parse_manifest({"version": 4, "errors": {}, "jobs": {"etl": job}}, source="m.json")
+    etl = manifest.jobs["etl"]
+    assert job_problems(etl, "cheap", infra, "aarch64-linux") == [
+        "etl: needs 1 vCPU, 2048 MiB on FARGATE (aarch64-linux image), which no compute environment of queue cheap can "
+        "give: spot (FARGATE_SPOT, at most 16 vCPU, 16 vCPU and 120 GiB a task, x86_64 only)"
+    ]
+    assert job_problems(etl, "cheap", infra, "x86_64-linux") == []
+    assert job_problems(etl, "mixed", infra, "aarch64-linux") == []
+
+
 def test_an_image_tag_stays_within_dockers_128_characters_whatever_the_jobs_name() -> None:
     name = "a-very-long-job-name-" * 6  # 126 characters
     tag = planned_on(nix_image_job(name), REGISTRY).definition["containerProperties"]["image"].split(":", 1)[1]

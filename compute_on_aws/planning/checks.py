@@ -22,7 +22,9 @@ def _fits(job: Job, ce: ComputeEnvironment, architecture: str | None) -> bool:
     if job.vcpus > ce.max_vcpus or ce.fargate != (job.platform == "FARGATE"):
         return False
     if ce.fargate:
-        return job.vcpus <= FARGATE_MAX_VCPUS and job.memory <= FARGATE_MAX_MEMORY and not job.gpus
+        # Fargate runs both architectures, but Fargate Spot runs no ARM64 task.
+        arm_on_spot = architecture == "arm64" and ce.type == "FARGATE_SPOT"
+        return job.vcpus <= FARGATE_MAX_VCPUS and job.memory <= FARGATE_MAX_MEMORY and not job.gpus and not arm_on_spot
     return instances.can_run(
         ce.instance_types, vcpus=job.vcpus, memory=job.memory, gpus=job.gpus, architecture=architecture
     )
@@ -31,7 +33,8 @@ def _fits(job: Job, ce: ComputeEnvironment, architecture: str | None) -> bool:
 def _offer(ce: ComputeEnvironment) -> str:
     """What a compute environment can give one job at most, for the error."""
     if ce.fargate:
-        return f"{ce.name} ({ce.type}, at most {ce.max_vcpus} vCPU, 16 vCPU and 120 GiB a task)"
+        arm = ", x86_64 only" if ce.type == "FARGATE_SPOT" else ""
+        return f"{ce.name} ({ce.type}, at most {ce.max_vcpus} vCPU, 16 vCPU and 120 GiB a task{arm})"
     largest = instances.largest(ce.instance_types)
     if largest is None:
         return f"{ce.name} ({ce.type}, at most {ce.max_vcpus} vCPU)"

@@ -29,14 +29,24 @@ def template_names(job: Job) -> list[str]:
     return [f"container-{job.platform.lower()}.json.j2", TEMPLATE]
 
 
+# Fargate's name of the CPU architecture a Nix image built for a system runs on.
+FARGATE_ARCHITECTURES = {"x86_64-linux": "X86_64", "aarch64-linux": "ARM64"}
+
+
 def platform_properties(job: Job, config: Config) -> dict[str, Any]:
-    """The containerProperties one platform has and the other lacks: Fargate's network and platform version."""
+    """The containerProperties one platform has and the other lacks: Fargate's network and platform version, and the
+    CPU architecture of an image Nix builds (Fargate's default is X86_64: an aarch64-linux image would fail to start
+    there). A registry image may hold several architectures: Fargate's default is left to it."""
     if job.platform != "FARGATE":
         return {}
-    return {
+    properties: dict[str, Any] = {
         "networkConfiguration": {"assignPublicIp": "ENABLED" if config.fargate_assign_public_ip else "DISABLED"},
         "fargatePlatformConfiguration": {"platformVersion": "LATEST"},
     }
+    if job.image.kind == "nix":
+        architecture = FARGATE_ARCHITECTURES[config.image.system]
+        properties["runtimePlatform"] = {"operatingSystemFamily": "LINUX", "cpuArchitecture": architecture}
+    return properties
 
 
 @functools.lru_cache(maxsize=4)
