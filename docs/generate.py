@@ -189,6 +189,10 @@ INFRA_WORDS: dict[str, dict[str, str]] = {
         "(default 1)",
         "within": "in how long a time, whole minutes from 1m to 24h (default 1h)",
     },
+    "consumable_resources.<name>": {
+        "total": "how many exist (required): a job declaring `consumes = { <name> = N; }` runs while it holds N",
+        "replenishable": "given back when a job ends, as licences and connections are (default true); false: spent",
+    },
 }
 
 
@@ -201,6 +205,7 @@ def infra_tables() -> dict[str, set[str]]:
         "queues.<name>": set(infrastructure.QUEUE_KEYS),
         "queues.<name>.fair_share": set(infrastructure.FAIR_SHARE_KEYS),
         "queues.<name>.alarms.<kind>": set(infrastructure.ALARM_KEYS),
+        "consumable_resources.<name>": set(infrastructure.CONSUMABLE_KEYS),
     }
 
 

@@ -19,7 +19,9 @@ scheduler and ECS would, and:
 - CancelJob and TerminateJob act as Batch documents: a cancelled job FAILED if it had not started, a terminated job
   FAILED in any state (exit code 143 when it was RUNNING);
 - a job that depends on another stays PENDING until that one SUCCEEDED, and FAILED when it FAILED;
-- a compute environment keeps the ecsSettings (Container Insights) it was created or updated with, which moto drops.
+- a compute environment keeps the ecsSettings (Container Insights) it was created or updated with, which moto drops;
+- consumable resources (Create/Describe/List/Update/DeleteConsumableResource), which moto does not implement, are kept
+  here and answered as Batch's API reference describes them.
 moto's own answers are used as they are for every job the shim does not follow.
 """
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +61,14 @@ class Script:
 
 # A job that stays SUBMITTED until something moves it (BatchShim.set_status, CancelJob, TerminateJob).
 HELD = Script(path=[("SUBMITTED", 0.0)], hold=True)
+
+
+def _json_answer(value: Any, status: int = 200) -> Answer:
+    return Answer(status, [("Content-Type", "application/json")], json.dumps(value).encode())
+
+
+def _client_error(message: str) -> Answer:
+    return _json_answer({"__type": "ClientException", "message": message}, status=400)
 
 
 def _now() -> int:
@@ -147,7 +158,14 @@ class BatchShim:
         self._clients: dict[tuple[str, tuple[str, str]], Any] = {}
         # compute environment name -> the ecsSettings last sent for it
         self._ecs_settings: dict[str, dict[str, Any]] = {}
+        # consumable resource name -> what DescribeConsumableResource answers
+        self.consumables: dict[str, dict[str, Any]] = {}
         for action, interceptor in (
+            ("CreateConsumableResource", self._create_consumable),
+            ("DescribeConsumableResource", self._describe_consumable),
+            ("ListConsumableResources", self._list_consumables),
+            ("UpdateConsumableResource", self._update_consumable),
+            ("DeleteConsumableResource", self._delete_consumable),
             ("SubmitJob", self._submit),
             ("DescribeJobs", self._describe),
             ("ListJobs", self._list),
@@ -275,6 +293,58 @@ class BatchShim:
         if not summary:
             job["attempts"] = state["attempts"]
         return job
+
+    def _consumable_arn(self, name: str) -> str:
+        return f"arn:aws:batch:{self.region}:123456789012:consumable-resource/{name}"
+
+    def _found(self, request: dict[str, Any], key: str) -> dict[str, Any] | None:
+        return self.consumables.get(str(request.get(key, "")).rsplit("/", 1)[-1])
+
+    def _create_consumable(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        name = request["consumableResourceName"]
+        if name in self.consumables:
+            return _client_error(f"consumable resource {name} already exists")
+        total = int(request.get("totalQuantity", 0))
+        self.consumables[name] = {
+            "consumableResourceName": name,
+            "consumableResourceArn": self._consumable_arn(name),
+            "totalQuantity": total,
+            "inUseQuantity": 0,
+            "availableQuantity": total,
+            "resourceType": request.get("resourceType", "REPLENISHABLE"),
+            "createdAt": _now(),
+            "tags": dict(request.get("tags", {})),
+        }
+        return _json_answer({"consumableResourceName": name, "consumableResourceArn": self._consumable_arn(name)})
+
+    def _describe_consumable(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        found = self._found(request, "consumableResource")
+        return _client_error("no such consumable resource") if found is None else _json_answer(found)
+
+    def _list_consumables(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        # A summary each, as the model has it: no tags (DescribeConsumableResource gives those).
+        summary = ("consumableResourceArn", "consumableResourceName", "totalQuantity", "inUseQuantity", "resourceType")
+        listed = [{k: r[k] for k in summary if k in r} for r in self.consumables.values()]
+        return _json_answer({"consumableResources": listed})
+
+    def _update_consumable(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        found = self._found(request, "consumableResource")
+        if found is None:
+            return _client_error("no such consumable resource")
+        quantity = int(request.get("quantity", 0))
+        operation = request.get("operation", "SET")
+        total = {"SET": quantity, "ADD": found["totalQuantity"] + quantity}.get(
+            operation, found["totalQuantity"] - quantity
+        )
+        found.update(totalQuantity=total, availableQuantity=total - found["inUseQuantity"])
+        return _json_answer({k: found[k] for k in ("consumableResourceName", "consumableResourceArn", "totalQuantity")})
+
+    def _delete_consumable(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        found = self._found(request, "consumableResource")
+        if found is None:
+            return _client_error("no such consumable resource")
+        del self.consumables[found["consumableResourceName"]]
+        return _json_answer({})
 
     def _keep_ecs_settings(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
         answer = forward()

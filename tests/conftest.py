@@ -392,3 +392,15 @@ def scripted(moto: Moto) -> dict[str, Script]:
     them: through its states, with CloudWatch lines, exit codes, attempts (tests/batchshim.py)."""
     moto.shim.default = Script()
     return moto.shim.scripts
+
+
+def botocore_has(operation: str, member: str | None = None) -> bool:
+    """Whether the installed botocore's Batch model has an operation (and a member of its input): the lowest
+    supported botocore predates some of what the tests send."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("batch")
+    if operation not in model.operation_names:
+        return False
+    shape = model.operation_model(operation).input_shape
+    return member is None or (shape is not None and member in shape.members)

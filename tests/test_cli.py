@@ -73,9 +73,9 @@ def test_jobs_lists_valid_jobs_and_fails_on_invalid_ones(cli, jobs: Path) -> Non
         ("{", "not JSON (line 1: Expecting property name enclosed in double quotes)"),
         (
             '{"version": 2, "jobs": {}, "errors": {}}',
-            "version: this helper reads version 4, got 2 (update compute-on-aws or the flake)",
+            "version: this helper reads version 5, got 2 (update compute-on-aws or the flake)",
         ),
-        ('{"version": 4, "jobs": {"a": {}}, "errors": {}}', "jobs.a.platform: missing"),
+        ('{"version": 5, "jobs": {"a": {}}, "errors": {}}', "jobs.a.platform: missing"),
         ("[]", "top level: expected an object"),
     ],
 )
@@ -146,7 +146,7 @@ def test_a_negative_or_non_finite_number_is_refused(cli, jobs: Path, command: li
 
 def test_a_manifest_that_is_not_utf8_is_a_users_mistake(cli, tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.json"
-    manifest.write_bytes(b'{"version": 4, "jobs": {}, "errors": {"\xff": []}}')
+    manifest.write_bytes(b'{"version": 5, "jobs": {}, "errors": {"\xff": []}}')
     result = cli("--manifest", str(manifest), "jobs")
     assert result.code == 2
     assert result.err == f"error: manifest {manifest}: not UTF-8 text (byte 39)\n"

@@ -147,6 +147,92 @@ INVALID = [
         'after = builtins.genList (i: "j${toString i}") 21;',
         "after-21: after: lists 21 jobs; AWS allows 20 dependencies per job",
     ),
+    # Container settings, checked where AWS checks them (issue 22's bad values among them).
+    (
+        "efs-id",
+        'volumes.data = { mountPoint = "/data"; efs.fileSystemId = "fs-12"; };',
+        "efs-id: volumes: data: efs: fileSystemId: must be an EFS file system id (fs- and 8 to 40 hex digits), "
+        'got "fs-12"',
+    ),
+    (
+        "efs-both",
+        'volumes.data = { mountPoint = "/data"; hostPath = "/srv"; efs.fileSystemId = "fs-0123abcd"; };',
+        "efs-both: volumes: data: declare efs or hostPath (one of them)",
+    ),
+    (
+        "efs-plain-iam",
+        'volumes.d = { mountPoint = "/d"; efs = { fileSystemId = "fs-0123abcd"; iam = true; '
+        "transitEncryption = false; }; };",
+        "efs-plain-iam: volumes: d: efs: transitEncryption: EFS IAM authorization and access points need it",
+    ),
+    (
+        "mount-relative",
+        'volumes.d = { mountPoint = "data"; hostPath = "/srv"; };',
+        'mount-relative: volumes: d: mountPoint: must be an absolute path (starting with /), got "data"',
+    ),
+    (
+        "mount-twice",
+        'volumes = { a = { mountPoint = "/d"; hostPath = "/a"; }; b = { mountPoint = "/d"; hostPath = "/b"; }; };',
+        'mount-twice: volumes: two volumes mount at "/d"',
+    ),
+    ("tmpfs-0", 'tmpfs."/scratch" = 0;', "tmpfs-0: tmpfs: /scratch: size: must be between 1 and 2147483647, got 0"),
+    (
+        "tmpfs-option",
+        'tmpfs."/s" = { size = 64; mountOptions = [ "exec" "bogus" ]; };',
+        'tmpfs-option: tmpfs: /s: mountOptions: "bogus" is not a tmpfs mount option Batch accepts',
+    ),
+    (
+        "storage-300",
+        'platform = "FARGATE"; vcpus = 1; ephemeralStorage = 300;',
+        "storage-300: ephemeralStorage: must be between 21 and 200, got 300",
+    ),
+    (
+        "storage-ec2",
+        "ephemeralStorage = 50;",
+        "storage-ec2: ephemeralStorage: the task's disk size is Fargate's; EC2 jobs use the instance's",
+    ),
+    ("ulimit-name", "ulimits.nofiles = 1024;", 'ulimit-name: ulimits: "nofiles" is not a ulimit Batch knows'),
+    (
+        "ulimit-order",
+        "ulimits.nofile = { soft = 2048; hard = 1024; };",
+        "ulimit-order: ulimits: nofile: soft (2048) is above hard (1024)",
+    ),
+    ("swap-alone", "swappiness = 10;", "swap-alone: swappiness: needs maxSwap"),
+    (
+        "fargate-shm",
+        'platform = "FARGATE"; vcpus = 1; sharedMemorySize = 256;',
+        'fargate-shm: sharedMemorySize: Fargate has no sharedMemorySize; use platform = "EC2" or remove it',
+    ),
+    (
+        "fargate-host",
+        'platform = "FARGATE"; vcpus = 1; volumes.d = { mountPoint = "/d"; hostPath = "/srv"; };',
+        "fargate-host: volumes: d: hostPath: Fargate has no host folders",
+    ),
+    (
+        "fargate-old",
+        'platform = "FARGATE"; vcpus = 1; platformVersion = "1.3.0"; '
+        'volumes.d = { mountPoint = "/d"; efs.fileSystemId = "fs-0123abcd"; };',
+        'fargate-old: platformVersion: EFS volumes need Fargate 1.4.0 or later, got "1.3.0"',
+    ),
+    ("user-space", 'user = "a b";', "user-space: user: must be a user name or uid"),
+    ("log-group", 'logGroup = "a b";', "log-group: logGroup: must be a log group name"),
+    (
+        "run-tags-51",
+        'runTags = builtins.listToAttrs (builtins.genList (i: { name = "r${toString i}"; value = "v"; }) 51);',
+        "run-tags-51: runTags: has 51 tags; AWS allows 50",
+    ),
+    (
+        "run-tags-47",
+        'runTags = builtins.listToAttrs (builtins.genList (i: { name = "r${toString i}"; value = "v"; }) 47);',
+        "run-tags-47: runTags: each run would carry 51 tags (47 runTags, 4 of compute-on-aws, and the definition's "
+        "tags, as propagateTags is on); AWS allows 50",
+    ),
+    (
+        "run-tags-own",
+        'runTags."compute-on-aws:job" = "x";',
+        "run-tags-own: runTags: compute-on-aws:job: the compute-on-aws: prefix is the tool's own",
+    ),
+    ("consumes-0", "consumes.licence = 0;", "consumes-0: consumes: licence: must be between 1 and 2147483647, got 0"),
 ]
 
 
@@ -303,7 +389,7 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
         'retryRules = [ { onExitCode = "137"; action = "RETRY"; } ]; }',
     )
     manifest = pure_manifest(jobs)
-    assert manifest["version"] == 4 and manifest["errors"] == {} and manifest["hostSystem"] is None
+    assert manifest["version"] == 5 and manifest["errors"] == {} and manifest["hostSystem"] is None
     minimal = manifest["jobs"]["minimal"]
     assert minimal == {
         "name": "minimal",
@@ -336,6 +422,21 @@ def test_defaults_and_normalisation(tmp_path: Path) -> None:
         "program": {"kind": "command", "command": ["true"]},
         "image": {"kind": "reference", "reference": "busybox:1.36"},
         "schedules": [],
+        "volumes": {},
+        "sharedMemorySize": None,
+        "tmpfs": {},
+        "initProcessEnabled": False,
+        "maxSwap": None,
+        "swappiness": None,
+        "ulimits": {},
+        "user": None,
+        "readonlyRootFilesystem": False,
+        "ephemeralStorage": None,
+        "platformVersion": None,
+        "logGroup": None,
+        "logStreamPrefix": None,
+        "runTags": {},
+        "consumes": {},
     }
     named = manifest["jobs"]["named"]
     assert named["program"]["command"] == ["echo", "named"]

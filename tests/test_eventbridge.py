@@ -118,7 +118,16 @@ def test_plan_shows_what_apply_creates_and_apply_creates_it_once(cli, moto: Moto
             ],
         },
         "parameters": {"computeOnAwsSubmission": "<aws.scheduler.execution-id>"},
+        # Each run tagged with its job, arguments and the slot the scheduler fills in; no commit, so that the
+        # schedule changes only with its job.
+        "tags": {
+            "compute-on-aws:args": "full",
+            "compute-on-aws:job": "berlin",
+            "compute-on-aws:slot": "<aws.scheduler.scheduled-time>",
+        },
     }
+    # Tag keys are data: the universal target's capitals are for Batch's member names only.
+    assert json.loads(target["Input"])["Tags"]["compute-on-aws:job"] == "berlin"
     groups = moto.client("scheduler").list_schedule_groups()["ScheduleGroups"]
     assert "compute-on-aws" in [g["Name"] for g in groups]
 

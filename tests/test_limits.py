@@ -113,13 +113,15 @@ def test_a_definition_over_50_tags_is_refused_even_without_propagation(run, tmp_
 
 @pytest.mark.parametrize("propagate", [True, False])
 def test_shared_tag_keys_count_once(run, tmp_path: Path, propagate: bool) -> None:
-    # Job tags c20..c29 override config tags with the same keys: 30 + 30 - 10 = 50 tags on the definition.
+    # Job tags c20..c29 override config tags with the same keys: 30 + 29 - 10 = 49 tags on the definition, and the
+    # run's own compute-on-aws:job tag makes 50 with propagateTags.
     shared = " ".join(f'c{i:02} = "job";' for i in range(20, 30))
-    tagged_project(tmp_path, propagate=propagate, job_tags=f"{tags_nix('j', 20)} // {{ {shared} }}")
+    tagged_project(tmp_path, propagate=propagate, job_tags=f"{tags_nix('j', 19)} // {{ {shared} }}")
     result = run("queue", "--dry-run", "--json", "tagged")
     assert result.code == 0, result.err
-    tags = result.json()["jobs"][0]["definition"]["tags"]
-    assert len(tags) == MAX_TAGS
+    [job] = result.json()["jobs"]
+    tags = job["definition"]["tags"]
+    assert len(tags) + len(job["request"]["tags"]) == MAX_TAGS
     assert tags["c25"] == "job" and tags["c05"] == "v"
 
 

@@ -87,7 +87,7 @@ class Local:
 
     # -- setup
 
-    def configure(self, **local: Any) -> None:
+    def configure(self, *, top: dict[str, Any] | None = None, **local: Any) -> None:
         settings = {
             "state_dir": str(self.state),
             "autostart_worker": False,
@@ -95,7 +95,8 @@ class Local:
             "max_vcpus": 4,
             **local,
         }
-        self.config_file.write_text(json.dumps({"backend": "local", "local": settings}))  # JSON is YAML
+        config = {"backend": "local", "local": settings, **(top or {})}
+        self.config_file.write_text(json.dumps(config))  # JSON is YAML
 
     def job(self, name: str, script: str, *, queue: str = "q", attrs: str = "") -> None:
         write_job(
@@ -287,6 +288,94 @@ def test_running_jobs_never_use_more_vcpus_than_max_vcpus(local: Local) -> None:
     assert len(intervals) == 3
     # Two at once (the capacity is used), never three.
     assert most_at_once(intervals) == 2
+
+
+def test_jobs_holding_a_consumable_resource_of_total_1_run_one_after_the_other(local: Local) -> None:
+    local.configure(max_vcpus=4, top={"consumable_resources": {"db-connections": {"total": 1}}})
+    span = 's=$(date +%s.%N); sleep 0.6; echo "$1 $s $(date +%s.%N)" >> "$OUT/$0"'
+    local.job("load", span, attrs="consumes = { db-connections = 1; };")
+    local.job("free", span)
+    local.write_manifest()
+    held = [local.queue("load", "held", arg) for arg in ("a", "b")]
+    others = [local.queue("free", "free", arg) for arg in ("a", "b")]
+    worker = local.start_worker()
+    # While one holds the connection, the other waits RUNNABLE and says for what.
+    waiting = wait_until(
+        lambda: [r for r in map(local.status, held) if r["status"] == "RUNNABLE" and r["status_reason"]],
+        "the second job to wait for the resource",
+    )
+    assert waiting[0]["status_reason"] == "waiting for consumable resource db-connections (1 needed, 0 free)"
+    assert all(r["status"] == "SUCCEEDED" for r in local.finished(*held, *others))
+    assert worker.poll() is None
+    holders, free = spans(local.marker("held")), spans(local.marker("free"))
+    assert len(holders) == 2 and most_at_once(holders) == 1
+    # The capacity left is used by jobs holding nothing: they ran beside the holders.
+    assert most_at_once(holders + free) >= 2
+
+
+def test_a_resource_spent_by_a_job_is_not_given_back(local: Local) -> None:
+    local.configure(top={"consumable_resources": {"licence": {"total": 1, "replenishable": False}}})
+    local.job("once", 'echo ran >> "$OUT/ran"', attrs="consumes = { licence = 1; };")
+    local.write_manifest()
+    first, second = local.queue("once", "a"), local.queue("once", "b")
+    local.start_worker()
+    assert local.finished(first)[0]["status"] == "SUCCEEDED"
+    wait_until(lambda: local.status(second)["status_reason"], "the second job to say why it waits")
+    assert local.status(second)["status"] == "RUNNABLE"
+    assert local.marker("ran") == "ran\n"
+
+
+def test_consuming_an_undeclared_resource_is_refused_before_anything_is_queued(local: Local) -> None:
+    local.configure(top={"consumable_resources": {"db-connections": {"total": 2}}})
+    local.job("load", "true", attrs="consumes = { db-conections = 1; };")
+    local.job("greedy", "true", attrs="consumes = { db-connections = 3; };")
+    local.write_manifest()
+    result = local.run("queue", "load")
+    assert result.code == 2
+    assert result.err == (
+        "error: load: consumes: 'db-conections' is not among the consumable_resources compute-on-aws.yaml declares "
+        "(did you mean db-connections?)\n"
+    )
+    result = local.run("queue", "greedy")
+    assert result.code == 2
+    assert "greedy: consumes: db-connections: the job holds 3 and only 2 exist" in result.err
+    assert not local.state.joinpath("state.sqlite").exists() or local.query("SELECT * FROM jobs") == []
+
+
+def test_ulimits_apply_to_the_local_job(local: Local) -> None:
+    local.job(
+        "limited",
+        'ulimit -S -n > "$OUT/soft"; ulimit -H -n > "$OUT/hard"',
+        attrs="ulimits.nofile = { soft = 256; hard = 512; };",
+    )
+    local.write_manifest()
+    job_id = local.queue("limited")
+    local.run_worker()
+    assert local.finished(job_id)[0]["status"] == "SUCCEEDED"
+    assert (local.marker("soft"), local.marker("hard")) == ("256\n", "512\n")
+
+
+@pytest.mark.parametrize(
+    ("attrs", "line"),
+    [
+        (
+            'volumes.data = { mountPoint = "/data"; efs.fileSystemId = "fs-0123abcd"; };',
+            "error: boxed: volumes: the local backend runs jobs without a container, so it cannot mount /data; try "
+            "the job without volumes locally, or queue it on AWS\n",
+        ),
+        (
+            'user = "1000";',
+            "error: boxed: user: the local backend runs jobs as the worker's own user, not '1000'; queue it on AWS, "
+            "or try it locally without user\n",
+        ),
+    ],
+)
+def test_what_needs_a_container_is_refused_locally_in_one_line(local: Local, attrs: str, line: str) -> None:
+    local.job("boxed", "true", attrs=attrs)
+    local.write_manifest()
+    result = local.run("queue", "boxed")
+    assert (result.code, result.err) == (2, line)
+    assert local.query("SELECT * FROM jobs") == []
 
 
 def test_a_job_larger_than_the_capacity_stays_runnable_with_a_misconfiguration_reason(local: Local) -> None:

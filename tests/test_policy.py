@@ -153,7 +153,9 @@ def test_schedules_add_the_group_and_the_scheduler_role_only(cli, jobs: Path) ->
             "Effect": "Allow",
             "Action": ["batch:SubmitJob"],
             "Resource": [f"{batch}:job-definition/etl:*", f"{batch}:job-queue/etl-small"],
-        }
+        },
+        # Each run is tagged as it is submitted (compute-on-aws:job, :slot).
+        {"Sid": "TagScheduledRuns", "Effect": "Allow", "Action": ["batch:TagResource"], "Resource": [f"{batch}:job/*"]},
     ]
     # Without schedules, none of it.
     write_job(jobs, "etl", JOBS["etl"])

@@ -55,6 +55,7 @@ def test_queue_registers_once_and_submits_exactly_the_rendered_request(cli, moto
         "jobDefinition": "hello:1",
         "containerOverrides": {"command": ["echo", "hello", "b"]},
         "parameters": {},
+        "tags": {"compute-on-aws:job": "hello", "compute-on-aws:args": "b"},
     }
     described = moto.client("batch").describe_jobs(jobs=[result["jobId"]])["jobs"][0]
     assert described["jobName"] == "hello_b"

@@ -250,7 +250,7 @@ def manifest_job(**changes: Any) -> dict[str, Any]:
 def planned(
     job: dict[str, Any], config: Config | None = None, args: tuple[str, ...] = (), environ: dict[str, str] | None = None
 ) -> plan.Plan:
-    manifest = parse_manifest({"version": 4, "errors": {}, "jobs": {job["name"]: job}}, source="test")
+    manifest = parse_manifest({"version": 5, "errors": {}, "jobs": {job["name"]: job}}, source="test")
     return plan.plan(manifest, config or Config(), job["name"], list(args), environ or {})
 
 
@@ -335,7 +335,12 @@ def test_env_literals_are_sorted_whatever_the_manifest_order() -> None:
 def test_no_overrides_without_arguments_or_propagated_variables(run, tmp_path: Path) -> None:
     options = project(tmp_path, {"plain": '{ queue = "q"; command = [ "echo" "hi" ]; image = "i"; }'})
     job = rendered(run, options, "plain")
-    assert job["request"] == {"jobName": "plain", "jobQueue": "q", "jobDefinition": "plain"}
+    assert job["request"] == {
+        "jobName": "plain",
+        "jobQueue": "q",
+        "jobDefinition": "plain",
+        "tags": {"compute-on-aws:job": "plain"},
+    }
 
 
 def test_arguments_are_appended_to_the_command(run, tmp_path: Path) -> None:
@@ -538,7 +543,7 @@ def test_templates_render_any_string_safely(run, tmp_path: Path) -> None:
 
 def chain_manifest(after: dict[str, list[str]]) -> Any:
     jobs = {n: manifest_job(name=n, after=[{"job": d, "type": None} for d in deps]) for n, deps in after.items()}
-    return parse_manifest({"version": 4, "errors": {}, "jobs": jobs}, source="test")
+    return parse_manifest({"version": 5, "errors": {}, "jobs": jobs}, source="test")
 
 
 def test_a_chain_puts_each_job_once_after_all_it_runs_after() -> None:
@@ -558,7 +563,7 @@ def test_every_job_of_a_chain_is_checked_before_any_is_queued() -> None:
         "extract": manifest_job(name="extract"),
         "load": manifest_job(name="load", environment=["RUN_DATE"], after=[{"job": "extract", "type": None}]),
     }
-    manifest = parse_manifest({"version": 4, "errors": {}, "jobs": jobs}, source="test")
+    manifest = parse_manifest({"version": 5, "errors": {}, "jobs": jobs}, source="test")
     with pytest.raises(UserError, match="load: environment: RUN_DATE is not set"):
         chains.plan_chain(manifest, Config(), "load", [], {})
 
@@ -579,7 +584,7 @@ def nix_image_job(name: str, systems: tuple[str, ...] = ("x86_64-linux", "aarch6
 def planned_on(
     job: dict[str, Any], config: Config, *, host: str | None = "x86_64-linux", aws: bool = True
 ) -> plan.Plan:
-    data = {"version": 4, "hostSystem": host, "errors": {}, "jobs": {job["name"]: job}}
+    data = {"version": 5, "hostSystem": host, "errors": {}, "jobs": {job["name"]: job}}
     return plan.plan(parse_manifest(data, source="m.json"), config, job["name"], [], {}, pushed_image=aws)
 
 
@@ -638,7 +643,7 @@ def test_an_arm64_image_is_refused_on_fargate_spot_as_aws_refuses_it() -> None:
         where="c.yaml",
     )
     job = {**nix_image_job("etl"), "platform": "FARGATE", "vcpus": 1, "memory": 2048}
-    manifest = parse_manifest({"version": 4, "errors": {}, "jobs": {"etl": job}}, source="m.json")
+    manifest = parse_manifest({"version": 5, "errors": {}, "jobs": {"etl": job}}, source="m.json")
     etl = manifest.jobs["etl"]
     assert job_problems(etl, "cheap", infra, "aarch64-linux") == [
         "etl: needs 1 vCPU, 2048 MiB on FARGATE (aarch64-linux image), which no compute environment of queue cheap can "

@@ -222,6 +222,15 @@ def calling(what: str, done: list[str] | None = None) -> Iterator[None]:
         raise AwsError(
             f"{what}: network: cannot reach AWS ({e}); check the connection, proxy or AWS_ENDPOINT_URL{already}"
         ) from None
+    except botocore.exceptions.ParamValidationError as e:
+        # What the declarations allow and this botocore's model of the call lacks (a field newer than it).
+        import botocore
+
+        report = " ".join(str(e).split())
+        raise UserError(
+            f"{what}: botocore {botocore.__version__} cannot send it ({report}): upgrade boto3 and botocore "
+            f"(pip install -U boto3){already}"
+        ) from None
     except botocore.exceptions.BotoCoreError as e:
         raise AwsError(f"{what}: {e}{already}") from None
     except botocore.parsers.ResponseParserError as e:

@@ -23,6 +23,7 @@ from compute_on_aws.errors import ComputeOnAwsError, UserError
 
 if TYPE_CHECKING:
     from compute_on_aws.aws.session import Aws
+    from compute_on_aws.cli.app import Settings
     from compute_on_aws.declared.config import Config
     from compute_on_aws.declared.infrastructure import Infrastructure
     from compute_on_aws.declared.manifest import Manifest
@@ -52,22 +53,19 @@ def _changes(
     plan one of them anew, for apply."""
     from compute_on_aws.aws.session import Aws
     from compute_on_aws.infra import apply, plan, roles
-    from compute_on_aws.watching.views import DEFAULT_LOG_GROUP
 
     s = overridden(ctx, config_path, env)
     config = load_settings_config(s)
     infra = config.infrastructure
-    if not infra.declared and config.log_retention_days is None and config.notifications is None and not prune:
+    manifest = jobs_for_infra(s, config)
+    groups = plan.log_groups(config.log_retention_days, job_log_groups(config, manifest))
+    if not infra.declared and not groups and config.notifications is None and not prune:
         raise UserError(
             f"{config.source or 'compute-on-aws.yaml'}: declares no compute, queues or notifications: nothing to plan "
             "(docs/infrastructure.md)"
         )
     _check_container_insights(infra)
-    # The notification rules name every job's definition: a job file that does not evaluate would drop its own.
-    manifest = load_manifest(s) if config.notifications is not None else None
-    if manifest is not None and manifest.errors:
-        problems = [p for problems in manifest.errors.values() for p in problems]
-        raise UserError("\n".join([*problems, "the notification rules name every job: fix the jobs first"]))
+    _check_consumables(infra)
     aws = Aws(config.region, batch_calls_per_second=config.batch_calls_per_second)
     needed = roles.plan_roles(aws.iam(), config)
     settings = plan.Settings(
@@ -78,12 +76,58 @@ def _changes(
     )
     compute, queues, policies = apply.read(aws.batch())
     changes = [*needed.changes]
-    if config.log_retention_days is not None:
-        group = apply.read_log_group(aws.logs(), DEFAULT_LOG_GROUP)
-        changes += [c for c in [plan.log_group_change(config.log_retention_days, group)] if c is not None]
+    for name in groups:
+        change = plan.log_group_change(name, config.log_retention_days, apply.read_log_group(aws.logs(), name))
+        changes += [change] if change is not None else []
     changes += plan.plan(infra, settings, compute, queues, policies, prune=prune)
+    if infra.consumables or prune:
+        current = apply.read_consumables(aws.batch(), infra.consumables, prune=prune) if _has_consumables_api() else {}
+        changes += plan.consumable_changes(infra, settings, current, prune=prune)
     changes += _monitoring_changes(aws, config, manifest, prune=prune)
     return changes, aws, config, apply.replanner(infra, settings, aws.batch())
+
+
+def jobs_for_infra(s: Settings, config: Config) -> Manifest | None:
+    """The jobs, where infra needs them: the notification rules name every job's definition (a job file that does
+    not evaluate would drop its own), and the log groups the jobs name are created. Without notifications, a project
+    with no jobs (no jobs folder, manifest or flake) plans its infrastructure alone."""
+    if config.notifications is None and s.manifest is None and s.flake is None and not s.jobs.is_dir():
+        return None
+    manifest = load_manifest(s)
+    if manifest.errors and config.notifications is not None:
+        problems = [p for problems in manifest.errors.values() for p in problems]
+        raise UserError("\n".join([*problems, "the notification rules name every job: fix the jobs first"]))
+    return manifest
+
+
+def job_log_groups(config: Config, manifest: Manifest | None) -> list[str]:
+    """The log groups the jobs' definitions name (their own, or the config's logs.group)."""
+    from compute_on_aws.declared.container import DEFAULT_LOG_GROUP
+
+    named = {config.log_group} if config.log_group is not None else set()
+    for job in manifest.jobs.values() if manifest is not None else ():
+        named.add(job.container.log_group or config.log_group or DEFAULT_LOG_GROUP)
+    return sorted(g for g in named if g != DEFAULT_LOG_GROUP)
+
+
+def _has_consumables_api() -> bool:
+    import botocore.session
+
+    return "CreateConsumableResource" in botocore.session.get_session().get_service_model("batch").operation_names
+
+
+def _check_consumables(infra: Infrastructure) -> None:
+    """Consumable resources came with botocore 1.37-ish: an older one would refuse them after other changes."""
+    if not infra.consumables:
+        return
+    import botocore
+
+    if not _has_consumables_api():
+        name = next(iter(infra.consumables))
+        raise UserError(
+            f"consumable_resources.{name}: botocore {botocore.__version__} has no consumable resources: upgrade "
+            "boto3 and botocore (pip install -U boto3), or leave consumable_resources out"
+        )
 
 
 def _monitoring_changes(aws: Aws, config: Config, manifest: Manifest | None, *, prune: bool) -> list[Change]:
@@ -295,8 +339,9 @@ def export_command(
         log_retention_days=settings_config.log_retention_days,
         partition=partition(settings_config.region or "us-east-1"),
         notifications=wanted(settings_config, manifest),
+        log_groups=job_log_groups(settings_config, manifest),
     )
-    for note in terraform.export_notes(settings_config.infrastructure):
+    for note in terraform.export_notes(settings_config.infrastructure, definitions):
         print(note, file=sys.stderr)
     text = terraform.text(document)
     if output is None:

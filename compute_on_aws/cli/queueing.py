@@ -492,7 +492,9 @@ def iam_policy_command(
         typer.Option(
             "--role",
             help="submitter (whoever queues and applies schedules), scheduler (roles.scheduler's own), infra "
-            "(whoever runs infra plan and apply: roles.deploy) or infra-plan (infra plan only, reading: roles.plan).",
+            "(whoever runs infra plan and apply: roles.deploy), infra-plan (infra plan only, reading: roles.plan), "
+            "job (roles.job's, for the EFS volumes the jobs mount with iam) or execution (roles.execution's: logs, "
+            "secrets, images).",
         ),
     ] = "submitter",
     config: ConfigOption = None,
@@ -505,27 +507,42 @@ def iam_policy_command(
     of the role EventBridge Scheduler assumes (SubmitJob on the scheduled jobs' queues and definitions). With --role
     infra: what infra plan and apply call, on the declared compute environments and queues (and, to prune, on those
     tagged as this environment's). With --role infra-plan: the reading part of that, for the role a merge request's
-    pipeline plans with.
+    pipeline plans with. With --role job: what the jobs' declarations make Batch do as their job role (mounting EFS
+    volumes declared with iam = true). With --role execution: writing the jobs' log groups, reading their secrets and
+    pulling their Nix-built images.
 
     \b
     Example: compute-on-aws iam-policy --account 123456789012 --env staging > policy.json
     """
-    from compute_on_aws.infra.policy import infra_policy, scheduler_policy, submitter_policy
+    from compute_on_aws.infra import policy
 
-    if role not in ("submitter", "scheduler", "infra", "infra-plan"):
-        raise UserError(f"--role: expected submitter, scheduler, infra or infra-plan, got {role!r}")
+    makers = {
+        "submitter": policy.submitter_policy,
+        "scheduler": policy.scheduler_policy,
+        "job": policy.job_role_policy,
+        "execution": policy.execution_role_policy,
+    }
+    if role not in (*makers, "infra", "infra-plan"):
+        raise UserError(f"--role: expected submitter, scheduler, infra, infra-plan, job or execution, got {role!r}")
 
     s = overridden(ctx, config, env)
     config_ = load_settings_config(s)
     if account != "*" and not (account.isdigit() and len(account) == 12):
         raise UserError(f"--account: expected a 12-digit AWS account id, got {account!r}")
     region = region or config_.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "*"
-    if role.startswith("infra"):  # the config alone: no job is read
-        print_json(infra_policy(config_, account=account, region=region, read_only=role == "infra-plan"))
+    if role.startswith("infra"):  # the config, and the log groups of the jobs where there are jobs
+        from compute_on_aws.cli.infra import job_log_groups
+
+        has_jobs = s.manifest is not None or s.flake is not None or s.jobs.is_dir()
+        groups = job_log_groups(config_, load_manifest(s) if has_jobs else None)
+        print_json(
+            policy.infra_policy(
+                config_, account=account, region=region, read_only=role == "infra-plan", log_groups=groups
+            )
+        )
         return
     manifest = load_manifest(s)
-    make = submitter_policy if role == "submitter" else scheduler_policy
-    print_json(make(manifest, config_, account=account, region=region))
+    print_json(makers[role](manifest, config_, account=account, region=region))
     for problem in (p for problems in manifest.errors.values() for p in problems):
         print(f"error: {problem} (not in the policy)", file=sys.stderr)
     if manifest.errors:

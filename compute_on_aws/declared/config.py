@@ -33,7 +33,8 @@ KEYS: dict[str, tuple[type, str]] = {
     "local": (dict, "the local backend: state_dir, max_vcpus, queue_priorities, secrets_from_environment, ..."),
     "compute": (dict, "Batch compute environments by name: type (EC2, SPOT, FARGATE, FARGATE_SPOT), max_vcpus, ..."),
     "queues": (dict, "Batch job queues by name: priority, compute (its compute environments, in order), ..."),
-    "logs": (dict, "the jobs' log group, /aws/batch/job: retention_days (kept by infra apply)"),
+    "logs": (dict, "the jobs' log group: group, stream_prefix, retention_days (kept by infra apply)"),
+    "consumable_resources": (dict, "Batch consumable resources by name: total, replenishable (jobs' `consumes`)"),
     "notifications": (dict, "where job events go (infra apply): topic (an SNS topic name or ARN), on (FAILED, ...)"),
     "environments": (dict, "named overrides of the keys above, chosen with --env"),
 }
@@ -84,7 +85,11 @@ SECTION_KEYS: dict[str, dict[str, str]] = {
         "on": "the events every job sends there unless it declares `notify`: FAILED (default), SUCCEEDED, BLOCKED",
     },
     "logs": {
-        "retention_days": "days CloudWatch keeps the jobs' logs, one of its retention periods (infra apply sets it)",
+        "group": "CloudWatch Logs group of every job that declares no logGroup (default Batch's /aws/batch/job)",
+        "stream_prefix": "prefix of the jobs' log streams, unless a job declares logStreamPrefix (default: the "
+        "definition's name)",
+        "retention_days": "days CloudWatch keeps the jobs' logs, one of its retention periods (infra apply sets it, "
+        "on every group the jobs name)",
     },
     "local": {
         "state_dir": "the local backend's state, relative to the config (default $XDG_STATE_HOME/compute-on-aws)",
@@ -179,6 +184,9 @@ class Config:
     create_roles: bool = False
     # How long CloudWatch keeps the jobs' logs (None: as it is; a new group keeps them for ever).
     log_retention_days: int | None = None
+    # The log group and stream prefix of jobs that declare none (None: Batch's /aws/batch/job, the definition's name).
+    log_group: str | None = None
+    log_stream_prefix: str | None = None
     # Compute environments and job queues `infra plan/apply/export` manage, and jobs' queues are checked against.
     infrastructure: Infrastructure = field(default_factory=Infrastructure)
     # Where job events go (EventBridge rules to an SNS topic), kept by `infra apply`; None: nowhere.
@@ -220,6 +228,18 @@ def _branch(where: str, value: Any) -> str:
     if not isinstance(value, str) or len(value) > 255 or not _BRANCH.fullmatch(value):
         raise UserError(f"{where}: expected a branch name (letters, digits, _ . / -), got {value!r}")
     return value
+
+
+# What CloudWatch Logs accepts (the same rule as a job's logGroup and logStreamPrefix, nix/lib/declaration.nix).
+LOG_GROUP = (re.compile(r"[A-Za-z0-9._/#-]{1,512}"), "1-512 letters, digits and . _ / # -")
+LOG_STREAM_PREFIX = (re.compile(r"[^:*]{1,256}"), "1-256 characters without : or *")
+
+
+def _log_name(where: str, value: Any, rule: tuple[re.Pattern[str], str]) -> str:
+    text = _string(where, value)
+    if not rule[0].fullmatch(text):
+        raise UserError(f"{where}: expected {rule[1]}, got {text[:60]!r}")
+    return text
 
 
 def _bool(where: str, value: Any) -> bool:
@@ -355,6 +375,9 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     ci = _check_section(f"{where}: ci", top.get("ci", {}), CI_KEYS)
     aws = _check_section(f"{where}: aws", top.get("aws", {}), AWS_KEYS)
     logs = _check_section(f"{where}: logs", top.get("logs", {}), LOGS_KEYS)
+    log_group = None if logs.get("group") is None else _log_name(f"{where}: logs.group", logs["group"], LOG_GROUP)
+    prefix = logs.get("stream_prefix")
+    log_prefix = None if prefix is None else _log_name(f"{where}: logs.stream_prefix", prefix, LOG_STREAM_PREFIX)
     retention = logs.get("retention_days")
     if retention is not None:
         periods = ", ".join(map(str, RETENTION_DAYS))
@@ -406,12 +429,16 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         instance_profile_arn=_role(where, "roles.instance", roles.get("instance"), "instance-profile"),
         create_roles=_bool(f"{where}: roles.create", roles.get("create", False)),
         log_retention_days=retention,
+        log_group=log_group,
+        log_stream_prefix=log_prefix,
         schedule_window=_window(where, scheduling.get("window")),
         batch_calls_per_second=_number(f"{where}: aws.calls_per_second", aws.get("calls_per_second", 40), minimum=0.1),
         ci_uses={k: _action(f"{where}: ci.uses.{k}", v) for k, v in uses.items()},
         ci_gitlab_image=_string(f"{where}: ci.gitlab_image", ci.get("gitlab_image", "nixos/nix:latest")),
         ci_default_branch=_branch(f"{where}: ci.default_branch", ci.get("default_branch", "main")),
-        infrastructure=parse_infrastructure(top.get("compute"), top.get("queues"), where=where),
+        infrastructure=parse_infrastructure(
+            top.get("compute"), top.get("queues"), consumables=top.get("consumable_resources"), where=where
+        ),
         notifications=parse_notifications(where, top.get("notifications"), opt(top, "region", "region")),
         schedule_group=_group(
             where,

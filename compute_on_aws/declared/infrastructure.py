@@ -145,13 +145,27 @@ class JobQueue:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConsumableResource:
+    """At most `total` held at once by running jobs (REPLENISHABLE: given back when a job ends), or in all (not)."""
+
+    name: str
+    total: int
+    replenishable: bool = True
+
+    @property
+    def resource_type(self) -> str:
+        return "REPLENISHABLE" if self.replenishable else "NON_REPLENISHABLE"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Infrastructure:
     compute: Mapping[str, ComputeEnvironment] = field(default_factory=dict)
     queues: Mapping[str, JobQueue] = field(default_factory=dict)
+    consumables: Mapping[str, ConsumableResource] = field(default_factory=dict)
 
     @property
     def declared(self) -> bool:
-        return bool(self.compute or self.queues)
+        return bool(self.compute or self.queues or self.consumables)
 
 
 class _Problems:
@@ -406,11 +420,37 @@ def _queue(problems: _Problems, name: str, data: Any, compute: Mapping[str, Comp
     )
 
 
-def parse_infrastructure(compute: Any, queues: Any, *, where: str) -> Infrastructure:
-    """The `compute` and `queues` sections of a config; every problem in them raised at once, a line each."""
+CONSUMABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+CONSUMABLE_KEYS = {"total", "replenishable"}
+# Batch's totalQuantity is a long; a licence count or a connection pool is far below this.
+MAX_CONSUMABLE = 2**31 - 1
+
+
+def _consumable(problems: _Problems, name: str, data: Any) -> ConsumableResource | None:
+    path = f"consumable_resources.{name}"
+    if not CONSUMABLE_NAME.fullmatch(name):
+        problems.add(path, "a consumable resource name is 1-128 letters, digits, - or _")
+        return None
+    if not isinstance(data, dict):
+        problems.add(path, f"expected {{total: <count>, replenishable: true}}, got {data!r}")
+        return None
+    _unknown_keys(problems, path, data, CONSUMABLE_KEYS)
+    if "total" not in data:
+        problems.add(f"{path}.total", "required: how many exist (a whole number)")
+    total = _integer(problems, f"{path}.total", data.get("total", 0), minimum=0, maximum=MAX_CONSUMABLE)
+    replenishable = data.get("replenishable", True)
+    if not isinstance(replenishable, bool):
+        problems.add(f"{path}.replenishable", f"expected true or false, got {replenishable!r}")
+        replenishable = True
+    return ConsumableResource(name=name, total=total, replenishable=replenishable)
+
+
+def parse_infrastructure(compute: Any, queues: Any, *, where: str, consumables: Any = None) -> Infrastructure:
+    """The `compute`, `queues` and `consumable_resources` sections of a config; every problem in them raised at once,
+    a line each."""
     problems = _Problems(where)
     environments: dict[str, ComputeEnvironment] = {}
-    for label, section in (("compute", compute), ("queues", queues)):
+    for label, section in (("compute", compute), ("queues", queues), ("consumable_resources", consumables)):
         if section is not None and not isinstance(section, dict):
             problems.add(label, "expected a mapping of names to settings")
     for name, data in (compute if isinstance(compute, dict) else {}).items():
@@ -420,5 +460,9 @@ def parse_infrastructure(compute: Any, queues: Any, *, where: str) -> Infrastruc
     for name, data in (queues if isinstance(queues, dict) else {}).items():
         if (queue := _queue(problems, str(name), data, environments)) is not None:
             job_queues[str(name)] = queue
+    resources: dict[str, ConsumableResource] = {}
+    for name, data in (consumables if isinstance(consumables, dict) else {}).items():
+        if (resource := _consumable(problems, str(name), data)) is not None:
+            resources[str(name)] = resource
     problems.raise_any()
-    return Infrastructure(compute=environments, queues=job_queues)
+    return Infrastructure(compute=environments, queues=job_queues, consumables=resources)

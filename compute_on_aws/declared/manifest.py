@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from compute_on_aws.declared.container import Container, parse_container
 from compute_on_aws.declared.cron import Schedule, problem
 from compute_on_aws.errors import UserError
 
-MANIFEST_VERSION = 4
+MANIFEST_VERSION = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +94,8 @@ class Job:
     program: Program
     image: Image
     schedules: tuple[Schedule, ...] = ()
+    # Volumes, Linux parameters, ulimits, logs, Fargate's disk, run tags and consumable resources.
+    container: Container = field(default_factory=Container)
     # The job's entry in the manifest as Nix wrote it (every attribute, checked by nix/lib/declaration.nix): what a
     # template reads of a field the helper itself has no use for (docs/contributing.md, "A new job-definition field").
     declared: Mapping[str, Any] = field(default_factory=dict)
@@ -269,6 +272,7 @@ def _job(r: _Reader, name: str, data: Any) -> Job:
             _schedule(r, entry, f"{where}.schedules[{i}]")
             for i, entry in enumerate(r.get(data, "schedules", list, where))
         ),
+        container=parse_container(lambda at, what: r.fail(at, what), data, where),
     )
 
 

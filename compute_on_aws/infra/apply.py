@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from compute_on_aws.aws import batch as calls
@@ -82,6 +82,20 @@ def replanner(infra: Infrastructure, settings: Settings, batch: BatchClient) -> 
         return fresh, current
 
     return replan
+
+
+def read_consumables(batch: BatchClient, declared: Collection[str], *, prune: bool) -> dict[str, dict[str, Any]]:
+    """The account's consumable resources, by name. The listing carries no tags: with prune, the undeclared ones are
+    described (one call each) for the tag that says whose they are."""
+    with calling("reading the consumable resources"):
+        found = {
+            r["consumableResourceName"]: dict(r)
+            for page in batch.get_paginator("list_consumable_resources").paginate()
+            for r in page["consumableResources"]
+        }
+        for name in [n for n in found if n not in declared] if prune else []:
+            found[name]["tags"] = batch.describe_consumable_resource(consumableResource=name).get("tags", {})
+    return found
 
 
 def read_log_group(logs: CloudWatchLogsClient, name: str) -> dict[str, Any] | None:
@@ -206,13 +220,16 @@ class Applier:
             elif change.kind == "log group":
                 if change.action == "create":
                     self.logs.create_log_group(logGroupName=change.name, tags=self.tags)
-                self.logs.put_retention_policy(
-                    logGroupName=change.name, retentionInDays=change.request["retentionInDays"]
-                )
+                if "retentionInDays" in change.request:
+                    self.logs.put_retention_policy(
+                        logGroupName=change.name, retentionInDays=change.request["retentionInDays"]
+                    )
             elif change.kind == "compute environment":
                 self._apply_compute(change, what)
             elif change.kind == "scheduling policy":
                 self._apply_policy(change)
+            elif change.kind == "consumable resource":
+                self._apply_consumable(change)
             elif change.kind in ("sns topic", "event rule", "alarm"):
                 assert self.monitoring is not None, "an Applier for notifications is given their clients"
                 monitored.apply(change, *self.monitoring)
@@ -220,6 +237,15 @@ class Applier:
                 self._apply_queue(change, what)
         self.done.append(f"{change.action}d {what}")
         self.on_step(f"{change.action}d {what}")
+
+    def _apply_consumable(self, change: Change) -> None:
+        request: Any = change.request
+        if change.action in ("delete", "replace"):
+            self.batch.delete_consumable_resource(consumableResource=change.name)
+        if change.action in ("create", "replace"):
+            self.batch.create_consumable_resource(**request)
+        elif change.action == "update":
+            self.batch.update_consumable_resource(**request)
 
     def _apply_compute(self, change: Change, what: str) -> None:
         batch, describe = self.batch, lambda: self._compute(change.name)

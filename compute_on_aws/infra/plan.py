@@ -3,19 +3,20 @@ what AWS describes. Pure: the caller reads AWS and carries the changes out."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from compute_on_aws.declared.container import DEFAULT_LOG_GROUP
 from compute_on_aws.declared.infrastructure import (
     MANAGED_TAG,
     STUCK_REASONS,
     ComputeEnvironment,
+    ConsumableResource,
     FairShare,
     Infrastructure,
     JobQueue,
 )
-from compute_on_aws.watching.views import DEFAULT_LOG_GROUP
 
 Kind = Literal[
     "role",
@@ -27,6 +28,7 @@ Kind = Literal[
     "sns topic",
     "event rule",
     "alarm",
+    "consumable resource",
 ]
 Action = Literal["create", "update", "delete", "keep", "replace"]
 
@@ -312,15 +314,67 @@ def plan(
     return changes
 
 
-def log_group_change(retention_days: int | None, current: Mapping[str, Any] | None) -> Change | None:
-    """The jobs' log group (Batch's default: the templates set no logConfiguration) kept for `retention_days` (None:
-    not managed; Batch creates the group with its first job)."""
-    if retention_days is None:
+def log_groups(retention_days: int | None, named: Iterable[str]) -> list[str]:
+    """The log groups apply keeps: those the config and the jobs name (Batch's awslogs driver does not create them),
+    and Batch's default group when a retention is declared (Batch creates that one with its first job)."""
+    groups = set(named)
+    if retention_days is not None:
+        groups.add(DEFAULT_LOG_GROUP)
+    return sorted(groups)
+
+
+def log_group_change(name: str, retention_days: int | None, current: Mapping[str, Any] | None) -> Change | None:
+    """A jobs' log group kept for `retention_days` (None: as it is). Batch's default group is managed only for its
+    retention; a group a definition names is created when missing, or its jobs could not start."""
+    if retention_days is None and name == DEFAULT_LOG_GROUP:
         return None
-    request = {"logGroupName": DEFAULT_LOG_GROUP, "retentionInDays": retention_days}
+    request: dict[str, Any] = {"logGroupName": name}
+    if retention_days is not None:
+        request["retentionInDays"] = retention_days
     if current is None:
-        shown = (f"retention {retention_days} days",)
-        return Change(action="create", kind="log group", name=DEFAULT_LOG_GROUP, details=shown, request=request)
-    details = _differences([("retention_days", current.get("retentionInDays"), retention_days)])
+        shown = (f"retention {retention_days} days" if retention_days is not None else "retention: for ever",)
+        return Change(action="create", kind="log group", name=name, details=shown, request=request)
+    details = (
+        _differences([("retention_days", current.get("retentionInDays"), retention_days)])
+        if retention_days is not None
+        else []
+    )
     action: Action = "update" if details else "keep"
-    return Change(action=action, kind="log group", name=DEFAULT_LOG_GROUP, details=tuple(details), request=request)
+    return Change(action=action, kind="log group", name=name, details=tuple(details), request=request)
+
+
+def consumable_change(resource: ConsumableResource, settings: Settings, current: Mapping[str, Any] | None) -> Change:
+    """A declared consumable resource: created, its total set (Batch keeps what is in use), or replaced when its
+    kind changed (Batch cannot change that in place)."""
+    request: dict[str, Any] = {
+        "consumableResourceName": resource.name,
+        "totalQuantity": resource.total,
+        "resourceType": resource.resource_type,
+        "tags": {**settings.tags, MANAGED_TAG: settings.scope},
+    }
+    if current is None:
+        details = (f"total {resource.total}", resource.resource_type)
+        return Change(action="create", kind="consumable resource", name=resource.name, details=details, request=request)
+    if current.get("resourceType", "REPLENISHABLE") != resource.resource_type:
+        why = (f"resource_type: {current.get('resourceType')} -> {resource.resource_type} (Batch cannot change it)",)
+        return Change(action="replace", kind="consumable resource", name=resource.name, details=why, request=request)
+    differences = _differences([("total", current.get("totalQuantity"), resource.total)])
+    update = {"consumableResource": resource.name, "operation": "SET", "quantity": resource.total}
+    action: Action = "update" if differences else "keep"
+    return Change(
+        action=action, kind="consumable resource", name=resource.name, details=tuple(differences), request=update
+    )
+
+
+def consumable_changes(
+    infra: Infrastructure, settings: Settings, current: Mapping[str, Mapping[str, Any]], *, prune: bool = False
+) -> list[Change]:
+    """The declared consumable resources against what Batch lists (by name); with prune, deleting this
+    environment's no longer declared."""
+    changes = [consumable_change(r, settings, current.get(r.name)) for r in infra.consumables.values()]
+    if prune:
+        for name, described in sorted(current.items()):
+            if name not in infra.consumables and described.get("tags", {}).get(MANAGED_TAG) == settings.scope:
+                why = ("no longer declared",)
+                changes.append(Change(action="delete", kind="consumable resource", name=name, details=why))
+    return changes

@@ -4,11 +4,12 @@ the queues, definitions, roles and image repository the declared jobs name, and 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from compute_on_aws.declared.config import Config
-from compute_on_aws.declared.manifest import Manifest
-from compute_on_aws.watching.views import DEFAULT_LOG_GROUP
+from compute_on_aws.declared.container import DEFAULT_LOG_GROUP
+from compute_on_aws.declared.manifest import Job, Manifest
 
 _ECR_HOST = re.compile(r"(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?")
 
@@ -65,12 +66,14 @@ def submitter_policy(manifest: Manifest, config: Config, *, account: str = "*", 
             [batch("job-definition", f"{d}:*") for d in definitions]
             + [q if q.startswith("arn:") else batch("job-queue", q) for q in queues],
         ),
+        # Every run is tagged as it is submitted (compute-on-aws:job, ...), which Batch authorizes as TagResource.
+        _statement("TagRuns", ["batch:TagResource"], [batch("job", "*")]),
         # Batch cannot scope these to a queue: the ids come from this project's own output.
         _statement("StopJobs", ["batch:CancelJob", "batch:TerminateJob"], [batch("job", "*")]),
         _statement(
             "ReadJobLogs",
             ["logs:GetLogEvents"],
-            [f"{arn}:logs:{region}:{account}:log-group:{DEFAULT_LOG_GROUP}:log-stream:*"],
+            [f"{arn}:logs:{region}:{account}:log-group:{g}:log-stream:*" for g in _groups_of(jobs, config)],
         ),
     ]
     if roles:
@@ -78,6 +81,79 @@ def submitter_policy(manifest: Manifest, config: Config, *, account: str = "*", 
     statements += _image_statements(manifest, config)
     statements += _schedule_statements(manifest, config, arn=arn, account=account, region=region)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _groups_of(jobs: list[Job], config: Config) -> list[str]:
+    """The log groups the jobs' definitions name (Batch's default for those naming none)."""
+    return sorted({job.container.log_group or config.log_group or DEFAULT_LOG_GROUP for job in jobs}) or [
+        DEFAULT_LOG_GROUP
+    ]
+
+
+def job_role_policy(manifest: Manifest, config: Config, *, account: str = "*", region: str = "*") -> dict[str, Any]:
+    """The policy of the role the jobs run as (roles.job, jobRoleArn), for what their declarations make Batch do on
+    its behalf: mounting the EFS file systems declared with `iam = true` (writing only where a volume is not
+    read-only), through the declared access point when there is one. The job's own code needs its own statements."""
+    arn = f"arn:{partition(region)}:elasticfilesystem:{region}:{account}"
+    mounts: dict[tuple[str, str | None], bool] = {}
+    for job in manifest.jobs.values():
+        for volume in job.container.efs_volumes:
+            assert volume.efs is not None
+            if volume.efs.iam:
+                key = (volume.efs.file_system_id, volume.efs.access_point_id)
+                mounts[key] = mounts.get(key, False) or not volume.read_only
+    statements = []
+    for (file_system, access_point), writes in sorted(mounts.items(), key=lambda m: (m[0][0], m[0][1] or "")):
+        actions = ["elasticfilesystem:ClientMount", *(["elasticfilesystem:ClientWrite"] if writes else [])]
+        statement = _statement(
+            f"Mount{_sid(file_system)}{_sid(access_point or '')}", actions, [f"{arn}:file-system/{file_system}"]
+        )
+        if access_point is not None:
+            statement["Condition"] = {
+                "StringEquals": {"elasticfilesystem:AccessPointArn": f"{arn}:access-point/{access_point}"}
+            }
+        statements.append(statement)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def execution_role_policy(
+    manifest: Manifest, config: Config, *, account: str = "*", region: str = "*"
+) -> dict[str, Any]:
+    """The policy of the role Batch and ECS start the jobs with (roles.execution, executionRoleArn): writing their
+    logs to the groups their definitions name, reading the secrets they declare, pulling Nix-built images from ECR."""
+    jobs = list(manifest.jobs.values())
+    arn = f"arn:{partition(region)}"
+    groups = _groups_of(jobs, config)
+    statements = [
+        _statement(
+            "WriteJobLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{arn}:logs:{region}:{account}:log-group:{g}:log-stream:*" for g in groups],
+        )
+    ]
+    references = sorted({ref for job in jobs for ref in job.secrets.values()})
+    secrets = [r for r in references if ":secretsmanager:" in r]
+    parameters = [
+        r if r.startswith("arn:") else f"{arn}:ssm:{region}:{account}:parameter/{r.lstrip('/')}"
+        for r in references
+        if ":secretsmanager:" not in r
+    ]
+    if secrets:
+        # A secret's ARN may name one key of it (arn:...:secret:name:key::): the policy names the secret.
+        whole = sorted({":".join(r.split(":")[:7]) for r in secrets})
+        statements.append(_statement("ReadSecrets", ["secretsmanager:GetSecretValue"], whole))
+    if parameters:
+        statements.append(_statement("ReadParameters", ["ssm:GetParameters"], sorted(set(parameters))))
+    pulls = [s for s in _image_statements(manifest, config) if s["Sid"] == "PushImages"]
+    if pulls:
+        statements.append(_statement("LogInToEcr", ["ecr:GetAuthorizationToken"], ["*"]))
+        pull = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+        statements.append(_statement("PullImages", pull, pulls[0]["Resource"]))
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _sid(text: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", text))
 
 
 def _schedule_statements(manifest: Manifest, config: Config, *, arn: str, account: str, region: str) -> list[Any]:
@@ -119,7 +195,14 @@ def scheduler_policy(manifest: Manifest, config: Config, *, account: str = "*", 
     queues = sorted({q for q in (job.queue or config.queue for job in scheduled) if q is not None})
     resources = [f"{arn}:job-definition/{d}:*" for d in sorted({job.definition_name for job in scheduled})]
     resources += [q if q.startswith("arn:") else f"{arn}:job-queue/{q}" for q in queues]
-    statements = [_statement("SubmitScheduledJobs", ["batch:SubmitJob"], resources)] if scheduled else []
+    statements = (
+        [
+            _statement("SubmitScheduledJobs", ["batch:SubmitJob"], resources),
+            _statement("TagScheduledRuns", ["batch:TagResource"], [f"{arn}:job/*"]),
+        ]
+        if scheduled
+        else []
+    )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -152,11 +235,18 @@ def _image_statements(manifest: Manifest, config: Config) -> list[dict[str, Any]
     ]
 
 
-def infra_policy(config: Config, *, account: str = "*", region: str = "*", read_only: bool = False) -> dict[str, Any]:
+def infra_policy(
+    config: Config,
+    *,
+    account: str = "*",
+    region: str = "*",
+    read_only: bool = False,
+    log_groups: Sequence[str] = (),
+) -> dict[str, Any]:
     """What `infra plan` and `infra apply [--prune]` call: the declared compute environments, fair-share policies and
     queues by name, and those it may prune only while they carry this environment's compute-on-aws:infra tag.
     read_only: what `infra plan` alone calls, for a role a merge request's pipeline may assume."""
-    policy = _infra_policy(config, account=account, region=region)
+    policy = _infra_policy(config, account=account, region=region, log_groups=log_groups)
     if read_only:
         policy["Statement"] = [
             {**statement, "Action": reads}
@@ -170,7 +260,7 @@ def infra_policy(config: Config, *, account: str = "*", region: str = "*", read_
 _READING = re.compile(r"(Describe|List|Get)[A-Za-z]*")
 
 
-def _infra_policy(config: Config, *, account: str, region: str) -> dict[str, Any]:
+def _infra_policy(config: Config, *, account: str, region: str, log_groups: Sequence[str]) -> dict[str, Any]:
     from compute_on_aws.declared.infrastructure import MANAGED_TAG, managed_scope
     from compute_on_aws.infra.roles import INSTANCE_POLICY, SERVICE_LINKED_ROLE, instance_profile
 
@@ -286,17 +376,42 @@ def _infra_policy(config: Config, *, account: str, region: str) -> dict[str, Any
     if roles:
         statements.append(_statement("PassBatchRoles", ["iam:PassRole"], roles))
     statements += _monitoring_statements(config, arn=arn, account=account, region=region)
-    if config.log_retention_days is not None:
+    statements += _job_needs_statements(config, arn=arn, account=account, region=region, log_groups=log_groups)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _job_needs_statements(
+    config: Config, *, arn: str, account: str, region: str, log_groups: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Keeping what the jobs' definitions name: their log groups and the consumable resources."""
+    statements: list[dict[str, Any]] = []
+    groups = sorted({*log_groups, *([DEFAULT_LOG_GROUP] if config.log_retention_days is not None else [])})
+    if groups:
         statements += [
             # DescribeLogGroups names no resource a policy can scope.
             _statement("ReadLogGroups", ["logs:DescribeLogGroups"], ["*"]),
             _statement(
-                "KeepJobLogGroup",
+                "KeepJobLogGroups",
                 ["logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource"],
-                [f"{arn}:logs:{region}:{account}:log-group:{DEFAULT_LOG_GROUP}"],
+                [f"{arn}:logs:{region}:{account}:log-group:{g}" for g in groups],
             ),
         ]
-    return {"Version": "2012-10-17", "Statement": statements}
+    if config.infrastructure.consumables:
+        batch = f"{arn}:batch:{region}:{account}"
+        statements += [
+            _statement("ListConsumableResources", ["batch:ListConsumableResources"], ["*"]),
+            _statement(
+                "KeepConsumableResources",
+                [
+                    "batch:CreateConsumableResource",
+                    "batch:DescribeConsumableResource",
+                    "batch:UpdateConsumableResource",
+                    "batch:TagResource",
+                ],
+                [f"{batch}:consumable-resource/{name}" for name in sorted(config.infrastructure.consumables)],
+            ),
+        ]
+    return statements
 
 
 def _monitoring_statements(config: Config, *, arn: str, account: str, region: str) -> list[dict[str, Any]]:

@@ -10,14 +10,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from compute_on_aws.declared import infrastructure as model
+from compute_on_aws.declared.container import DEFAULT_LOG_GROUP
 from compute_on_aws.declared.infrastructure import MANAGED_TAG, STUCK_REASONS
 from compute_on_aws.infra import monitoring
 from compute_on_aws.infra.monitoring import Wanted
 from compute_on_aws.infra.plan import Settings, compute_request, policy_request
 from compute_on_aws.infra.roles import EC2_TRUST, INSTANCE_POLICY
-from compute_on_aws.watching.views import DEFAULT_LOG_GROUP
 
 PROVIDER = {"aws": {"source": "hashicorp/aws", "version": ">= 6.0"}}
+# Consumable resources are in hashicorp/aws's issue 41881, not in a release known here: the Cloud Control provider has
+# them, generated from CloudFormation's AWS::Batch::ConsumableResource.
+AWSCC = {"awscc": {"source": "hashicorp/awscc", "version": ">= 1.0"}}
 
 
 def identifier(name: str) -> str:
@@ -236,6 +239,29 @@ def _rule_reference(name: str) -> str:
     return f"${{aws_cloudwatch_event_rule.{identifier(name)}.name}}"
 
 
+def _log_groups(named: Sequence[str], settings: Settings, retention_days: int | None) -> dict[str, Any]:
+    """Batch's default group and those the jobs name (apply creates them: the awslogs driver does not)."""
+    groups: dict[str, Any] = {}
+    for name in [DEFAULT_LOG_GROUP, *(g for g in named if g != DEFAULT_LOG_GROUP)]:
+        group: dict[str, Any] = {"name": name, "tags": dict(settings.tags)}
+        if retention_days is not None:
+            group["retention_in_days"] = retention_days
+        groups["batch_jobs" if name == DEFAULT_LOG_GROUP else identifier(name.strip("/"))] = group
+    return groups
+
+
+def _consumables(infra: model.Infrastructure, settings: Settings) -> dict[str, Any]:
+    return {
+        identifier(r.name): {
+            "consumable_resource_name": r.name,
+            "total_quantity": r.total,
+            "resource_type": r.resource_type,
+            "tags": {**settings.tags, MANAGED_TAG: settings.scope},
+        }
+        for r in infra.consumables.values()
+    }
+
+
 def export(
     infra: model.Infrastructure,
     settings: Settings,
@@ -245,6 +271,7 @@ def export(
     partition: str = "aws",
     log_retention_days: int | None = None,
     notifications: Wanted | None = None,
+    log_groups: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Terraform JSON: the compute environments and fair-share policies, the queues (which name them by reference:
     Terraform creates them first), a definition per job, the log group Batch writes to, with create_roles the roles
@@ -257,9 +284,8 @@ def export(
             for block in resource["compute_resources"]:
                 if "instance_role" in block:
                     block["instance_role"] = reference
-    log_group: dict[str, Any] = {"name": DEFAULT_LOG_GROUP, "tags": dict(settings.tags)}
-    if log_retention_days is not None:
-        log_group["retention_in_days"] = log_retention_days
+    groups = _log_groups(log_groups, settings, log_retention_days)
+    consumables = _consumables(infra, settings)
     resources: dict[str, Any] = {
         **made,
         "aws_batch_compute_environment": compute,
@@ -270,13 +296,15 @@ def export(
         },
         "aws_batch_job_queue": {identifier(q.name): _queue(q, settings) for q in infra.queues.values()},
         "aws_batch_job_definition": {identifier(d["jobDefinitionName"]): _definition(d) for d in definitions},
-        "aws_cloudwatch_log_group": {"batch_jobs": log_group},
+        "aws_cloudwatch_log_group": groups,
+        "awscc_batch_consumable_resource": consumables,
     }
     data: dict[str, Any] = {}
     if notifications is not None and notifications.any:
         watched, data = _monitoring(notifications, settings, partition)
         resources |= watched
-    document: dict[str, Any] = {"terraform": {"required_providers": PROVIDER}}
+    providers = {**PROVIDER, **(AWSCC if consumables else {})}
+    document: dict[str, Any] = {"terraform": {"required_providers": providers}}
     if data:
         document["data"] = data
     document["resource"] = {k: v for k, v in resources.items() if v}
@@ -287,9 +315,19 @@ def text(document: Mapping[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
 
-def export_notes(infra: model.Infrastructure) -> list[str]:
+def export_notes(infra: model.Infrastructure, definitions: Sequence[Mapping[str, Any]] = ()) -> list[str]:
     """What the export cannot say, one line each."""
-    return [
+    consuming = [d["jobDefinitionName"] for d in definitions if "consumableResourceProperties" in d]
+    held = (
+        [
+            f"note: the consumableResourceProperties of {', '.join(consuming)} are not in the export (no argument of "
+            "hashicorp/aws's aws_batch_job_definition known here sets it): queue registers them, or set them beside "
+            "Terraform"
+        ]
+        if consuming
+        else []
+    )
+    return held + [
         f"note: compute.{ce.name}.container_insights is not in the export (no argument of hashicorp/aws's "
         "aws_batch_compute_environment known here sets it): infra apply sets it, or set it beside Terraform"
         for ce in infra.compute.values()

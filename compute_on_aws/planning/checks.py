@@ -9,6 +9,7 @@ from compute_on_aws.declared.infrastructure import (
     FARGATE_MAX_VCPUS,
     ComputeEnvironment,
     Infrastructure,
+    JobQueue,
 )
 from compute_on_aws.declared.manifest import Job
 from compute_on_aws.errors import did_you_mean
@@ -45,15 +46,28 @@ def _offer(ce: ComputeEnvironment) -> str:
     )
 
 
-def job_problems(job: Job, queue: str | None, infra: Infrastructure, system: str | None = None) -> list[str]:
-    """Why `job`, sent to `queue`, could never run on the declared infrastructure (nothing when none is declared).
-    `system`: what Nix builds images for (image.system), whose architecture the instances must have."""
-    if not infra.queues or queue is None:
-        return []
-    declared = infra.queues.get(queue)
-    if declared is None:
-        hint = did_you_mean(queue, infra.queues, listing="declared")
-        return [f"{job.name}: queue: {queue!r} is not among the queues compute-on-aws.yaml declares{hint}"]
+def consumable_problems(job: Job, infra: Infrastructure) -> list[str]:
+    """A consumable resource the job holds must be declared (infra apply makes it), with at least that much of it:
+    otherwise Batch refuses the definition, or the job waits in RUNNABLE for ever."""
+    problems = []
+    for name, quantity in job.container.consumes.items():
+        declared = infra.consumables.get(name)
+        if declared is None:
+            hint = did_you_mean(name, infra.consumables, listing="declared")
+            problems.append(
+                f"{job.name}: consumes: {name!r} is not among the consumable_resources compute-on-aws.yaml "
+                f"declares{hint}"
+            )
+        elif quantity > declared.total:
+            problems.append(
+                f"{job.name}: consumes: {name}: the job holds {quantity} and only {declared.total} exist "
+                f"(consumable_resources.{name}.total), so it could never start"
+            )
+    return problems
+
+
+def _share_problems(job: Job, queue: str, declared: JobQueue) -> list[str]:
+    """A share identifier where the queue schedules by fair share, and none elsewhere (Batch refuses both)."""
     problems = []
     if declared.shares_fairly and job.share_identifier is None:
         shares = declared.fair_share.shares if declared.fair_share else {}
@@ -67,6 +81,21 @@ def job_problems(job: Job, queue: str | None, infra: Infrastructure, system: str
             f"{job.name}: shareIdentifier: queue {queue} has no fair-share policy, and Batch refuses a share "
             "identifier there: remove it, or declare fair_share on the queue"
         )
+    return problems
+
+
+def job_problems(job: Job, queue: str | None, infra: Infrastructure, system: str | None = None) -> list[str]:
+    """Why `job`, sent to `queue`, could never run on the declared infrastructure (nothing when none is declared).
+    `system`: what Nix builds images for (image.system), whose architecture the instances must have."""
+    if job.container.consumes and (consumables := consumable_problems(job, infra)):
+        return consumables
+    if not infra.queues or queue is None:
+        return []
+    declared = infra.queues.get(queue)
+    if declared is None:
+        hint = did_you_mean(queue, infra.queues, listing="declared")
+        return [f"{job.name}: queue: {queue!r} is not among the queues compute-on-aws.yaml declares{hint}"]
+    problems = _share_problems(job, queue, declared)
     environments = [infra.compute[name] for name in declared.compute if name in infra.compute]
     # Only an image Nix builds has one known architecture; a registry image may hold several.
     architecture = ARCHITECTURES.get(system or "") if job.image.kind == "nix" else None

@@ -184,6 +184,7 @@ def plan(
         args=args,
         variables=variables,
         depends_on=depends_on,
+        tags=runs.run_tags(job, tuple(args), slot, environ),
     )
     limits.check(job.name, definition, request)
     return Plan(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from compute_on_aws.declared.config import Config
+from compute_on_aws.declared.container import DEFAULT_LOG_GROUP, Volume
 from compute_on_aws.declared.manifest import Job, RetryRule
 from compute_on_aws.errors import UserError
 
@@ -46,7 +47,83 @@ def platform_properties(job: Job, config: Config) -> dict[str, Any]:
     if job.image.kind == "nix":
         architecture = FARGATE_ARCHITECTURES[config.image.system]
         properties["runtimePlatform"] = {"operatingSystemFamily": "LINUX", "cpuArchitecture": architecture}
+    if job.container.platform_version is not None:
+        properties["fargatePlatformConfiguration"] = {"platformVersion": job.container.platform_version}
+    if job.container.ephemeral_storage is not None:
+        properties["ephemeralStorage"] = {"sizeInGiB": job.container.ephemeral_storage}
     return properties
+
+
+def _enabled(on: bool) -> str:
+    return "ENABLED" if on else "DISABLED"
+
+
+def _volume(volume: Volume) -> dict[str, Any]:
+    if volume.efs is None:
+        return {"name": volume.name, "host": {"sourcePath": volume.host_path}}
+    efs = volume.efs
+    configuration: dict[str, Any] = {
+        "fileSystemId": efs.file_system_id,
+        "transitEncryption": _enabled(efs.transit_encryption),
+    }
+    if efs.root_directory is not None:
+        configuration["rootDirectory"] = efs.root_directory
+    if efs.access_point_id is not None or efs.iam:
+        authorization: dict[str, str] = {"iam": _enabled(efs.iam)}
+        if efs.access_point_id is not None:
+            authorization["accessPointId"] = efs.access_point_id
+        configuration["authorizationConfig"] = authorization
+    return {"name": volume.name, "efsVolumeConfiguration": configuration}
+
+
+def log_configuration(job: Job, config: Config) -> dict[str, Any] | None:
+    """The awslogs driver's group and stream prefix, when the job or the config names one (None: Batch's defaults,
+    /aws/batch/job and streams named after the definition)."""
+    group = job.container.log_group or config.log_group
+    prefix = job.container.log_stream_prefix or config.log_stream_prefix
+    if group is None and prefix is None:
+        return None
+    options = {"awslogs-group": group or DEFAULT_LOG_GROUP, "awslogs-stream-prefix": prefix or job.definition_name}
+    return {"logDriver": "awslogs", "options": options}
+
+
+def container_settings(job: Job) -> dict[str, Any]:
+    """The containerProperties a job declares beyond resources: volumes and their mount points, Linux parameters,
+    ulimits, user and a read-only root. Only what is declared: a job declaring none renders as before (same hash)."""
+    c = job.container
+    settings: dict[str, Any] = {}
+    if c.volumes:
+        settings["volumes"] = [_volume(v) for v in c.volumes]
+        settings["mountPoints"] = [
+            {"sourceVolume": v.name, "containerPath": v.mount_point, "readOnly": v.read_only} for v in c.volumes
+        ]
+    linux: dict[str, Any] = {}
+    if c.shared_memory_size is not None:
+        linux["sharedMemorySize"] = c.shared_memory_size
+    if c.tmpfs:
+        linux["tmpfs"] = [
+            {
+                "containerPath": t.path,
+                "size": t.size,
+                **({"mountOptions": list(t.mount_options)} if t.mount_options else {}),
+            }
+            for t in c.tmpfs
+        ]
+    if c.init_process_enabled:
+        linux["initProcessEnabled"] = True
+    if c.max_swap is not None:
+        linux["maxSwap"] = c.max_swap
+    if c.swappiness is not None:
+        linux["swappiness"] = c.swappiness
+    if linux:
+        settings["linuxParameters"] = linux
+    if c.ulimits:
+        settings["ulimits"] = [{"name": u.name, "softLimit": u.soft, "hardLimit": u.hard} for u in c.ulimits]
+    if c.user is not None:
+        settings["user"] = c.user
+    if c.readonly_root_filesystem:
+        settings["readonlyRootFilesystem"] = True
+    return settings
 
 
 @functools.lru_cache(maxsize=4)
@@ -78,6 +155,12 @@ def definition_request(job: Job, config: Config, *, image: str, command: Sequenc
             f"{job.name}: executionRoleArn: {needs} needs an execution role; "
             "declare executionRoleArn or set roles.execution in compute-on-aws.yaml"
         )
+    if job_role is None and any(v.efs is not None and v.efs.iam for v in job.container.volumes):
+        volume = next(v.name for v in job.container.volumes if v.efs is not None and v.efs.iam)
+        raise UserError(
+            f"{job.name}: volumes: {volume}: efs.iam: EFS authorizes the job role, and this job has none; "
+            "declare jobRoleArn or set roles.job in compute-on-aws.yaml"
+        )
     resources = [{"type": "VCPU", "value": _number(job.vcpus)}, {"type": "MEMORY", "value": str(job.memory)}]
     if job.gpus:
         resources.append({"type": "GPU", "value": str(job.gpus)})
@@ -93,6 +176,13 @@ def definition_request(job: Job, config: Config, *, image: str, command: Sequenc
         "job_role_arn": job_role,
         "execution_role_arn": execution_role,
         "platform_properties": platform_properties(job, config),
+        "container_settings": {
+            **container_settings(job),
+            **({"logConfiguration": logs} if (logs := log_configuration(job, config)) else {}),
+        },
+        "consumable_resources": [
+            {"consumableResource": name, "quantity": quantity} for name, quantity in job.container.consumes.items()
+        ],
         # What a project's own container-fargate.json.j2, written before platform_properties, reads.
         "assign_public_ip": config.fargate_assign_public_ip,
     }
@@ -159,6 +249,7 @@ def submit_request(
     args: Sequence[str],
     variables: Mapping[str, str],
     depends_on: Sequence[tuple[str, str | None]] = (),
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The SubmitJob request. Overrides hold only the arguments (appended to the command) and propagated variables."""
     overrides: dict[str, Any] = {}
@@ -178,4 +269,6 @@ def submit_request(
         request["dependsOn"] = dependencies
     if job.share_identifier is not None:
         request["shareIdentifier"] = job.share_identifier
+    if tags:
+        request["tags"] = dict(tags)
     return request

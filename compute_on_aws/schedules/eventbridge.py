@@ -23,7 +23,7 @@ from compute_on_aws.declared.manifest import Job, Manifest
 from compute_on_aws.errors import AwsError, UserError
 from compute_on_aws.planning import naming
 from compute_on_aws.planning.plan import Plan, plan
-from compute_on_aws.planning.runs import SCHEDULED_TIME_VARIABLE
+from compute_on_aws.planning.runs import COMMIT_TAG, SCHEDULED_TIME_VARIABLE, SLOT_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
@@ -69,17 +69,20 @@ def declared(manifest: Manifest, config: Config, environ: Mapping[str, str]) -> 
             eventbridge_expression(schedule, job=job.name)  # refuses what AWS's cron cannot say, early
             planned = plan(manifest, config, job.name, schedule.args, environ)
             job_name = eventbridge_job_name(job, schedule.args)
-            planned = replace(planned, job_name=job_name, request={**planned.request, "jobName": job_name})
+            # The scheduler fills the slot in; the commit is left out, so that a schedule changes only with its job.
+            tags = {k: v for k, v in planned.request.get("tags", {}).items() if k != COMMIT_TAG}
+            request = {**planned.request, "jobName": job_name, "tags": {**tags, SLOT_TAG: EVENTBRIDGE_TIME}}
+            planned = replace(planned, job_name=job_name, request=request)
             found.append(Declared(eventbridge_name(job.name, index), schedule, planned))
     return found
 
 
 def _universal(value: Any, *, keep_keys: bool = False) -> Any:
     """A request in the universal target's spelling: Batch's member names capitalised (jobName -> JobName), the
-    keys of maps (parameters) as they are."""
+    keys of maps (parameters, tags) as they are."""
     if isinstance(value, dict):
         return {
-            (k if keep_keys else k[:1].upper() + k[1:]): _universal(v, keep_keys=k == "parameters")
+            (k if keep_keys else k[:1].upper() + k[1:]): _universal(v, keep_keys=k in ("parameters", "tags"))
             for k, v in value.items()
         }
     if isinstance(value, list):

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 FINAL = ("SUCCEEDED", "FAILED")
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
 STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
-DEFAULT_LOG_GROUP = "/aws/batch/job"
 
 # Why a RUNNABLE job does not start (Batch's statusReason prefixes) and what to do about it.
 _HINTS = (

@@ -431,6 +431,150 @@ let
 
   platform = v: when (!elem v [ "EC2" "FARGATE" ]) [ "must be \"EC2\" or \"FARGATE\", got ${show v}" ];
 
+  # Container settings (volumes, Linux parameters, ulimits): AWS Batch's ContainerProperties, checked where it checks.
+  int32 = 2147483647;
+  absolutePath =
+    v:
+    if !isString v then
+      expect "an absolute path" v
+    else
+      when (!matches "/[^\n]*" v || stringLength v > 4096) [ "must be an absolute path (starting with /), got ${show v}" ];
+  unknownIn =
+    allowed: v:
+    map (k: "unknown attribute ${k} (expected ${builtins.concatStringsSep ", " allowed})") (
+      filter (k: !elem k allowed) (attrNames v)
+    );
+  at = prefix: map (p: "${prefix}: ${p}");
+  setOf =
+    what: check: v:
+    if !isAttrs v || isDerivation v then expect what v else concatMap (k: check k v.${k}) (attrNames v);
+
+  efsKeys = [ "fileSystemId" "rootDirectory" "accessPointId" "transitEncryption" "iam" ];
+  efs =
+    v:
+    if !isAttrs v || isDerivation v then
+      expect "{ fileSystemId; rootDirectory ? \"/\"; accessPointId ? null; transitEncryption ? true; iam ? false; }" v
+    else
+      let
+        encrypted = v.transitEncryption or true;
+        hasRoot = (v.rootDirectory or null) != null && v.rootDirectory != "/";
+      in
+      unknownIn efsKeys v
+      ++ (
+        if !(v ? fileSystemId) then
+          [ "fileSystemId is required (fs-...)" ]
+        else
+          when (!isString v.fileSystemId || !matches "fs-[0-9a-f]{8,40}" v.fileSystemId) [
+            "fileSystemId: must be an EFS file system id (fs- and 8 to 40 hex digits), got ${show v.fileSystemId}"
+          ]
+      )
+      ++ optional (x: at "rootDirectory" (absolutePath x)) (v.rootDirectory or null)
+      ++ optional (
+        x:
+        when (!isString x || !matches "fsap-[0-9a-f]{8,40}" x) [
+          "accessPointId: must be an EFS access point id (fsap- and 8 to 40 hex digits), got ${show x}"
+        ]
+      ) (v.accessPointId or null)
+      ++ optional (x: at "transitEncryption" (bool x)) (v.transitEncryption or null)
+      ++ optional (x: at "iam" (bool x)) (v.iam or null)
+      ++ when ((v.accessPointId or null) != null && hasRoot) [
+        "rootDirectory: an access point sets the directory itself; remove rootDirectory or set it to \"/\""
+      ]
+      ++ when (encrypted == false && ((v.iam or false) == true || (v.accessPointId or null) != null)) [
+        "transitEncryption: EFS IAM authorization and access points need it; remove transitEncryption = false"
+      ];
+  volume =
+    name: v:
+    let
+      shape = "{ mountPoint; readOnly ? false; efs = { fileSystemId; ... }; } or { mountPoint; hostPath; readOnly ? false; }";
+      problems =
+        if !isAttrs v || isDerivation v then
+          expect shape v
+        else
+          unknownIn [ "mountPoint" "readOnly" "efs" "hostPath" ] v
+          ++ (if v ? mountPoint then at "mountPoint" (absolutePath v.mountPoint) else [ "mountPoint is required" ])
+          ++ optional (x: at "readOnly" (bool x)) (v.readOnly or null)
+          ++ when ((v ? efs) == (v ? hostPath)) [ "declare efs or hostPath (one of them)" ]
+          ++ optional (x: at "efs" (efs x)) (v.efs or null)
+          ++ optional (x: at "hostPath" (absolutePath x)) (v.hostPath or null);
+    in
+    when (!matches "[A-Za-z0-9_-]{1,255}" name) [ "${show name}: a volume name is 1-255 letters, digits, - or _" ]
+    ++ at name problems;
+  volumes =
+    v:
+    let
+      points = if isAttrs v then filter isString (map (k: v.${k}.mountPoint or null) (attrNames v)) else [ ];
+      twice = filter (p: length (filter (q: q == p) points) > 1) points;
+    in
+    setOf "an attribute set of volumes, { data = { mountPoint = \"/data\"; efs = { fileSystemId = \"fs-...\"; }; }; }" volume v
+    ++ when (twice != [ ]) [ "two volumes mount at ${show (builtins.head twice)}" ];
+
+  # Mount options Batch's Tmpfs accepts (some take a value: mode=1777).
+  tmpfsOptions = [
+    "defaults" "ro" "rw" "suid" "nosuid" "dev" "nodev" "exec" "noexec" "sync" "async" "dirsync" "remount" "mand"
+    "nomand" "atime" "noatime" "diratime" "nodiratime" "bind" "rbind" "unbindable" "runbindable" "private" "rprivate"
+    "shared" "rshared" "slave" "rslave" "relatime" "norelatime" "strictatime" "nostrictatime" "mode" "uid" "gid"
+    "nr_inodes" "nr_blocks" "mpol"
+  ];
+  tmpfsMount =
+    path: v:
+    let
+      size = if isAttrs v then v.size or null else v;
+      options = if isAttrs v then v.mountOptions or [ ] else [ ];
+      option = o: if isString o then builtins.head (builtins.split "=" o) else o;
+    in
+    at path (
+      absolutePath path
+      ++ (
+        if isAttrs v then unknownIn [ "size" "mountOptions" ] v ++ when (!(v ? size)) [ "size is required (MiB)" ]
+        else if !isInt v then expect "a size in MiB or { size; mountOptions ? [ ]; }" v
+        else [ ]
+      )
+      ++ when (size != null) (at "size" (intBetween 1 int32 size))
+      ++ (
+        if !isList options then
+          at "mountOptions" (expect "a list of strings" options)
+        else
+          map (o: "mountOptions: ${show o} is not a tmpfs mount option Batch accepts") (
+            filter (o: !isString o || !elem (option o) tmpfsOptions) options
+          )
+      )
+    );
+
+  ulimitNames = [
+    "core" "cpu" "data" "fsize" "locks" "memlock" "msgqueue" "nice" "nofile" "nproc" "rss" "rtprio" "rttime"
+    "sigpending" "stack"
+  ];
+  ulimit =
+    name: v:
+    let
+      soft = if isAttrs v then v.soft or null else v;
+      hard = if isAttrs v then v.hard or null else v;
+    in
+    if !elem name ulimitNames then
+      [ "${show name} is not a ulimit Batch knows (${builtins.concatStringsSep ", " ulimitNames})" ]
+    else
+      at name (
+        if isAttrs v && !isDerivation v then
+          unknownIn [ "soft" "hard" ] v
+          ++ when (!(v ? soft) || !(v ? hard)) [ "needs soft and hard" ]
+          ++ optional (x: at "soft" (intBetween 0 int32 x)) soft
+          ++ optional (x: at "hard" (intBetween 0 int32 x)) hard
+          ++ when (isInt soft && isInt hard && soft > hard) [ "soft (${toString soft}) is above hard (${toString hard})" ]
+        else if isInt v then
+          intBetween 0 int32 v
+        else
+          expect "a limit (soft = hard) or { soft; hard; }" v
+      );
+
+  # A string AWS checks against a pattern; `what` says what it must be.
+  patterned =
+    pattern: what: v:
+    if !isString v then expect "a string" v else when (!matches pattern v) [ "must be ${what}, got ${show v}" ];
+
+  # Consumable resources are named as AWS names them (CreateConsumableResource).
+  consumableName = "[A-Za-z0-9_-]{1,128}";
+
   # Retry spot reclaims and host failures (their status reason starts with "Host EC2"); stop on anything else.
   defaultRetryRules = [
     {
@@ -714,6 +858,118 @@ in
         `secrets`. Unset, the config's `roles.execution`.
       '';
       check = roleArn;
+    };
+    volumes = {
+      default = { };
+      description = ''
+        Volumes mounted in the container, by name: `{ data = { mountPoint = "/data"; readOnly ? false; efs = {
+        fileSystemId = "fs-..."; rootDirectory ? "/"; accessPointId ? null; transitEncryption ? true; iam ? false;
+        }; }; }`, or `hostPath = "/path"` instead of `efs` for a folder of the EC2 instance (not on Fargate). With
+        `iam = true` EFS authorizes the job role (`iam-policy --role job` grants it that file system only).
+      '';
+      check = volumes;
+    };
+    sharedMemorySize = {
+      default = null;
+      description = "Size of `/dev/shm` in MiB (EC2 only; Docker's default is 64).";
+      check = intBetween 1 int32;
+    };
+    tmpfs = {
+      default = { };
+      description = ''
+        In-memory folders, `{ "/scratch" = 1024; }` (MiB) or `{ "/scratch" = { size = 1024; mountOptions = [
+        "noexec" ]; }; }` (EC2 only); their size counts against the job's memory.
+      '';
+      check = setOf "an attribute set { \"/path\" = <MiB>; }" tmpfsMount;
+    };
+    initProcessEnabled = {
+      default = false;
+      description = "Run an init process as PID 1, which forwards signals and reaps zombie processes.";
+      check = bool;
+    };
+    maxSwap = {
+      default = null;
+      description = "Swap the container may use, in MiB (EC2 only; 0 turns swap off; unset, the instance's default).";
+      check = intBetween 0 int32;
+    };
+    swappiness = {
+      default = null;
+      description = "0-100: how readily the container swaps (EC2 only, with `maxSwap`).";
+      check = intBetween 0 100;
+    };
+    ulimits = {
+      default = { };
+      description = ''
+        Resource limits, `{ nofile = 65536; nproc = { soft = 1024; hard = 4096; }; }`: one of core, cpu, data, fsize,
+        locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack. The local backend
+        applies them to the job's process.
+      '';
+      check = setOf "an attribute set { nofile = 65536; }" ulimit;
+    };
+    user = {
+      default = null;
+      description = "The user (and group) the container runs as: `\"1000\"`, `\"1000:1000\"` or a name in the image.";
+      check =
+        patterned "[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,254})?"
+          "a user name or uid, optionally followed by :group or :gid";
+    };
+    readonlyRootFilesystem = {
+      default = false;
+      description = "Mount the image read-only: the job writes only to its volumes and `tmpfs`.";
+      check = bool;
+    };
+    ephemeralStorage = {
+      default = null;
+      description = "Disk of a Fargate job in GiB, 21-200 (Fargate only; unset, Fargate's 20).";
+      check = intBetween 21 200;
+    };
+    platformVersion = {
+      default = null;
+      description = "Fargate platform version, `\"LATEST\"` or `\"1.4.0\"` (Fargate only; unset, LATEST).";
+      check = patterned "LATEST|[0-9]+\\.[0-9]+\\.[0-9]+" "\"LATEST\" or a version such as \"1.4.0\"";
+    };
+    logGroup = {
+      default = null;
+      description = ''
+        CloudWatch Logs group of the job's output (awslogs). Unset, the config's `logs.group`, else Batch's
+        `/aws/batch/job`. `infra apply` creates it with `logs.retention_days`.
+      '';
+      check = patterned "[A-Za-z0-9._/#-]{1,512}" "a log group name: 1-512 letters, digits and . _ / # -";
+    };
+    logStreamPrefix = {
+      default = null;
+      description = ''
+        Prefix of the job's log streams (`<prefix>/default/<task id>`). Unset, the config's `logs.stream_prefix`,
+        else the definition's name (the streams Batch names by default).
+      '';
+      check = patterned "[^:*]{1,256}" "1-256 characters without : or *";
+    };
+    runTags = {
+      default = { };
+      description = ''
+        Tags of each run (SubmitJob's tags), beside those compute-on-aws sets (`compute-on-aws:job`, `:args`,
+        `:slot` when scheduled, `:commit` from `COMPUTE_ON_AWS_COMMIT`, `GITHUB_SHA` or `CI_COMMIT_SHA`); with
+        `propagateTags` they reach the ECS task, for cost allocation per run. With the definition's tags at most 50.
+      '';
+      check =
+        v:
+        tags v
+        ++ map (k: "${k}: the compute-on-aws: prefix is the tool's own") (
+          filter (k: matches "compute-on-aws:.*" k) (if isAttrs v then attrNames v else [ ])
+        );
+    };
+    consumes = {
+      default = { };
+      description = ''
+        Consumable resources a run holds while it runs, `{ db-connections = 1; }`: each one declared under
+        `consumable_resources` in compute-on-aws.yaml. Batch (and the local backend) starts the job only when that
+        much is free.
+      '';
+      check = setOf "an attribute set { db-connections = 1; }" (
+        k: v:
+        when (!matches consumableName k) [ "${show k}: a consumable resource name is 1-128 letters, digits, - or _" ]
+        ++ at k (intBetween 1 int32 v)
+      );
     };
   };
 }

@@ -208,6 +208,7 @@ let
     ++ when (twice != [ ]) [
       "environment: ${show (builtins.head twice)} is declared more than once across environment, env and secrets"
     ]
+    ++ containerProblems job
     ++ (
       if fargate then
         when (job.gpus != 0) [ "gpus: Fargate has no GPUs; use platform = \"EC2\"" ]
@@ -224,6 +225,46 @@ let
           "vcpus: must be a whole number on EC2 (fractions are for Fargate), got ${toJSON job.vcpus}"
         ]
     );
+
+  # The tags compute-on-aws itself gives each run (compute-on-aws:job, :args, :slot, :commit).
+  runTagsOwn = 4;
+
+  # Container settings one platform has and the other lacks, and settings that need another.
+  containerProblems =
+    job:
+    let
+      fargate = job.platform == "FARGATE";
+      onlyEc2 = attr: "${attr}: Fargate has no ${attr}; use platform = \"EC2\" or remove it";
+      onlyFargate = attr: what: "${attr}: ${what} is Fargate's; EC2 jobs use the instance's, set by its launch template";
+      hostPaths = filter (v: (job.volumes.${v}.hostPath or null) != null) (attrNames job.volumes);
+      efsVolumes = filter (v: (job.volumes.${v}.efs or null) != null) (attrNames job.volumes);
+      version = builtins.match "([0-9]+)\\.([0-9]+)\\..*" (if job.platformVersion == null then "" else job.platformVersion);
+      numberAt = i: builtins.fromJSON (builtins.elemAt version i);
+      beforeEfs = version != null && (numberAt 0 < 1 || (numberAt 0 == 1 && numberAt 1 < 4));
+      tagCount = builtins.length (attrNames job.runTags) + runTagsOwn
+        + (if job.propagateTags then builtins.length (attrNames job.tags) else 0);
+    in
+    (
+      if fargate then
+        map (v: "volumes: ${v}: hostPath: Fargate has no host folders; mount EFS (efs = { fileSystemId = ...; }) or use platform = \"EC2\"") hostPaths
+        ++ when (job.sharedMemorySize != null) [ (onlyEc2 "sharedMemorySize") ]
+        ++ when (job.tmpfs != { }) [ (onlyEc2 "tmpfs") ]
+        ++ when (job.maxSwap != null) [ (onlyEc2 "maxSwap") ]
+        ++ when (job.swappiness != null) [ (onlyEc2 "swappiness") ]
+        ++ when (efsVolumes != [ ] && beforeEfs) [
+          "platformVersion: EFS volumes need Fargate 1.4.0 or later, got ${show job.platformVersion}"
+        ]
+      else
+        when (job.ephemeralStorage != null) [ (onlyFargate "ephemeralStorage" "the task's disk size") ]
+        ++ when (job.platformVersion != null) [ (onlyFargate "platformVersion" "the platform version") ]
+        ++ when (job.swappiness != null && job.maxSwap == null) [
+          "swappiness: needs maxSwap (the swap the container may use)"
+        ]
+    )
+    ++ when (tagCount > 50) [
+      ("runTags: each run would carry ${toString tagCount} tags (${toString (builtins.length (attrNames job.runTags))} runTags, "
+      + "${toString runTagsOwn} of compute-on-aws${if job.propagateTags then ", and the definition's tags, as propagateTags is on" else ""}); AWS allows 50")
+    ];
 
   evalJob =
     name: file:

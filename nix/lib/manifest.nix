@@ -112,7 +112,7 @@ let
     };
 in
 {
-  version = 4;
+  version = 5;
   inherit hostSystem;
   jobs = mapAttrs manifestJob evaluated.jobs;
   inherit (evaluated) errors;

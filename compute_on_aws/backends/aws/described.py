@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compute_on_aws.watching.views import DEFAULT_LOG_GROUP, FINAL, Attempt, JobView
+from compute_on_aws.declared.container import DEFAULT_LOG_GROUP
+from compute_on_aws.watching.views import FINAL, Attempt, JobView
 
 
 def _seconds(ms: Any) -> float | None:

@@ -20,7 +20,7 @@ from compute_on_aws.errors import UserError
 
 ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 FINAL = ("SUCCEEDED", "FAILED")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS definitions (
@@ -74,6 +74,11 @@ CREATE TABLE IF NOT EXISTS attempts (
     pid INTEGER,
     identity TEXT,
     PRIMARY KEY (job_id, attempt)
+);
+CREATE TABLE IF NOT EXISTS consumables (
+    name TEXT PRIMARY KEY,
+    total INTEGER NOT NULL,
+    replenishable INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS workers (
     worker_id TEXT PRIMARY KEY,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -62,6 +63,35 @@ def _check_secrets(plan: Plan, settings: LocalSettings, environ: Mapping[str, st
         )
 
 
+def _check_container(plan: Plan) -> None:
+    """What the local backend cannot give a job outside a container: it would see other files, or run as another
+    user, than on AWS. Limits it applies (ulimits); settings that only size or harden the container it leaves out."""
+    c = plan.job.container
+    if c.volumes:
+        raise UserError(
+            f"{plan.job.name}: volumes: the local backend runs jobs without a container, so it cannot mount "
+            f"{', '.join(v.mount_point for v in c.volumes)}; try the job without volumes locally, or queue it on AWS"
+        )
+    if c.user is not None:
+        raise UserError(
+            f"{plan.job.name}: user: the local backend runs jobs as the worker's own user, not {c.user!r}; "
+            "queue it on AWS, or try it locally without user"
+        )
+    unknown = [u.name for u in c.ulimits if not hasattr(resource, f"RLIMIT_{u.name.upper()}")]
+    if unknown:
+        raise UserError(f"{plan.job.name}: ulimits: {', '.join(unknown)}: this system has no such limit")
+
+
+def _keep_consumables(db: sqlite3.Connection, config: Config) -> None:
+    """The consumable resources the config declares, as the worker counts them (infra apply's local counterpart)."""
+    for r in config.infrastructure.consumables.values():
+        db.execute(
+            "INSERT INTO consumables (name, total, replenishable) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET total = excluded.total, replenishable = excluded.replenishable",
+            (r.name, r.total, int(r.replenishable)),
+        )
+
+
 def _job_row(plan: Plan, request: dict[str, Any], settings: LocalSettings) -> dict[str, Any]:
     container = plan.definition["containerProperties"]
     overrides = request.get("containerOverrides", {})
@@ -99,6 +129,7 @@ def _insert(db: sqlite3.Connection, row: dict[str, Any]) -> None:
 def _queue_one(db: sqlite3.Connection, store: Store, plan: Plan, settings: LocalSettings) -> Outcome:
     """Checked and inserted inside the caller's transaction: two `queue` calls at once cannot both submit."""
     _check_secrets(plan, settings, os.environ)
+    _check_container(plan)
     definition_name = plan.definition["jobDefinitionName"]
     if not plan.job.allow_duplicates or plan.slot is not None:
         # A scheduled slot counts as done in any status; other names only while queued or running.
@@ -161,6 +192,7 @@ def queue(
     db = store.connect()
     try:
         with transaction(db):
+            _keep_consumables(db, config)
             for plan in plans:
                 db.execute("SAVEPOINT plan")
                 try:

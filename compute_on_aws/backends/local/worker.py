@@ -12,6 +12,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -33,6 +34,21 @@ TIMED_OUT = "Job attempt duration exceeded timeout"
 DEPENDENCY_FAILED = "Dependent Job failed"
 # Variables a job sees from the worker's environment: enough to find programs, nothing else leaks in.
 INHERITED = ("PATH", "LANG", "LC_ALL", "TZ")
+
+
+# Sets the job's ulimits, then becomes the job: in the child, not in this threaded worker (preexec_fn is unsafe with
+# threads). argv: the limits as JSON, then the command.
+_SET_LIMITS = (
+    "import json, os, resource, sys\n"
+    "for u in json.loads(sys.argv[1]):\n"
+    "    resource.setrlimit(getattr(resource, 'RLIMIT_' + u['name'].upper()), (u['softLimit'], u['hardLimit']))\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def _limited(ulimits: list[dict[str, Any]]) -> list[str]:
+    """The command prefix that applies a definition's ulimits (none: nothing to prefix)."""
+    return [sys.executable, "-c", _SET_LIMITS, json.dumps(ulimits)] if ulimits else []
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,7 @@ class Worker:
         self.worker_id = f"worker-{uuid.uuid4()}"
         self.stopping = threading.Event()
         self.threads: dict[str, threading.Thread] = {}
+        self._definitions: dict[str, dict[str, Any]] = {}
 
     # -- lifecycle
 
@@ -193,6 +210,7 @@ class Worker:
             "SELECT COALESCE(SUM(vcpus), 0) FROM jobs WHERE status IN ('STARTING', 'RUNNING') AND is_parent = 0"
         ).fetchone()[0]
         free = self.settings.max_vcpus - used
+        available = self._consumables_free(db)
         claimed = []
         for row in db.execute(
             "SELECT * FROM jobs WHERE status = 'RUNNABLE' AND is_parent = 0 ORDER BY queue_priority DESC, seq"
@@ -208,6 +226,16 @@ class Worker:
                 continue
             if job["vcpus"] > free + 1e-9:
                 continue
+            needs = self._consumes(db, job["definition"])
+            short = [n for n, q in needs.items() if q > available.get(n, 0)]
+            if short:
+                name = short[0]
+                reason = f"waiting for consumable resource {name} ({needs[name]} needed, {available.get(name, 0)} free)"
+                if job["status_reason"] != reason:
+                    db.execute("UPDATE jobs SET status_reason = ? WHERE job_id = ?", (reason, job["job_id"]))
+                continue
+            for n, q in needs.items():
+                available[n] -= q
             free -= job["vcpus"]
             job["attempt"] += 1
             db.execute(
@@ -221,6 +249,37 @@ class Worker:
             )
             claimed.append(job)
         return claimed
+
+    def _definition(self, db: sqlite3.Connection, ref: str) -> dict[str, Any]:
+        """A registered definition's body (name:revision), read once per worker: revisions never change."""
+        if ref not in self._definitions:
+            name, _, revision = ref.rpartition(":")
+            row = db.execute(
+                "SELECT body FROM definitions WHERE name = ? AND revision = ?", (name, int(revision))
+            ).fetchone()
+            self._definitions[ref] = json.loads(row["body"]) if row is not None else {}
+        return self._definitions[ref]
+
+    def _consumes(self, db: sqlite3.Connection, ref: str) -> dict[str, int]:
+        listed = self._definition(db, ref).get("consumableResourceProperties", {}).get("consumableResourceList", [])
+        return {str(c["consumableResource"]): int(c["quantity"]) for c in listed}
+
+    def _consumables_free(self, db: sqlite3.Connection) -> dict[str, int]:
+        """What is left of each consumable resource: a replenishable one is held by the jobs starting or running, a
+        spent one by every job that ever started holding it (as Batch counts them)."""
+        free = {r["name"]: (r["total"], bool(r["replenishable"])) for r in db.execute("SELECT * FROM consumables")}
+        if not free:
+            return {}
+        left = {name: total for name, (total, _) in free.items()}
+        holders = db.execute(
+            "SELECT definition, status FROM jobs WHERE is_parent = 0 AND (status IN ('STARTING', 'RUNNING') "
+            "OR started_at IS NOT NULL)"
+        ).fetchall()
+        for row in holders:
+            for name, quantity in self._consumes(db, row["definition"]).items():
+                if name in free and (row["status"] in ("STARTING", "RUNNING") or not free[name][1]):
+                    left[name] -= quantity
+        return left
 
     # -- one attempt (in its own thread, with its own connection)
 
@@ -301,8 +360,9 @@ class Worker:
             return AttemptEnd(None, f"CannotStartContainerError: {program}: executable file not found")
         exit_path = self.store.exit_path(job["job_id"], job["attempt"])
         try:
+            limits = self._definition(db, job["definition"]).get("containerProperties", {}).get("ulimits", [])
             process = subprocess.Popen(
-                ["/bin/sh", "-c", EXIT_RECORDER, str(exit_path), *job["command"]],
+                [*_limited(limits), "/bin/sh", "-c", EXIT_RECORDER, str(exit_path), *job["command"]],
                 cwd=work,
                 env=env,
                 stdin=subprocess.DEVNULL,
