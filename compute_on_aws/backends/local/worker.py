@@ -271,9 +271,12 @@ class Worker:
         if not free:
             return {}
         left = {name: total for name, (total, _) in free.items()}
+        # Only a spent resource needs the jobs that ever started: each tick reads no more history than that.
+        spent = any(not replenishable for _, replenishable in free.values())
+        ever = " OR started_at IS NOT NULL" if spent else ""
         holders = db.execute(
-            "SELECT definition, status FROM jobs WHERE is_parent = 0 AND (status IN ('STARTING', 'RUNNING') "
-            "OR started_at IS NOT NULL)"
+            "SELECT definition, status FROM jobs WHERE is_parent = 0 "  # noqa: S608 - a constant clause
+            f"AND (status IN ('STARTING', 'RUNNING'){ever})"
         ).fetchall()
         for row in holders:
             for name, quantity in self._consumes(db, row["definition"]).items():
