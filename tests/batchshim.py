@@ -15,7 +15,9 @@ scheduler and ECS would, and:
   stoppedAt, attempts with their exit codes and log streams, an array's statusSummary), and ListJobs by status lists
   the jobs in that state;
 - log lines are written to moto's CloudWatch Logs (its public API) while the job is RUNNING, in the stream the
-  job's attempt names, as the awslogs driver does;
+  job's attempt names, as the awslogs driver does: in the group and with the stream prefix the job definition's
+  logConfiguration names (Batch's default group and the definition's name otherwise), and DescribeJobs gives that
+  logConfiguration in the job's container, as Batch does (moto leaves it out);
 - CancelJob and TerminateJob act as Batch documents: a cancelled job FAILED if it had not started, a terminated job
   FAILED in any state (exit code 143 when it was RUNNING);
 - a job that depends on another stays PENDING until that one SUCCEEDED, and FAILED when it FAILED;
@@ -56,6 +58,9 @@ class Script:
     # Exit codes of successive attempts (the last one decides); per array index when given as a dict.
     exit_codes: list[int] | dict[int, list[int]] = field(default_factory=lambda: [0])
     status_reason: str | None = None  # shown while in the last state of `path` (e.g. a stuck RUNNABLE)
+    # The container's own reason for how each attempt ended (Batch's attempts[].container.reason, e.g.
+    # "OutOfMemoryError: Container killed due to memory usage"); None: the container just exited.
+    container_reason: str | None = None
     hold: bool = False  # stay in the last state of `path` until cancelled or terminated
 
 
@@ -73,6 +78,24 @@ def _client_error(message: str) -> Answer:
 
 def _now() -> int:
     return int(time.time() * 1000)
+
+
+def _awslogs_options(definition: dict[str, Any]) -> dict[str, str]:
+    config = definition.get("containerProperties", {}).get("logConfiguration", {})
+    return dict(config.get("options", {})) if config.get("logDriver") == "awslogs" else {}
+
+
+def _given(definition: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """The job's resources, timeout and retry strategy: the submission's overrides, else its definition's."""
+    given: dict[str, Any] = {}
+    requirements = {r["type"]: r for r in definition.get("containerProperties", {}).get("resourceRequirements", [])}
+    requirements |= {r["type"]: r for r in request.get("containerOverrides", {}).get("resourceRequirements", [])}
+    if requirements:
+        given["resourceRequirements"] = list(requirements.values())
+    for key in ("timeout", "retryStrategy"):
+        if request.get(key) or definition.get(key):
+            given[key] = request.get(key) or definition[key]
+    return given
 
 
 def _definition_name(reference: str) -> str:
@@ -97,6 +120,18 @@ class Run:
     exit_code: int | None = None
     stream: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    log_options: dict[str, str] = field(default_factory=dict)  # the definition's awslogs options
+    # What DescribeJobs tells of the job's definition and moto leaves out: resourceRequirements, timeout, retryStrategy
+    given: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def log_group(self) -> str:
+        return self.log_options.get("awslogs-group", LOG_GROUP)
+
+    @property
+    def stream_prefix(self) -> str:
+        return self.log_options.get("awslogs-stream-prefix", self.definition)  # Batch's default: the definition
+
     # Set when the job must stop (cancelled, terminated, or the shim closed); `moved` when a test put it somewhere
     # (set_status): its Script no longer runs. `wake` is set with either.
     stop_reason: str | None = None
@@ -160,6 +195,8 @@ class BatchShim:
         self._ecs_settings: dict[str, dict[str, Any]] = {}
         # consumable resource name -> what DescribeConsumableResource answers
         self.consumables: dict[str, dict[str, Any]] = {}
+        # A revision as moto describes it, read once (a revision never changes)
+        self._definitions: dict[str, dict[str, Any]] = {}
         for action, interceptor in (
             ("CreateConsumableResource", self._create_consumable),
             ("DescribeConsumableResource", self._describe_consumable),
@@ -223,18 +260,30 @@ class BatchShim:
             )
         return self._clients[key]
 
-    def _write(self, stream: str, line: str) -> None:
+    def _write(self, group: str, stream: str, line: str) -> None:
         logs = self.client("logs")
         with self._log_lock:
             for create in (
-                lambda: logs.create_log_group(logGroupName=LOG_GROUP),
-                lambda: logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream),
+                lambda: logs.create_log_group(logGroupName=group),
+                lambda: logs.create_log_stream(logGroupName=group, logStreamName=stream),
             ):
                 with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
                     create()
             logs.put_log_events(
-                logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[{"timestamp": _now(), "message": line}]
+                logGroupName=group, logStreamName=stream, logEvents=[{"timestamp": _now(), "message": line}]
             )
+
+    def _definition(self, reference: str) -> dict[str, Any]:
+        """The definition a SubmitJob names (its ARN, NAME:REV, or NAME for the newest), as moto describes it."""
+        if reference in self._definitions:
+            return self._definitions[reference]
+        name, _, revision = reference.rsplit("/", 1)[-1].partition(":")
+        found = self.client("batch").describe_job_definitions(jobDefinitionName=name)["jobDefinitions"]
+        found = [d for d in found if str(d["revision"]) == revision or (not revision and d["status"] == "ACTIVE")]
+        definition = dict(max(found, key=lambda d: d["revision"])) if found else {}
+        if revision:
+            self._definitions[reference] = definition
+        return definition
 
     # -- interceptors
 
@@ -247,8 +296,15 @@ class BatchShim:
         definition = _definition_name(request["jobDefinition"])
         depends = [d["jobId"] for d in request.get("dependsOn", []) if "jobId" in d]
         size = request.get("arrayProperties", {}).get("size")
-        run = Run(job_id, definition, None if size else script, depends_on=depends)
-        children = [Run(f"{job_id}:{i}", definition, script, index=i, depends_on=depends) for i in range(size or 0)]
+        described = self._definition(request["jobDefinition"])
+        facts = {
+            "log_options": _awslogs_options(described),
+            "given": _given(described, request),
+        }
+        run = Run(job_id, definition, None if size else script, depends_on=depends, **facts)
+        children = [
+            Run(f"{job_id}:{i}", definition, script, index=i, depends_on=depends, **facts) for i in range(size or 0)
+        ]
         run.children = children
         with self._lock:
             self._runs[job_id] = run
@@ -286,6 +342,12 @@ class BatchShim:
             container["exitCode"] = state["exitCode"]
         if not summary and state["stream"] is not None:
             container["logStreamName"] = state["stream"]
+        if not summary and run.log_options:  # Batch's ContainerDetail has it, moto's leaves it out
+            container["logConfiguration"] = {"logDriver": "awslogs", "options": dict(run.log_options)}
+        if not summary and "resourceRequirements" in run.given:
+            container["resourceRequirements"] = run.given["resourceRequirements"]
+        if not summary:
+            job.update({k: v for k, v in run.given.items() if k in ("timeout", "retryStrategy")})
         if container:
             job["container"] = container
         else:
@@ -438,12 +500,12 @@ class BatchShim:
                     return
                 self._set(run, status=state, status_reason=script.status_reason if last else None)
                 if state == "RUNNING":
-                    stream = f"{run.definition}/default/{run.job_id.replace(':', '-')}-{number}"
+                    stream = f"{run.stream_prefix}/default/{run.job_id.replace(':', '-')}-{number}"
                     started = _now()
                     attempt = {"container": {"logStreamName": stream}, "startedAt": started}
                     self._set(run, started_at=started, stream=stream, attempts=[*run.attempts, attempt])
                     for line in script.lines:
-                        self._write(stream, line)
+                        self._write(run.log_group, stream, line)
                         if not self._pause(run, 0.02):
                             break
                 if not self._pause(run, -1 if script.hold and last else seconds):
@@ -454,6 +516,8 @@ class BatchShim:
                     run.attempts[-1]["container"]["exitCode"] = code
                     run.attempts[-1]["stoppedAt"] = _now()
                     run.attempts[-1]["statusReason"] = EXITED
+                    if script.container_reason is not None:
+                        run.attempts[-1]["container"]["reason"] = script.container_reason
         with self._lock:
             if run.moved:  # a test put it somewhere as its last attempt ended
                 return

@@ -46,6 +46,8 @@ def test_apply_creates_the_jobs_log_groups_and_consumable_resources_once(
     root = project(tmp_path, account)
     plan = infra(cli, root, "plan")
     assert plan.code == 0, plan.err
+    # The three groups are read in one call (logGroupIdentifiers; a botocore this new has it).
+    assert moto.proxy.received["DescribeLogGroups"] == 1
     lines = plan.out.splitlines()
     for line in (
         "+ log group /aws/batch/job: retention 30 days",
@@ -188,3 +190,16 @@ def test_the_policies_name_exactly_the_log_groups_and_file_systems_the_jobs_need
     assert infra_policy["KeepConsumableResources"]["Resource"] == [
         "arn:aws:batch:us-east-1:123456789012:consumable-resource/db"
     ]
+
+
+def test_a_job_that_does_not_evaluate_is_said_and_the_rest_is_planned(
+    cli, moto: Moto, account: dict[str, str], tmp_path: Path
+) -> None:
+    root = project(tmp_path, account, consumable_resources={})
+    write_job(root / "jobs", "broken", '{ queue = 3; command = [ "x" ]; image = "busybox:1.36"; }')
+    plan = infra(cli, root, "plan")
+    assert plan.code == 0, plan.err
+    assert plan.err == (
+        "note: broken did not evaluate: the log groups they name are not planned (compute-on-aws jobs shows why)\n"
+    )
+    assert "+ log group /teams/load: retention 30 days" in plan.out.splitlines()

@@ -983,3 +983,15 @@ def test_a_bulk_call_runs_every_job_and_queue_wait_waits_for_all_of_them(local: 
     }
     assert sorted(p.name for p in local.out.iterdir()) == [f"tenant-t{i}" for i in range(6)]
     assert f"failed: tenant_t3 {ids['tenant_t3']}" in result.err
+
+
+def test_a_job_killed_by_sigkill_gets_the_memory_hint_locally_as_on_batch(local: Local) -> None:
+    local.job("greedy", "kill -9 $$")
+    local.write_manifest()
+    local.start_worker()
+    result = local.run("queue", "greedy", "--wait")
+    assert result.code == 1
+    assert result.err.splitlines()[-1] == (
+        "  hint: the program was killed (SIGKILL, exit 137), most often for using more than its memory: raise "
+        "`memory` in the job's declaration"
+    )

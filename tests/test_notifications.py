@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -157,29 +158,36 @@ def failed_job(cli, moto: Moto, project: Path) -> dict[str, Any]:
     raise AssertionError(f"job {job_id} did not fail")
 
 
-def test_a_failed_job_s_event_matches_the_rule_and_becomes_the_message(cli, moto: Moto, project: Path) -> None:
+def through(moto: Moto, rule: dict[str, Any]) -> Callable[[dict[str, Any]], list[dict[str, Any]]]:
     """moto has no TestEventPattern: the rule's own pattern and input transformer are put on a bus of the test's own
-    with an SQS queue as target, and the job's event (Batch's event detail is its DescribeJobs entry) is sent there."""
-    assert infra(cli, project, "apply").code == 0
-    job = failed_job(cli, moto, project)
-    rule = rules(moto)["compute-on-aws-default-failed"]
+    with an SQS queue as target; the function sends an event (Batch's event detail is its DescribeJobs entry) there
+    and gives the messages it became."""
     events, sqs = moto.client("events"), moto.client("sqs")
-    events.create_event_bus(Name="test-bus")
-    url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    bus = f"test-bus-{len(events.list_event_buses()['EventBuses'])}"
+    events.create_event_bus(Name=bus)
+    url = sqs.create_queue(QueueName=f"inbox-{bus}")["QueueUrl"]
     inbox = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="copy", EventBusName="test-bus", EventPattern=rule["EventPattern"])
+    events.put_rule(Name="copy", EventBusName=bus, EventPattern=rule["EventPattern"])
     (target,) = rule["Targets"]
     events.put_targets(
         Rule="copy",
-        EventBusName="test-bus",
+        EventBusName=bus,
         Targets=[{"Id": "inbox", "Arn": inbox, "InputTransformer": target["InputTransformer"]}],
     )
 
     def send(detail: dict[str, Any]) -> list[dict[str, Any]]:
         entry = {"Source": "aws.batch", "DetailType": "Batch Job State Change", "Detail": json.dumps(detail)}
-        assert events.put_events(Entries=[{**entry, "EventBusName": "test-bus"}])["FailedEntryCount"] == 0
+        assert events.put_events(Entries=[{**entry, "EventBusName": bus}])["FailedEntryCount"] == 0
         answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
         return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+    return send
+
+
+def test_a_failed_job_s_event_matches_the_rule_and_becomes_the_message(cli, moto: Moto, project: Path) -> None:
+    assert infra(cli, project, "apply").code == 0
+    job = failed_job(cli, moto, project)
+    send = through(moto, rules(moto)["compute-on-aws-default-failed"])
 
     assert job["jobQueue"].endswith(":job-queue/etl") and ":job-definition/extract:" in job["jobDefinition"]
     (message,) = send(job)
@@ -187,11 +195,32 @@ def test_a_failed_job_s_event_matches_the_rule_and_becomes_the_message(cli, moto
     assert message["status"] == "FAILED" and message["reason"] == job["statusReason"]
     assert message["command"] == ["etl", "--day", "2026-12-01"]
     assert message["logStream"] == job["container"]["logStreamName"]
+    assert message["logGroup"] == "/aws/batch/job"  # the definition names none: Batch's default
     assert message["logs"] == f"compute-on-aws logs {job['jobId']} --backend aws"
     # Another team's job on the same queue, this project's job on another queue, and a success: no message.
     assert send({**job, "jobDefinition": job["jobDefinition"].replace("/extract:", "/their-etl:")}) == []
     assert send({**job, "jobQueue": job["jobQueue"].replace("/etl", "/their-queue")}) == []
     assert send({**job, "status": "SUCCEEDED"}) == []
+
+
+def test_the_message_names_the_log_group_of_the_job_s_definition(cli, moto: Moto, project: Path) -> None:
+    write_job(project / "jobs", "load", JOB.format(extra='logGroup = "/teams/load";'))
+    assert infra(cli, project, "apply").code == 0
+    found = rules(moto)
+    # One rule per log group (its message names it), the definitions of each in its own pattern.
+    default, teams = found["compute-on-aws-default-failed-1"], found["compute-on-aws-default-failed-2"]
+    assert "compute-on-aws-default-failed" not in found
+    assert [d["wildcard"] for d in json.loads(teams["EventPattern"])["detail"]["jobDefinition"]] == [
+        "*:job-definition/load:*"
+    ]
+    assert "*:job-definition/load:*" not in default["EventPattern"]
+    job = failed_job(cli, moto, project)
+    load = {**job, "jobName": "load", "jobDefinition": job["jobDefinition"].replace("/extract:", "/load:")}
+    (message,) = through(moto, teams)(load)
+    assert message["logGroup"] == "/teams/load" and message["job"] == "load"
+    (message,) = through(moto, default)(job)
+    assert message["logGroup"] == "/aws/batch/job"
+    assert infra(cli, project, "plan").out.splitlines()[-1].startswith("0 to create, 0 to update")
 
 
 def test_prune_deletes_the_alarms_and_rules_no_longer_declared(

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from conftest import Moto, Script, write_job
 
@@ -160,3 +161,65 @@ def test_schedules_add_the_group_and_the_scheduler_role_only(cli, jobs: Path) ->
     # Without schedules, none of it.
     write_job(jobs, "etl", JOBS["etl"])
     assert "ManageSchedules" not in by_sid(policy_of(cli, jobs, config, "--account", "123456789012"))
+
+
+def test_logs_of_a_job_in_its_own_log_group_under_the_submitter_policy(
+    cli, scripted, moto: Moto, jobs: Path, as_user
+) -> None:
+    write_job(
+        jobs,
+        "load",
+        '{ queue = "default"; command = [ "load" ]; image = "busybox"; logGroup = "/teams/load"; '
+        'logStreamPrefix = "load-runs"; }',
+    )
+    scripted["load"] = Script(lines=["loaded 3 rows"])
+    policy = policy_of(cli, jobs, "region: us-east-1\n", "--account", "123456789012")
+    assert by_sid(policy)["ReadJobLogs"][1] == [
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/batch/job:log-stream:*",
+        "arn:aws:logs:us-east-1:123456789012:log-group:/teams/load:log-stream:*",
+    ]
+    as_user(policy)
+
+    def run(*args: str):
+        result = cli("--jobs", str(jobs), "--backend", "aws", *args)
+        assert result.code == 0, (args, result.err)
+        return result
+
+    (queued,) = run("queue", "load", "--json").json()["jobs"]
+    run("wait", queued["jobId"])
+    (view,) = run("status", queued["jobId"], "--json").json()["jobs"]
+    # The group and the stream the definition names, as Batch's awslogs driver writes them.
+    assert view["log_group"] == "/teams/load" and view["log_stream"].startswith("load-runs/default/")
+    assert run("logs", queued["jobId"]).out == "loaded 3 rows\n"
+
+
+def test_the_execution_policy_lets_the_awslogs_driver_and_the_secrets_work(
+    cli, moto: Moto, jobs: Path, as_user
+) -> None:
+    secret = moto.client("secretsmanager").create_secret(Name="db", SecretString="s3cret")["ARN"]
+    moto.client("ssm").put_parameter(Name="/etl/api-key", Value="k", Type="SecureString")
+    moto.client("logs").create_log_group(logGroupName="/teams/load")
+    write_job(
+        jobs,
+        "load",
+        '{ queue = "default"; command = [ "load" ]; image = "busybox"; logGroup = "/teams/load"; '
+        f'secrets.DB = "{secret}"; secrets.API = "/etl/api-key"; }}',
+    )
+    policy = policy_of(cli, jobs, "region: us-east-1\n", "--role", "execution", "--account", "123456789012")
+    as_user(policy)
+    session = boto3.Session()  # with the user's key (the default session keeps the one it first read)
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=moto.url, region_name="us-east-1")
+
+    # What ECS does with the execution role when it starts the job: read the secrets, then write its log stream.
+    assert client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"] == "s3cret"
+    assert client("ssm").get_parameters(Names=["/etl/api-key"], WithDecryption=True)["Parameters"]
+    logs = client("logs")
+    logs.create_log_stream(logGroupName="/teams/load", logStreamName="load/default/task")
+    logs.put_log_events(
+        logGroupName="/teams/load", logStreamName="load/default/task", logEvents=[{"timestamp": 1, "message": "x"}]
+    )
+    # And nothing more: the policy does not let it read the logs back or submit jobs.
+    with pytest.raises(Exception, match="AccessDenied"):
+        logs.get_log_events(logGroupName="/teams/load", logStreamName="load/default/task")

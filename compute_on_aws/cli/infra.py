@@ -76,8 +76,9 @@ def _changes(
     )
     compute, queues, policies = apply.read(aws.batch())
     changes = [*needed.changes]
+    existing = apply.read_log_groups(aws.logs(), groups) if groups else {}
     for name in groups:
-        change = plan.log_group_change(name, config.log_retention_days, apply.read_log_group(aws.logs(), name))
+        change = plan.log_group_change(name, config.log_retention_days, existing.get(name))
         changes += [change] if change is not None else []
     changes += plan.plan(infra, settings, compute, queues, policies, prune=prune)
     if infra.consumables or prune:
@@ -97,6 +98,13 @@ def jobs_for_infra(s: Settings, config: Config) -> Manifest | None:
     if manifest.errors and config.notifications is not None:
         problems = [p for problems in manifest.errors.values() for p in problems]
         raise UserError("\n".join([*problems, "the notification rules name every job: fix the jobs first"]))
+    if manifest.errors:
+        # Only their log groups depend on them here: the rest of the plan goes on, and says what it could not read.
+        print(
+            f"note: {', '.join(sorted(manifest.errors))} did not evaluate: the log groups they name are not planned "
+            "(compute-on-aws jobs shows why)",
+            file=sys.stderr,
+        )
     return manifest
 
 

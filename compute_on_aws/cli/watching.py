@@ -99,12 +99,16 @@ def wait_jobs(
     if result.timed_out:
         for view in result.unfinished:
             print(f"still {view.status}: {view.job_name} {view.job_id}", file=sys.stderr)
+            if view.hint:  # a stuck RUNNABLE one
+                print(f"  hint: {view.hint}", file=sys.stderr)
         print(f"timed out after {timeout:g} s", file=sys.stderr)
         return TIMED_OUT
     for view in result.failed:
         reason = view.status_reason or "no reason given"
         exit_code = f", exit code {view.exit_code}" if view.exit_code is not None else ""
         print(f"failed: {view.job_name} {view.job_id}: {reason}{exit_code}", file=sys.stderr)
+        if view.hint:
+            print(f"  hint: {view.hint}", file=sys.stderr)
     return 1 if result.failed else 0
 
 
@@ -195,7 +199,7 @@ def status_command(
     backend: BackendOption = None,
     state_dir: StateDirOption = None,
 ) -> None:
-    """Show jobs: state, reason (with a hint when stuck), attempts, array progress, times, log.
+    """Show jobs: state, reason (with a hint when stuck or failed), attempts, array progress, times, log.
 
     \b
     Example: compute-on-aws status --job observes-etl

@@ -34,6 +34,8 @@ Replan = Callable[[Change], tuple[Change, Mapping[str, Any] | None]]
 
 # DescribeSchedulingPolicies takes at most this many ARNs.
 DESCRIBE_POLICIES = 100
+# DescribeLogGroups takes at most this many names.
+DESCRIBE_LOG_GROUPS = 50
 
 
 def read(batch: BatchClient) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -98,10 +100,25 @@ def read_consumables(batch: BatchClient, declared: Collection[str], *, prune: bo
     return found
 
 
-def read_log_group(logs: CloudWatchLogsClient, name: str) -> dict[str, Any] | None:
-    with calling(f"reading log group {name}"):
-        pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
-        return next((dict(g) for page in pages for g in page["logGroups"] if g["logGroupName"] == name), None)
+def read_log_groups(logs: CloudWatchLogsClient, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The named log groups that exist, by name: one DescribeLogGroups per 50 names where botocore has
+    logGroupIdentifiers, else one per name (by prefix, which also finds longer names: only exact ones count)."""
+    found: dict[str, dict[str, Any]] = {}
+    wanted = set(names)
+    model = logs.meta.service_model.operation_model("DescribeLogGroups").input_shape
+    if model is not None and "logGroupIdentifiers" in model.members:
+        requests: list[dict[str, Any]] = [
+            {"logGroupIdentifiers": list(names[i : i + DESCRIBE_LOG_GROUPS])}
+            for i in range(0, len(names), DESCRIBE_LOG_GROUPS)
+        ]
+    else:
+        requests = [{"logGroupNamePrefix": name} for name in names]
+    paginator = logs.get_paginator("describe_log_groups")
+    for request in requests:
+        with calling("reading the jobs' log groups"):
+            for page in paginator.paginate(**request):
+                found |= {g["logGroupName"]: dict(g) for g in page["logGroups"] if g["logGroupName"] in wanted}
+    return found
 
 
 def _settled(

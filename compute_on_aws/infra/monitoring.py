@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compute_on_aws.declared.config import Config
+from compute_on_aws.declared.container import DEFAULT_LOG_GROUP
 from compute_on_aws.declared.infrastructure import MANAGED_TAG, Alarm
 from compute_on_aws.declared.manifest import Manifest
 from compute_on_aws.declared.notifications import EVENTS
@@ -44,12 +45,18 @@ INPUT_PATHS = {
     "region": "$.region",
     "time": "$.time",
 }
+# The log group is no path of the event when the definition names none (Batch's default): each rule's message names
+# the group of the definitions it matches, as a literal (rules are split by group).
 INPUT_TEMPLATE = (
     '{"event": "<event>", "job": "<job>", "jobId": "<id>", "status": "<status>", "reason": "<reason>", '
-    '"queue": "<queue>", "definition": "<definition>", "command": <command>, "logStream": "<stream>", '
+    '"queue": "<queue>", "definition": "<definition>", "command": <command>, "logGroup": %s, "logStream": "<stream>", '
     '"logs": "compute-on-aws logs <id> --backend aws", "time": "<time>", '
     '"console": "https://<region>.console.aws.amazon.com/batch/home?region=<region>#jobs/detail/<id>"}'
 )
+
+
+def input_template(log_group: str) -> str:
+    return INPUT_TEMPLATE % json.dumps(log_group)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ class Wanted:
     # The queues the project's jobs run on: a notification is of this project's queues and definitions only.
     queues: tuple[str, ...]
     alarms: Mapping[str, tuple[Alarm, ...]] = field(default_factory=dict)
+    # definition name -> the log group its jobs write to (Batch's default group when absent)
+    log_groups: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def any(self) -> bool:
@@ -92,6 +101,7 @@ def wanted(config: Config, manifest: Manifest | None) -> Wanted:
         {event: names for event, names in senders.items() if names},
         tuple(sorted(queues)),
         alarms,
+        {j.definition_name: j.container.log_group or config.log_group or DEFAULT_LOG_GROUP for j in jobs},
     )
 
 
@@ -157,8 +167,11 @@ def rules(w: Wanted, scope: str, topic: str, tags: Mapping[str, str]) -> dict[st
     found: dict[str, dict[str, Any]] = {}
     tag_list = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
     for event, definitions in w.senders.items():
-        chunks = _chunks(event, w.queues, definitions)
-        for i, chunk in enumerate(chunks):
+        by_group: dict[str, list[str]] = {}
+        for definition in definitions:
+            by_group.setdefault(w.log_groups.get(definition, DEFAULT_LOG_GROUP), []).append(definition)
+        chunks = [(g, chunk) for g in sorted(by_group) for chunk in _chunks(event, w.queues, by_group[g])]
+        for i, (group, chunk) in enumerate(chunks):
             name = _name(scope, event.lower(), *([str(i + 1)] if len(chunks) > 1 else []))
             found[name] = {
                 "rule": {
@@ -172,7 +185,10 @@ def rules(w: Wanted, scope: str, topic: str, tags: Mapping[str, str]) -> dict[st
                     {
                         "Id": TARGET_ID,
                         "Arn": topic,
-                        "InputTransformer": {"InputPathsMap": dict(INPUT_PATHS), "InputTemplate": INPUT_TEMPLATE},
+                        "InputTransformer": {
+                            "InputPathsMap": dict(INPUT_PATHS),
+                            "InputTemplate": input_template(group),
+                        },
                     }
                 ],
             }

@@ -1,4 +1,4 @@
-"""What a user sees of a job on either backend: state, reasons (with hints for stuck ones), attempts, arrays."""
+"""What a user sees of a job on either backend: state, reasons (with hints: watching/hints.py), attempts, arrays."""
 
 from __future__ import annotations
 
@@ -6,49 +6,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from compute_on_aws.watching import hints
+
 if TYPE_CHECKING:
     from compute_on_aws.declared.manifest import Job
 
 FINAL = ("SUCCEEDED", "FAILED")
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
 STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
-
-# Why a RUNNABLE job does not start (Batch's statusReason prefixes) and what to do about it.
-_HINTS = (
-    (
-        "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
-        "the compute environment's maxvCpus is below what the job needs: raise maxvCpus or lower vcpus",
-    ),
-    (
-        "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
-        "no instance type of the compute environment fits the job's vcpus/memory/gpus: lower them or allow "
-        "larger instance types",
-    ),
-    (
-        "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS",
-        "the compute environment's service role lacks permissions: check its IAM policy",
-    ),
-    (
-        "MISCONFIGURATION:EC2_INSTANCE_PROFILE",
-        "the compute environment's instance profile is missing or invalid: check its instanceRole",
-    ),
-    (
-        "MISCONFIGURATION",
-        "the job will not start until the compute environment or the job definition is fixed; cancel it meanwhile",
-    ),
-    (
-        "CAPACITY:INSUFFICIENT_INSTANCES_AVAILABLE",
-        "EC2 has no capacity for the allowed instance types right now: it starts when capacity returns; allowing "
-        "more instance types or subnets helps",
-    ),
-    ("CAPACITY", "waiting for capacity: it starts when the compute environment can place it"),
-)
-
-
-def hint(status: str, reason: str | None) -> str | None:
-    if status != "RUNNABLE" or not reason:
-        return None
-    return next((advice for prefix, advice in _HINTS if reason.startswith(prefix)), None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +45,10 @@ class JobView:
     log_group: str | None = None
     # The latest attempt's log stream (AWS) or log file (local).
     log_stream: str | None = None
+    # What the job was given, for the hints: memory in MiB, each attempt's timeout in seconds, attempts allowed.
+    memory: int | None = None
+    timeout: int | None = None
+    max_attempts: int | None = None
 
     @property
     def final(self) -> bool:
@@ -87,7 +56,7 @@ class JobView:
 
     @property
     def hint(self) -> str | None:
-        return hint(self.status, self.status_reason)
+        return hints.hint(self)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -12,6 +12,19 @@ def _seconds(ms: Any) -> float | None:
     return ms / 1000 if isinstance(ms, int | float) and ms > 0 else None
 
 
+def _memory(container: dict[str, Any]) -> int | None:
+    """MiB: the MEMORY requirement (or the legacy `memory` field)."""
+    for requirement in container.get("resourceRequirements", []):
+        if requirement.get("type") == "MEMORY" and str(requirement.get("value", "")).isdigit():
+            return int(requirement["value"])
+    memory = container.get("memory")
+    return memory if isinstance(memory, int) and memory > 0 else None
+
+
+def _positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
+
+
 def from_batch(job: dict[str, Any]) -> JobView:
     """A DescribeJobs entry as a JobView."""
     container = job.get("container", {})
@@ -22,7 +35,9 @@ def from_batch(job: dict[str, Any]) -> JobView:
     attempts = tuple(
         Attempt(
             exit_code=a.get("container", {}).get("exitCode"),
-            status_reason=a.get("statusReason") or a.get("container", {}).get("reason"),
+            # The container's own reason (OutOfMemoryError: ...) says more than the attempt's ("Essential container
+            # in task exited").
+            status_reason=a.get("container", {}).get("reason") or a.get("statusReason"),
             log_stream=a.get("container", {}).get("logStreamName"),
             started_at=_seconds(a.get("startedAt")),
             stopped_at=_seconds(a.get("stoppedAt")),
@@ -54,4 +69,7 @@ def from_batch(job: dict[str, Any]) -> JobView:
         log_group=group,
         log_stream=container.get("logStreamName")
         or next((a.log_stream for a in reversed(attempts) if a.log_stream), None),
+        memory=_memory(container),
+        timeout=_positive(job.get("timeout", {}).get("attemptDurationSeconds")),
+        max_attempts=_positive(job.get("retryStrategy", {}).get("attempts")),
     )

@@ -51,6 +51,8 @@ def view_of(db: sqlite3.Connection, row: sqlite3.Row) -> JobView:
         array_size=row["array_size"] if row["parent_id"] is None else None,
         array_counts=counts,
         log_stream=attempts[-1].log_stream if attempts else None,
+        timeout=row["timeout"],
+        max_attempts=row["attempts_max"],
     )
 
 
