@@ -23,7 +23,9 @@ scheduler and ECS would, and:
 - a job that depends on another stays PENDING until that one SUCCEEDED, and FAILED when it FAILED;
 - a compute environment keeps the ecsSettings (Container Insights) it was created or updated with, which moto drops;
 - consumable resources (Create/Describe/List/Update/DeleteConsumableResource), which moto does not implement, are kept
-  here and answered as Batch's API reference describes them.
+  here and answered as Batch's API reference describes them;
+- GetJobQueueSnapshot, which moto does not implement, answers the first 100 RUNNABLE jobs the shim follows in the
+  queue, in submission order (a FIFO queue), each with the time it reached its place (earliestTimeAtPosition).
 moto's own answers are used as they are for every job the shim does not follow.
 """
 
@@ -120,6 +122,7 @@ class Run:
     exit_code: int | None = None
     stream: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    queue: str = ""  # the queue's name
     log_options: dict[str, str] = field(default_factory=dict)  # the definition's awslogs options
     # What DescribeJobs tells of the job's definition and moto leaves out: resourceRequirements, timeout, retryStrategy
     given: dict[str, Any] = field(default_factory=dict)
@@ -195,6 +198,8 @@ class BatchShim:
         self._ecs_settings: dict[str, dict[str, Any]] = {}
         # consumable resource name -> what DescribeConsumableResource answers
         self.consumables: dict[str, dict[str, Any]] = {}
+        # job id -> (its place at the front of its queue, since when): what GetJobQueueSnapshot last answered
+        self._places: dict[str, tuple[int, int]] = {}
         # A revision as moto describes it, read once (a revision never changes)
         self._definitions: dict[str, dict[str, Any]] = {}
         for action, interceptor in (
@@ -204,6 +209,7 @@ class BatchShim:
             ("UpdateConsumableResource", self._update_consumable),
             ("DeleteConsumableResource", self._delete_consumable),
             ("SubmitJob", self._submit),
+            ("GetJobQueueSnapshot", self._snapshot),
             ("DescribeJobs", self._describe),
             ("ListJobs", self._list),
             ("CancelJob", self._cancel),
@@ -298,6 +304,7 @@ class BatchShim:
         size = request.get("arrayProperties", {}).get("size")
         described = self._definition(request["jobDefinition"])
         facts = {
+            "queue": request["jobQueue"].rsplit("/", 1)[-1],
             "log_options": _awslogs_options(described),
             "given": _given(described, request),
         }
@@ -378,6 +385,20 @@ class BatchShim:
             "tags": dict(request.get("tags", {})),
         }
         return _json_answer({"consumableResourceName": name, "consumableResourceArn": self._consumable_arn(name)})
+
+    def _snapshot(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        queue = request["jobQueue"].rsplit("/", 1)[-1]
+        now = _now()
+        with self._lock:
+            waiting = [r.job_id for r in self._runs.values() if r.queue == queue and r.status == "RUNNABLE"]
+        front = []
+        for place, job_id in enumerate(waiting[:100]):
+            before = self._places.get(job_id)
+            since = before[1] if before is not None and before[0] == place else now
+            self._places[job_id] = (place, since)
+            arn = f"arn:aws:batch:{self.region}:123456789012:job/{job_id}"
+            front.append({"jobArn": arn, "earliestTimeAtPosition": since})
+        return _json_answer({"frontOfQueue": {"jobs": front, "lastUpdatedAt": now}})
 
     def _describe_consumable(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
         found = self._found(request, "consumableResource")

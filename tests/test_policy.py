@@ -64,6 +64,13 @@ def test_each_call_is_allowed_on_the_declared_resources_only(cli, jobs: Path) ->
         f"{batch}:job-definition/reports:*",
     ]
     assert policy["PassJobRoles"] == (["iam:PassRole"], [EXEC, ROLE])
+    assert policy["ReadQueueHeads"] == (
+        ["batch:GetJobQueueSnapshot"],
+        [
+            "arn:aws:batch:eu-west-1:123456789012:job-queue/default",
+            "arn:aws:batch:eu-west-1:123456789012:job-queue/etl-small",
+        ],
+    )
     assert policy["ReadJobLogs"][1] == ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/batch/job:log-stream:*"]
     assert policy["PushImages"][1] == ["arn:aws:ecr:eu-west-1:123456789012:repository/batch-jobs"]
     for actions, resources in policy.values():
@@ -104,9 +111,11 @@ def test_the_policy_is_enough_for_every_command(cli, scripted, moto: Moto, jobs:
     scripted["etl_running"] = Script(path=[("RUNNING", 0.01)], hold=True)
     held = [run("queue", "etl", state, "--json").json()["jobs"][0]["jobId"] for state in ("queued", "running")]
     for _ in range(100):  # until both reach their held state
-        if [v["status"] for v in run("status", *held, "--json").json()["jobs"]] == ["RUNNABLE", "RUNNING"]:
+        views = run("status", *held, "--json").json()["jobs"]
+        if [v["status"] for v in views] == ["RUNNABLE", "RUNNING"]:
             break
         time.sleep(0.05)
+    assert views[0]["place"]["position"] == 1  # GetJobQueueSnapshot was allowed
     out = run("cancel", *held).out
     assert "cancelled (was RUNNABLE)" in out and "terminating (was RUNNING)" in out
 

@@ -28,7 +28,8 @@ def describe_line(view: JobView) -> str:
     reason = f" ({view.status_reason})" if view.status_reason and view.status != "SUCCEEDED" else ""
     exit_code = f" exit {view.exit_code}" if view.status == "FAILED" and view.exit_code is not None else ""
     array = f" {array_progress(view)}" if view.array_size else ""
-    return f"{view.job_name} {view.job_id}: {view.status}{exit_code}{reason}{array}"
+    line = f", {view.in_line}" if view.in_line else ""
+    return f"{view.job_name} {view.job_id}: {view.status}{line}{exit_code}{reason}{array}"
 
 
 # Beyond this many jobs (a bulk call), progress is counts per state, and a line only for each job that failed.

@@ -148,6 +148,9 @@ def status_lines(view: JobView) -> list[str]:
     from compute_on_aws.cli.display import array_progress
 
     lines = [f"{view.job_name} {view.job_id}: {view.status}"]
+    if view.in_line and view.place is not None:
+        since = f", there since {_when(view.place.since)}" if view.place.since else ""
+        lines.append(f"  place: {view.in_line} of queue {view.queue or '-'}{since}")
     if view.status_reason:
         lines.append(f"  reason: {view.status_reason}")
     if view.hint:

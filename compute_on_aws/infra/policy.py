@@ -27,6 +27,16 @@ def _statement(sid: str, actions: list[str], resources: list[str]) -> dict[str, 
     return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
 
 
+def _roles_of(jobs: Sequence[Job], config: Config) -> list[str]:
+    """The job and execution roles the jobs' definitions name (theirs, or the config's)."""
+    named = (
+        role
+        for job in jobs
+        for role in (job.job_role_arn or config.job_role_arn, job.execution_role_arn or config.execution_role_arn)
+    )
+    return sorted({role for role in named if role is not None})
+
+
 def submitter_policy(manifest: Manifest, config: Config, *, account: str = "*", region: str = "*") -> dict[str, Any]:
     """Every call of queue, status, wait, logs, cancel and list, each on the narrowest resource AWS lets a policy name.
 
@@ -41,14 +51,7 @@ def submitter_policy(manifest: Manifest, config: Config, *, account: str = "*", 
 
     queues = sorted({q for q in (job.queue or config.queue for job in jobs) if q is not None})
     definitions = sorted({job.definition_name for job in jobs})
-    roles = sorted(
-        {
-            role
-            for job in jobs
-            for role in (job.job_role_arn or config.job_role_arn, job.execution_role_arn or config.execution_role_arn)
-            if role is not None
-        }
-    )
+    roles = _roles_of(jobs, config)
     statements = [
         _statement(
             "ReadJobsAndDefinitions",
@@ -76,6 +79,9 @@ def submitter_policy(manifest: Manifest, config: Config, *, account: str = "*", 
             [f"{arn}:logs:{region}:{account}:log-group:{g}:log-stream:*" for g in _groups_of(jobs, config)],
         ),
     ]
+    if queues:  # a RUNNABLE job's place in line (status, wait)
+        queue_arns = [q if q.startswith("arn:") else batch("job-queue", q) for q in queues]
+        statements.append(_statement("ReadQueueHeads", ["batch:GetJobQueueSnapshot"], queue_arns))
     if roles:
         statements.append(_statement("PassJobRoles", ["iam:PassRole"], roles))
     statements += _image_statements(manifest, config)

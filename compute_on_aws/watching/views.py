@@ -26,6 +26,22 @@ class Attempt:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Place:
+    """A RUNNABLE job's place in line: 1 starts next. On AWS, its place among the first RUNNABLE jobs of its queue
+    (GetJobQueueSnapshot lists 100, in the order Batch starts them: submission order, or share usage and priority
+    on a fair-share queue); locally, among the jobs waiting for the machine."""
+
+    position: int | None  # None: behind the `listed` jobs at the head
+    since: float | None  # when it reached this place (seconds since the epoch)
+    listed: int  # how many waiting jobs the head of the line holds
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobView:
     job_id: str
     job_name: str
@@ -49,10 +65,20 @@ class JobView:
     memory: int | None = None
     timeout: int | None = None
     max_attempts: int | None = None
+    place: Place | None = None
 
     @property
     def final(self) -> bool:
         return self.status in FINAL
+
+    @property
+    def in_line(self) -> str | None:
+        """`3rd in line` (or `behind the first 100 in line`) for a RUNNABLE job whose place is known."""
+        if self.place is None or self.status != "RUNNABLE":
+            return None
+        if self.place.position is None:
+            return f"behind the first {self.place.listed} in line"
+        return f"{ordinal(self.place.position)} in line"
 
     @property
     def hint(self) -> str | None:

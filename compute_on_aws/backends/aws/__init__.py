@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from compute_on_aws import images, interrupts
 from compute_on_aws.aws import batch as calls
 from compute_on_aws.aws.session import CONNECTIONS, Aws, calling
-from compute_on_aws.backends.aws.described import from_batch
+from compute_on_aws.backends.aws.described import from_batch, seconds
 from compute_on_aws.backends.aws.submitting import TICK, Prepared, Submission
 from compute_on_aws.errors import AwsError, ComputeOnAwsError
 from compute_on_aws.planning.plan import Outcome, Plan
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from compute_on_aws.backends import OnResult
     from compute_on_aws.declared.config import Config
     from compute_on_aws.watching.views import JobView
+
+# GetJobQueueSnapshot lists at most this many RUNNABLE jobs of a queue.
+SNAPSHOT_SIZE = 100
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -239,7 +243,32 @@ class AwsBackend:
             with calling("describing jobs"):
                 for job in batch.describe_jobs(jobs=chunk)["jobs"]:
                     found[job["jobId"]] = from_batch(dict(job))
+        waiting = sorted({v.queue for v in found.values() if v.status == "RUNNABLE" and v.queue})
+        for queue in waiting:
+            places = self._places(queue)
+            for job_id, view in found.items():
+                if view.status == "RUNNABLE" and view.queue == queue and places is not None:
+                    found[job_id] = dataclasses.replace(view, place=places.get(job_id, places.get("")))
         return found
+
+    def _places(self, queue: str) -> dict[str, views.Place | None] | None:
+        """The places of the first RUNNABLE jobs of a queue (one GetJobQueueSnapshot), by job id; under "" the place
+        of a job behind them (None when the snapshot lists them all: it lags, so such a job's place is unknown).
+        None when the snapshot cannot be read (a policy without it, an endpoint without it): places are extra."""
+        try:
+            with calling(f"reading the head of queue {queue}"):
+                front = self.aws.batch().get_job_queue_snapshot(jobQueue=queue).get("frontOfQueue", {})
+        except ComputeOnAwsError:
+            return None
+        jobs = front.get("jobs", [])
+        places: dict[str, views.Place | None] = {
+            str(j.get("jobArn", "")).rsplit("/", 1)[-1]: views.Place(
+                position=i, since=seconds(j.get("earliestTimeAtPosition")), listed=len(jobs)
+            )
+            for i, j in enumerate(jobs, 1)
+        }
+        places[""] = views.Place(position=None, since=None, listed=len(jobs)) if len(jobs) >= SNAPSHOT_SIZE else None
+        return places
 
     def cancel(self, job_ids: Sequence[str], reason: str) -> list[tuple[str, str]]:
         """CancelJob for queued jobs, TerminateJob for started ones (Batch ignores CancelJob once a job starts): a call

@@ -8,7 +8,7 @@ from compute_on_aws.declared.container import DEFAULT_LOG_GROUP
 from compute_on_aws.watching.views import FINAL, Attempt, JobView
 
 
-def _seconds(ms: Any) -> float | None:
+def seconds(ms: Any) -> float | None:
     return ms / 1000 if isinstance(ms, int | float) and ms > 0 else None
 
 
@@ -39,8 +39,8 @@ def from_batch(job: dict[str, Any]) -> JobView:
             # in task exited").
             status_reason=a.get("container", {}).get("reason") or a.get("statusReason"),
             log_stream=a.get("container", {}).get("logStreamName"),
-            started_at=_seconds(a.get("startedAt")),
-            stopped_at=_seconds(a.get("stoppedAt")),
+            started_at=seconds(a.get("startedAt")),
+            stopped_at=seconds(a.get("stoppedAt")),
         )
         for a in job.get("attempts", [])
     )
@@ -59,9 +59,9 @@ def from_batch(job: dict[str, Any]) -> JobView:
         status_reason=job.get("statusReason"),
         queue=queue.rsplit("/", 1)[-1] if queue else None,
         definition=job.get("jobDefinition", "").rsplit("/", 1)[-1] or None,
-        created_at=_seconds(job.get("createdAt")),
-        started_at=_seconds(job.get("startedAt")),
-        stopped_at=_seconds(job.get("stoppedAt")),
+        created_at=seconds(job.get("createdAt")),
+        started_at=seconds(job.get("startedAt")),
+        stopped_at=seconds(job.get("stoppedAt")),
         exit_code=container.get("exitCode", attempts[-1].exit_code if attempts else None),
         attempts=attempts,
         array_size=size,

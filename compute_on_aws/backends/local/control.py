@@ -3,13 +3,15 @@ backend gives."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from compute_on_aws.backends.local.store import IN_LINE
 from compute_on_aws.errors import ComputeOnAwsError
-from compute_on_aws.watching.views import Attempt, JobView
+from compute_on_aws.watching.views import Attempt, JobView, Place
 from compute_on_aws.watching.waiting import Backoff
 
 if TYPE_CHECKING:
@@ -87,6 +89,14 @@ class LocalBackend:
                 marks = ",".join("?" * len(chunk))
                 for row in db.execute(f"SELECT * FROM jobs WHERE job_id IN ({marks})", chunk):  # noqa: S608
                     found[row["job_id"]] = view_of(db, row)
+            if any(v.status == "RUNNABLE" for v in found.values()):
+                # In the order the worker takes them (worker._claim): one line for the whole machine.
+                line = [r["job_id"] for r in db.execute(IN_LINE)]
+                places = {job_id: i for i, job_id in enumerate(line, 1)}
+                for job_id, view in found.items():
+                    if view.status == "RUNNABLE" and job_id in places:
+                        place = Place(position=places[job_id], since=None, listed=len(line))
+                        found[job_id] = dataclasses.replace(view, place=place)
             return found
         finally:
             db.close()

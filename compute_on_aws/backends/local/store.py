@@ -20,6 +20,8 @@ from compute_on_aws.errors import UserError
 
 ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 FINAL = ("SUCCEEDED", "FAILED")
+# The jobs waiting for the machine, in the order a worker takes them (higher queue priority first, then as queued).
+IN_LINE = "SELECT * FROM jobs WHERE status = 'RUNNABLE' AND is_parent = 0 ORDER BY queue_priority DESC, seq"
 SCHEMA_VERSION = 2
 
 _SCHEMA = """

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from compute_on_aws.backends.local import processes, semantics
-from compute_on_aws.backends.local.store import Store, now, private_log, row_to_dict, transaction
+from compute_on_aws.backends.local.store import IN_LINE, Store, now, private_log, row_to_dict, transaction
 
 # What Batch says of a container that exited on its own, and of an attempt whose host went away (the default retry
 # rules retry "Host EC2*", like a reclaimed spot instance).
@@ -212,9 +212,7 @@ class Worker:
         free = self.settings.max_vcpus - used
         available = self._consumables_free(db)
         claimed = []
-        for row in db.execute(
-            "SELECT * FROM jobs WHERE status = 'RUNNABLE' AND is_parent = 0 ORDER BY queue_priority DESC, seq"
-        ).fetchall():
+        for row in db.execute(IN_LINE).fetchall():
             job = row_to_dict(row)
             if job["vcpus"] > self.settings.max_vcpus:
                 reason = (
