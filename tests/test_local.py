@@ -995,3 +995,39 @@ def test_a_job_killed_by_sigkill_gets_the_memory_hint_locally_as_on_batch(local:
         "  hint: the program was killed (SIGKILL, exit 137), most often for using more than its memory: raise "
         "`memory` in the job's declaration"
     )
+
+
+def test_rerun_of_a_local_array_runs_the_failed_children_once_with_the_indices_variable(local: Local) -> None:
+    # Children 3, 7, 11, 15 and 19 fail the first time; re-run children wait for `go`, then succeed.
+    script = (
+        'if [ -n "${COMPUTE_ON_AWS_ARRAY_INDICES:-}" ]; then while [ ! -e "$OUT/go" ]; do sleep 0.05; done; '
+        'echo "$AWS_BATCH_JOB_ARRAY_INDEX $COMPUTE_ON_AWS_ARRAY_INDICES" >> "$OUT/seen"; exit 0; fi; '
+        "[ $((AWS_BATCH_JOB_ARRAY_INDEX % 4)) != 3 ]"
+    )
+    local.job("fan", script, attrs="parallel = 20;")
+    local.write_manifest()
+    local.start_worker()
+    first = local.run("queue", "fan", "--wait", "--json")
+    assert first.code == 1, first.err
+    array = first.json()["jobs"][0]["jobId"]
+    rerun = local.run("rerun", array)
+    assert rerun.code == 0, rerun.err
+    new_id = rerun.out.split()[1].rstrip(":")
+    assert rerun.out == f"fan-rerun {new_id}: re-running children 3,7,11,15,19 of {array}\n"
+    again = local.run("rerun", array)
+    assert again.out == f"fan-rerun {new_id}: already re-running children 3,7,11,15,19 of {array} (nothing submitted)\n"
+    (local.out / "go").touch()
+    assert local.run("wait", new_id).code == 0
+    # A command job reads the variable itself: child i of the re-run stands for its i-th index.
+    assert sorted(local.marker("seen").splitlines()) == [f"{i} 3,7,11,15,19" for i in range(5)]
+
+
+def test_rerun_refuses_what_it_cannot_rerun_locally(local: Local) -> None:
+    local.job("ok", "true")
+    local.write_manifest()
+    local.start_worker()
+    done = local.run("queue", "ok", "--wait", "--json").json()["jobs"][0]["jobId"]
+    result = local.run("rerun", done)
+    assert (result.code, result.err) == (2, f"error: {done}: SUCCEEDED, not FAILED, and no array: nothing to re-run\n")
+    missing = local.run("rerun", "nope")
+    assert missing.code == 2 and missing.err.startswith("error: nope: no such job in ")

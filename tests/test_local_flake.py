@@ -98,3 +98,39 @@ def test_a_nix_entrypoint_runs_locally_without_any_image_settings(
     result = cli("--config", str(cfg), "--manifest", str(built_job["manifest"]), "queue", "built", "today", "--follow")
     assert result.code == 0, result.err
     assert "built-and-ran today" in result.out.splitlines()
+
+
+def test_rerun_of_a_nix_built_array_gives_each_child_its_original_index(
+    cli: Any, tmp_path: Path, state: Path, project: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    # Children 1 and 4 fail until the file `fixed` exists; each writes the index it sees.
+    script = (
+        f'i=$AWS_BATCH_JOB_ARRAY_INDEX; echo "$i" >> {out}/seen; '
+        f'if [ ! -e {out}/fixed ] && {{ [ "$i" = 1 ] || [ "$i" = 4 ]; }}; then exit 1; fi'
+    )
+    write_job(
+        project / "jobs",
+        "fan",
+        "{ pkgs, ... }: { queue = \"q\"; parallel = 6; entrypoint = { text = ''" + script + "''; }; }",
+    )
+    manifest = built_manifest(project)
+    cfg = config(tmp_path, state)
+
+    def run(*args: str) -> Any:
+        return cli("--config", str(cfg), "--manifest", str(manifest), *args)
+
+    first = run("queue", "fan", "--wait", "--json")
+    assert first.code == 1, first.err
+    array = first.json()["jobs"][0]["jobId"]
+    assert sorted((out / "seen").read_text().split()) == ["0", "1", "2", "3", "4", "5"]
+    (out / "seen").unlink()
+    (out / "fixed").touch()
+    rerun = run("rerun", array, "--json")
+    assert rerun.code == 0, rerun.err
+    (made,) = rerun.json()["reruns"]
+    assert (made["outcome"], made["indices"], made["request"]["arrayProperties"]) == ("submitted", "1,4", {"size": 2})
+    assert run("wait", made["jobId"]).code == 0
+    # The re-run's children 0 and 1 saw the indices 1 and 4 they stand for.
+    assert sorted((out / "seen").read_text().split()) == ["1", "4"]

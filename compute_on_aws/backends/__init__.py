@@ -12,6 +12,7 @@ from compute_on_aws.errors import ComputeOnAwsError, UserError
 if TYPE_CHECKING:
     from compute_on_aws.declared.config import Config
     from compute_on_aws.planning.plan import Outcome, Plan
+    from compute_on_aws.planning.rerun import RerunOutcome
     from compute_on_aws.watching.views import JobView
     from compute_on_aws.watching.waiting import Backoff
 
@@ -50,6 +51,11 @@ class Backend(Protocol):
 
     def log_lines(self, view: JobView, attempt: int | None, token: str | None) -> tuple[list[str], str | None]:
         """New lines of the job's (or attempt's) log since `token`, and the token to go on from."""
+        ...
+
+    def rerun(self, job_id: str, *, dry_run: bool) -> list[RerunOutcome]:
+        """New jobs for the failed children of the ended array `job_id` (or for the failed job itself), each once:
+        a re-run still active is the answer instead. A job with nothing to re-run is a UserError."""
         ...
 
     def cancel(self, job_ids: Sequence[str], reason: str) -> list[tuple[str, str]]:

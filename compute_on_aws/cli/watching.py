@@ -28,6 +28,7 @@ from compute_on_aws.cli.app import (
     read_input,
 )
 from compute_on_aws.errors import Interrupted, Signalled, UserError
+from compute_on_aws.planning.rerun import ranges
 from compute_on_aws.watching.following import Follower
 from compute_on_aws.watching.waiting import wait_for
 
@@ -318,3 +319,47 @@ def cancel_command(
         print(f"{job_id}: {what}")
     if any(what == "not found" or what.startswith("failed") for _, what in results):
         raise typer.Exit(1)
+
+
+@app.command("rerun")
+def rerun_command(
+    ctx: typer.Context,
+    job_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Ids of ended arrays, or of failed jobs.", metavar="JOB_ID", show_default=False),
+    ] = None,
+    ids_from: IdsFromOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the requests; submit nothing.")] = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+    backend: BackendOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Re-run the failed children of ended arrays (or failed jobs, e.g. those of a bulk call from --ids-from), once.
+
+    Each child of the new array sees the index it had (COMPUTE_ON_AWS_ARRAY_INDICES; a Nix-built shell entrypoint sets
+    AWS_BATCH_JOB_ARRAY_INDEX back from it). While a re-run of a job is active, running this again submits nothing.
+
+    \b
+    Example: compute-on-aws rerun 6f1c0b2e-... --json
+    """
+    s = overridden(ctx, config, env, backend, state_dir)
+    ids = job_ids_of(job_ids, ids_from, required=True)
+    control = backend_for(s, load_settings_config(s))
+    # Every id is checked before anything is submitted: a bad one stops the whole call.
+    outcomes = [(job_id, control.rerun(job_id, dry_run=True)) for job_id in ids]
+    if not dry_run:
+        outcomes = [(job_id, control.rerun(job_id, dry_run=False)) for job_id in ids]
+    if as_json:
+        print_json({"reruns": [{"of": of, **o.to_json()} for of, done in outcomes for o in done]})
+        return
+    for of, done in outcomes:
+        for o in done:
+            what = f"children {ranges(o.indices)}" if o.indices else "the job"
+            if o.outcome == "planned":
+                print(f"{o.job_name}: would re-run {what} of {of}")
+            elif o.outcome == "active":
+                print(f"{o.job_name} {o.job_id}: already re-running {what} of {of} (nothing submitted)")
+            else:
+                print(f"{o.job_name} {o.job_id}: re-running {what} of {of}")

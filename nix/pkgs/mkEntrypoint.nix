@@ -6,11 +6,31 @@
   # The job's entrypoint attribute: a derivation, or { text; runtimeInputs ? [ ]; }.
   entrypoint,
 }:
+let
+  indexOfRerun = ''
+    if [ -n "''${COMPUTE_ON_AWS_ARRAY_INDICES:-}" ]; then
+      __at=''${AWS_BATCH_JOB_ARRAY_INDEX:-0}
+      IFS=, read -ra __ranges <<< "$COMPUTE_ON_AWS_ARRAY_INDICES"
+      for __range in "''${__ranges[@]}"; do
+        __low=''${__range%-*}
+        __high=''${__range#*-}
+        if (( __at <= __high - __low )); then
+          export AWS_BATCH_JOB_ARRAY_INDEX=$(( __low + __at ))
+          break
+        fi
+        __at=$(( __at - (__high - __low + 1) ))
+      done
+      unset __at __ranges __range __low __high
+    fi
+  '';
+in
 if entrypoint.type or null == "derivation" then
   entrypoint
 else
   pkgs.writeShellApplication {
     inherit name;
-    inherit (entrypoint) text;
+    # A re-run of some children of an array (compute-on-aws rerun): its child i stands for the i-th index of
+    # COMPUTE_ON_AWS_ARRAY_INDICES (ranges, "3,7-9,15"); the script sees the index that child had.
+    text = indexOfRerun + entrypoint.text;
     runtimeInputs = entrypoint.runtimeInputs or [ ];
   }

@@ -12,9 +12,10 @@ from compute_on_aws.aws import batch as calls
 from compute_on_aws.aws.session import CONNECTIONS, Aws, calling
 from compute_on_aws.backends.aws.described import from_batch, seconds
 from compute_on_aws.backends.aws.submitting import TICK, Prepared, Submission
-from compute_on_aws.errors import AwsError, ComputeOnAwsError
+from compute_on_aws.errors import AwsError, ComputeOnAwsError, UserError
 from compute_on_aws.planning.plan import Outcome, Plan
 from compute_on_aws.planning.render import HASH_PARAMETER
+from compute_on_aws.planning.rerun import RerunOutcome, check_rerunnable, plan_reruns
 from compute_on_aws.watching import views
 from compute_on_aws.watching.waiting import Backoff
 
@@ -250,6 +251,41 @@ class AwsBackend:
                 if view.status == "RUNNABLE" and view.queue == queue and places is not None:
                     found[job_id] = dataclasses.replace(view, place=places.get(job_id, places.get("")))
         return found
+
+    def rerun(self, job_id: str, *, dry_run: bool) -> list[RerunOutcome]:
+        """A new job for the failed children of the ended array `job_id` (or for the failed job itself), unless a
+        re-run of it is still active: then that one is the answer, and nothing is submitted."""
+        batch = self.aws.batch()
+        with calling(f"describing {job_id}"):
+            described = batch.describe_jobs(jobs=[job_id])["jobs"]
+        if not described:
+            raise UserError(f"{job_id}: no such job in this account and region (a job of the local backend?)")
+        job: dict[str, Any] = dict(described[0])
+        failed = self._failed_children(job) if "size" in job.get("arrayProperties", {}) else []
+        reruns = plan_reruns(job, check_rerunnable(from_batch(job), failed))
+        if dry_run:
+            return [RerunOutcome(r.request["jobName"], None, r.indices, "planned", r.request) for r in reruns]
+        queue = job["jobQueue"]
+        names = [r.request["jobName"] for r in reruns]
+        with calling(f"looking for re-runs of {job_id} in {queue.rsplit('/', 1)[-1]}"):
+            active = calls.same_named(batch, queue, names, calls.ACTIVE_STATUSES, self._map)
+        outcomes = []
+        for rerun in reruns:
+            name = rerun.request["jobName"]
+            if active.get(name):
+                outcomes.append(RerunOutcome(name, active[name][0]["jobId"], rerun.indices, "active", rerun.request))
+                continue
+            with calling(f"submitting {name}"):
+                answer = batch.submit_job(**rerun.request)
+            outcomes.append(RerunOutcome(name, answer["jobId"], rerun.indices, "submitted", rerun.request))
+        return outcomes
+
+    def _failed_children(self, job: dict[str, Any]) -> list[int]:
+        batch = self.aws.batch()
+        with calling(f"listing the failed children of {job['jobId']}"):
+            pages = batch.get_paginator("list_jobs").paginate(arrayJobId=job["jobId"], jobStatus="FAILED")
+            children = [c for page in pages for c in page["jobSummaryList"] if c.get("status", "FAILED") == "FAILED"]
+        return sorted(int(c["jobId"].rsplit(":", 1)[1]) for c in children if ":" in c["jobId"])
 
     def _places(self, queue: str) -> dict[str, views.Place | None] | None:
         """The places of the first RUNNABLE jobs of a queue (one GetJobQueueSnapshot), by job id; under "" the place

@@ -4,58 +4,21 @@ backend gives."""
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from compute_on_aws.backends.local.described import view_of
 from compute_on_aws.backends.local.store import IN_LINE
 from compute_on_aws.errors import ComputeOnAwsError
-from compute_on_aws.watching.views import Attempt, JobView, Place
+from compute_on_aws.watching.views import JobView, Place
 from compute_on_aws.watching.waiting import Backoff
 
 if TYPE_CHECKING:
     from compute_on_aws.backends import OnResult
     from compute_on_aws.declared.config import Config
     from compute_on_aws.planning.plan import Outcome, Plan
-
-
-def view_of(db: sqlite3.Connection, row: sqlite3.Row) -> JobView:
-    """A local job as the same JobView the AWS backend gives."""
-    attempts = tuple(
-        Attempt(
-            exit_code=a["exit_code"],
-            status_reason=a["status_reason"],
-            log_stream=a["log_path"],
-            started_at=a["started_at"],
-            stopped_at=a["stopped_at"],
-        )
-        for a in db.execute("SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt", (row["job_id"],))
-    )
-    counts: dict[str, int] = {}
-    if row["array_size"] is not None and row["parent_id"] is None:
-        for child in db.execute(
-            "SELECT status, COUNT(*) FROM jobs WHERE parent_id = ? GROUP BY status", (row["job_id"],)
-        ):
-            counts[child[0]] = child[1]
-    return JobView(
-        job_id=row["job_id"],
-        job_name=row["job_name"],
-        status=row["status"],
-        status_reason=row["status_reason"],
-        queue=row["queue"],
-        definition=row["definition"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        stopped_at=row["stopped_at"],
-        exit_code=row["exit_code"],
-        attempts=attempts,
-        array_size=row["array_size"] if row["parent_id"] is None else None,
-        array_counts=counts,
-        log_stream=attempts[-1].log_stream if attempts else None,
-        timeout=row["timeout"],
-        max_attempts=row["attempts_max"],
-    )
+    from compute_on_aws.planning.rerun import RerunOutcome
 
 
 class LocalBackend:
@@ -74,6 +37,15 @@ class LocalBackend:
 
     def place(self, queue: str) -> str:
         return f"local queue {queue}"
+
+    def rerun(self, job_id: str, *, dry_run: bool) -> list[RerunOutcome]:
+        from compute_on_aws.backends.local.rerun import rerun
+        from compute_on_aws.backends.local.submit import ensure_worker
+
+        outcomes = rerun(self.store, job_id, dry_run=dry_run)
+        if self.config.local.autostart_worker and any(o.outcome == "submitted" for o in outcomes):
+            ensure_worker(self.store, self.config.local)
+        return outcomes
 
     def queue(self, plans: Sequence[Plan], on_result: OnResult) -> list[Outcome | ComputeOnAwsError]:
         from compute_on_aws.backends.local.submit import queue
