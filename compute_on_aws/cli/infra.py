@@ -360,3 +360,59 @@ def export_command(
     except OSError as e:
         raise UserError(f"--output {output}: cannot write it ({e.strerror})") from None
     print(f"wrote {output}", file=sys.stderr)
+
+
+@infra_app.command("cleanup")
+def cleanup_command(
+    ctx: typer.Context,
+    keep: Annotated[
+        int, typer.Option("--keep", help="Newest revisions of each job's definition always kept (at least 1).")
+    ] = 10,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Deregister what the plan names (without it: plan only).")
+    ] = False,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+    env: EnvOption = None,
+) -> None:
+    """Deregister old revisions of this project's job definitions: every change of a job registers one.
+
+    Kept: revisions compute-on-aws did not register, the --keep newest of each definition, and any an active job
+    or a schedule uses. Shows the plan; --apply carries it out.
+
+    \b
+    Example: compute-on-aws infra cleanup --keep 5
+    Example: compute-on-aws infra cleanup --keep 5 --apply
+    """
+    from compute_on_aws.aws.session import Aws
+    from compute_on_aws.infra.apply import clean_up
+    from compute_on_aws.schedules.eventbridge import Schedules
+
+    if keep < 1:
+        raise UserError(
+            f"--keep: expected a whole number of at least 1 (the newest revision is always kept), got {keep}"
+        )
+    s = overridden(ctx, config, env)
+    settings = load_settings_config(s)
+    manifest = load_manifest(s)
+    if manifest.errors:
+        problems = [p for problems in manifest.errors.values() for p in problems]
+        raise UserError("\n".join([*problems, "infra cleanup keeps what every job uses: fix the jobs first"]))
+    jobs = list(manifest.jobs.values())
+    if not jobs:
+        raise UserError(f"{manifest.source}: declares no jobs: no definitions to clean up")
+    aws = Aws(settings.region, batch_calls_per_second=settings.batch_calls_per_second)
+    schedules = Schedules(aws, settings)
+    pinned = schedules.current() if any(j.schedules for j in jobs) and schedules.group_exists() else {}
+    queues = sorted({q for j in jobs if (q := j.queue or settings.queue)})
+    decisions, done = clean_up(
+        aws.batch(), sorted({j.definition_name for j in jobs}), queues, pinned, keep=keep, apply=apply
+    )
+    gone = [d for d in decisions if d.action == "deregister"]
+    if as_json:
+        print_json({"revisions": [{**d.to_json(), "done": d.ref in done} for d in decisions]})
+        return
+    for d in decisions:
+        print(f"{'-' if d.action == 'deregister' else ' '} {d.ref}: {d.action} ({d.why})")
+    verb = "deregistered" if apply else "to deregister"
+    print(f"{len(gone)} {verb}, {len(decisions) - len(gone)} kept")

@@ -534,10 +534,17 @@ def iam_policy_command(
         from compute_on_aws.cli.infra import job_log_groups
 
         has_jobs = s.manifest is not None or s.flake is not None or s.jobs.is_dir()
-        groups = job_log_groups(config_, load_manifest(s) if has_jobs else None)
+        jobs = load_manifest(s) if has_jobs else None
+        declared = list(jobs.jobs.values()) if jobs is not None else []
         print_json(
             policy.infra_policy(
-                config_, account=account, region=region, read_only=role == "infra-plan", log_groups=groups
+                config_,
+                account=account,
+                region=region,
+                read_only=role == "infra-plan",
+                log_groups=job_log_groups(config_, jobs),
+                definitions=[j.definition_name for j in declared],
+                schedules=any(j.schedules for j in declared),
             )
         )
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from compute_on_aws.aws.session import calling
 from compute_on_aws.declared.infrastructure import MANAGED_TAG
 from compute_on_aws.errors import AwsError, ComputeOnAwsError
 from compute_on_aws.infra import monitored, roles
+from compute_on_aws.infra.cleanup import Decision, plan_cleanup
 from compute_on_aws.infra.plan import Change, Settings, plan
 from compute_on_aws.watching.waiting import Backoff
 
@@ -119,6 +121,64 @@ def read_log_groups(logs: CloudWatchLogsClient, names: Sequence[str]) -> dict[st
             for page in paginator.paginate(**request):
                 found |= {g["logGroupName"]: dict(g) for g in page["logGroups"] if g["logGroupName"] in wanted}
     return found
+
+
+def read_revisions(batch: BatchClient, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every ACTIVE revision of each definition name."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    paginator = batch.get_paginator("describe_job_definitions")
+    for name in names:
+        with calling(f"reading the revisions of {name}"):
+            pages = paginator.paginate(jobDefinitionName=name, status="ACTIVE")
+            found[name] = [dict(d) for page in pages for d in page["jobDefinitions"]]
+    return found
+
+
+def revisions_in_use(
+    batch: BatchClient, queues: Sequence[str], schedules: Mapping[str, Mapping[str, Any]]
+) -> dict[str, str]:
+    """name:revision -> what uses it: the project's queued or running jobs (one listing per queue and status), and
+    the schedules (each pins a revision in the SubmitJob it sends)."""
+    used: dict[str, str] = {}
+    for queue in queues:
+        with calling(f"listing the active jobs of {queue}"):
+            for job in calls.list_queue(batch, queue, calls.ACTIVE_STATUSES) or []:
+                if job.get("jobDefinition"):
+                    used.setdefault(job["jobDefinition"].rsplit("/", 1)[-1], f"job {job['jobId']} ({job['status']})")
+    for name, schedule in schedules.items():
+        try:
+            submitted = json.loads(schedule.get("Target", {}).get("Input", "{}"))
+        except ValueError:
+            continue
+        ref = str(submitted.get("JobDefinition", "")).rsplit("/", 1)[-1]
+        if ref:
+            used.setdefault(ref, f"schedule {name}")
+    return used
+
+
+def clean_up(
+    batch: BatchClient,
+    names: Sequence[str],
+    queues: Sequence[str],
+    schedules: Mapping[str, Mapping[str, Any]],
+    *,
+    keep: int,
+    apply: bool,
+) -> tuple[list[Decision], list[str]]:
+    """The cleanup plan of these definitions, and with `apply` the revisions deregistered (name:revision). A failure
+    part-way says which were deregistered before it."""
+    decisions = plan_cleanup(read_revisions(batch, names), revisions_in_use(batch, queues, schedules), keep=keep)
+    done: list[str] = []
+    for d in decisions if apply else ():
+        if d.action != "deregister":
+            continue
+        try:
+            with calling(f"deregistering {d.ref}"):
+                batch.deregister_job_definition(jobDefinition=d.arn)
+        except AwsError as e:
+            raise AwsError(f"{e} (deregistered before it: {', '.join(done) or 'none'})", e.code) from None
+        done.append(d.ref)
+    return decisions, done
 
 
 def _settled(

@@ -248,11 +248,17 @@ def infra_policy(
     region: str = "*",
     read_only: bool = False,
     log_groups: Sequence[str] = (),
+    definitions: Sequence[str] = (),
+    schedules: bool = False,
 ) -> dict[str, Any]:
     """What `infra plan` and `infra apply [--prune]` call: the declared compute environments, fair-share policies and
     queues by name, and those it may prune only while they carry this environment's compute-on-aws:infra tag.
-    read_only: what `infra plan` alone calls, for a role a merge request's pipeline may assume."""
+    read_only: what `infra plan` alone calls, for a role a merge request's pipeline may assume. definitions: the jobs'
+    definition names, whose old revisions `infra cleanup` deregisters (reading the schedules that pin revisions, when
+    `schedules`)."""
     policy = _infra_policy(config, account=account, region=region, log_groups=log_groups)
+    policy["Statement"] += _cleanup_statements(config, definitions, schedules, arn=f"arn:{partition(region)}",
+                                               account=account, region=region)  # fmt: skip
     if read_only:
         policy["Statement"] = [
             {**statement, "Action": reads}
@@ -260,6 +266,29 @@ def infra_policy(
             if (reads := [a for a in statement["Action"] if _READING.fullmatch(a.split(":")[1])])
         ]
     return policy
+
+
+def _cleanup_statements(
+    config: Config, definitions: Sequence[str], schedules: bool, *, arn: str, account: str, region: str
+) -> list[dict[str, Any]]:
+    if not definitions:
+        return []
+    batch = f"{arn}:batch:{region}:{account}"
+    statements = [
+        _statement("ReadDefinitions", ["batch:DescribeJobDefinitions"], ["*"]),
+        _statement(
+            "CleanUpDefinitions",
+            ["batch:DeregisterJobDefinition"],
+            [f"{batch}:job-definition/{d}:*" for d in sorted(set(definitions))],
+        ),
+    ]
+    if schedules:
+        scheduler, group = f"{arn}:scheduler:{region}:{account}", config.schedule_group
+        statements += [
+            _statement("ListSchedules", ["scheduler:ListSchedules"], ["*"]),
+            _statement("ReadPinnedRevisions", ["scheduler:GetSchedule"], [f"{scheduler}:schedule/{group}/*"]),
+        ]
+    return statements
 
 
 # The calls that change nothing: all `infra plan` makes.

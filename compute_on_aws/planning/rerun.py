@@ -16,7 +16,6 @@ from typing import Any
 
 from compute_on_aws.errors import UserError
 from compute_on_aws.planning.limits import MAX_OVERRIDES_CHARS
-from compute_on_aws.watching.views import FINAL, JobView
 
 INDICES_VARIABLE = "COMPUTE_ON_AWS_ARRAY_INDICES"
 RERUN_OF_TAG = "compute-on-aws:rerun-of"
@@ -95,16 +94,16 @@ class RerunOutcome:
         }
 
 
-def check_rerunnable(view: JobView, failed: Sequence[int]) -> list[int]:
-    """`failed` when `view` (an ended array, or a FAILED job) has something to re-run; else one line why not."""
-    if view.status not in FINAL:
-        raise UserError(f"{view.job_id}: still {view.status}: re-run its failed children once it has ended")
-    if view.array_size:
+def check_rerunnable(job_id: str, status: str, *, array: bool, failed: Sequence[int]) -> list[int]:
+    """`failed` when the job (an ended array, or a FAILED job) has something to re-run; else one line why not."""
+    if status not in ("SUCCEEDED", "FAILED"):
+        raise UserError(f"{job_id}: still {status}: re-run its failed children once it has ended")
+    if array:
         if not failed:
-            raise UserError(f"{view.job_id}: no child of this array failed: nothing to re-run")
+            raise UserError(f"{job_id}: no child of this array failed: nothing to re-run")
         return list(failed)
-    if view.status != "FAILED":
-        raise UserError(f"{view.job_id}: {view.status}, not FAILED, and no array: nothing to re-run")
+    if status != "FAILED":
+        raise UserError(f"{job_id}: {status}, not FAILED, and no array: nothing to re-run")
     return []
 
 

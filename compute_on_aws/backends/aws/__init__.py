@@ -262,7 +262,8 @@ class AwsBackend:
             raise UserError(f"{job_id}: no such job in this account and region (a job of the local backend?)")
         job: dict[str, Any] = dict(described[0])
         failed = self._failed_children(job) if "size" in job.get("arrayProperties", {}) else []
-        reruns = plan_reruns(job, check_rerunnable(from_batch(job), failed))
+        view = from_batch(job)
+        reruns = plan_reruns(job, check_rerunnable(job_id, view.status, array=bool(view.array_size), failed=failed))
         if dry_run:
             return [RerunOutcome(r.request["jobName"], None, r.indices, "planned", r.request) for r in reruns]
         queue = job["jobQueue"]

@@ -64,7 +64,9 @@ def rerun(store: Store, job_id: str, *, dry_run: bool) -> list[RerunOutcome]:
                     (job_id,),
                 )
             ]
-            reruns = plan_reruns(_described(row), check_rerunnable(view_of(db, row), failed))
+            view = view_of(db, row)
+            checked = check_rerunnable(job_id, view.status, array=bool(view.array_size), failed=failed)
+            reruns = plan_reruns(_described(row), checked)
             outcomes = []
             for planned in reruns:
                 request, name = planned.request, planned.request["jobName"]
