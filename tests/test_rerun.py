@@ -108,3 +108,25 @@ def test_the_submitter_policy_is_enough_to_rerun(aws, cli, moto: Moto, tmp_path:
     assert rerun.code == 0, rerun.err
     (made,) = rerun.json()["reruns"]
     assert (made["outcome"], made["indices"]) == ("submitted", ",".join(str(i) for i in range(1, 20, 2)))
+
+
+def test_failed_jobs_of_a_bulk_call_are_rerun_as_they_were(aws, cli, moto: Moto, tmp_path: Path) -> None:
+    write_job(tmp_path / "jobs", "one", '{ queue = "default"; command = [ "one" ]; image = "busybox"; env.K = "v"; }')
+    moto.shim.default = Script(path=[("RUNNING", 0.01)])
+    moto.shim.scripts["one_b"] = Script(path=[("RUNNING", 0.01)], exit_codes=[2])
+    bulk = cli("--jobs", str(tmp_path / "jobs"), "--backend", "aws", "queue", "one", "--args-from", "-", "--wait",
+               "--json", stdin="a\nb\n")  # fmt: skip
+    assert bulk.code == 1, bulk.err
+    ids = tmp_path / "queued.json"
+    ids.write_text(bulk.out)
+    failed = next(j["jobId"] for j in bulk.json()["jobs"] if j["jobName"] == "one_b")
+    result = aws("rerun", failed, "--json")
+    assert result.code == 0, result.err
+    (made,) = result.json()["reruns"]
+    assert (made["jobName"], made["indices"]) == ("one_b-rerun", None)
+    sent = moto.submitted()[-1]
+    assert sent["containerOverrides"]["command"] == ["one", "b"] and "arrayProperties" not in sent
+    assert {e["name"]: e["value"] for e in sent["containerOverrides"]["environment"]} == {"K": "v"}
+    # The one that succeeded has nothing to re-run: the whole call is refused before anything is submitted.
+    refused = aws("rerun", "--ids-from", str(ids))
+    assert refused.code == 2 and "SUCCEEDED, not FAILED, and no array: nothing to re-run" in refused.err
