@@ -24,6 +24,11 @@ _ECR_HOST = re.compile(r"\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.
 _MISSING = ("manifest unknown", "not found", "name unknown")
 
 
+def is_ecr(registry: str) -> bool:
+    """Whether a registry host is ECR's (`<account>.dkr.ecr.<region>.amazonaws.com`)."""
+    return _ECR_HOST.fullmatch(registry) is not None
+
+
 def _skopeo(args: list[str], policy: Path) -> subprocess.CompletedProcess[str]:
     if shutil.which("skopeo") is None:
         raise UserError("skopeo not found on PATH: it pushes Nix-built images (Debian: apt install skopeo)")

@@ -61,7 +61,7 @@ def test_cleanup_keeps_the_newest_those_in_use_and_others_and_deregisters_the_re
     assert lines[2].startswith("  etl:3: keep (used by job ") and lines[2].endswith(" (RUNNABLE))")
     assert lines[3] == "- etl:2: deregister (older, and used by no active job or schedule)"
     assert lines[4] == "  etl:1: keep (not registered by compute-on-aws)"
-    assert lines[5] == "2 to deregister, 3 kept"
+    assert lines[5] == "2 to deregister, 3 kept; 0 image tags to delete"
     assert moto.proxy.received["DeregisterJobDefinition"] == 0  # a plan changes nothing
     applied = cli("--jobs", str(project / "jobs"), "--config", str(project / "compute-on-aws.yaml"),
                   "infra", "cleanup", "--keep", "1", "--apply", "--json")  # fmt: skip
@@ -71,7 +71,7 @@ def test_cleanup_keeps_the_newest_those_in_use_and_others_and_deregisters_the_re
     assert revisions(moto) == [1, 3, 5]
     again = cli("--jobs", str(project / "jobs"), "--config", str(project / "compute-on-aws.yaml"),
                 "infra", "cleanup", "--keep", "1", "--apply")  # fmt: skip
-    assert again.out.splitlines()[-1] == "0 deregistered, 3 kept"
+    assert again.out.splitlines()[-1] == "0 deregistered, 3 kept; 0 image tags deleted"
 
 
 def test_a_keep_of_0_is_one_line_and_nothing_is_called(cli, moto: Moto, project: Path) -> None:
@@ -106,3 +106,57 @@ def test_the_infra_policy_is_enough_to_clean_up(cli, moto: Moto, project: Path, 
                   "infra", "cleanup", "--keep", "1", "--apply")  # fmt: skip
     assert applied.code == 0, applied.err
     assert revisions(moto) == [3]
+
+
+ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def test_image_tags_no_kept_revision_names_are_deleted_from_ecr_and_no_others(cli, moto: Moto, tmp_path: Path) -> None:
+    """Revisions as compute-on-aws registers Nix-built images' (a content hash, `<job>-<Nix hash>` tags), registered
+    here directly; the images pushed to moto's ECR."""
+    (tmp_path / "compute-on-aws.yaml").write_text(f"region: us-east-1\nimage:\n  registry: {ECR}\n  repository: jobs\n")
+    write_job(tmp_path / "jobs", "etl", JOB.format(v=1))
+    ecr, batch = moto.client("ecr"), moto.client("batch")
+    ecr.create_repository(repositoryName="jobs")
+    hashes = [f"{i:032d}" for i in range(1, 4)]
+    for n, tag in enumerate([*(f"etl-{h}" for h in hashes), "latest", "other-job-" + "f" * 32]):
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"digest": f"sha256:{n:064d}"},
+        }
+        ecr.put_image(repositoryName="jobs", imageManifest=json.dumps(manifest), imageTag=tag)
+    for h in hashes:
+        batch.register_job_definition(
+            jobDefinitionName="etl",
+            type="container",
+            parameters={"computeOnAwsHash": h},
+            containerProperties={"image": f"{ECR}/jobs:etl-{h}", "command": ["etl"], "vcpus": 1, "memory": 512},
+        )
+    printed = cli("--jobs", str(tmp_path / "jobs"), "--config", str(tmp_path / "compute-on-aws.yaml"),
+                  "iam-policy", "--role", "infra", "--account", "123456789012")  # fmt: skip
+    statements = {s["Sid"]: s for s in printed.json()["Statement"]}
+    assert statements["CleanUpImages"]["Resource"] == ["arn:aws:ecr:us-east-1:123456789012:repository/jobs"]
+    moto.proxy.clear()
+    args = ("--jobs", str(tmp_path / "jobs"), "--config", str(tmp_path / "compute-on-aws.yaml"), "infra", "cleanup")
+    plan = cli(*args, "--keep", "2")
+    assert plan.code == 0, plan.err
+    assert f"- image etl-{hashes[0]}: delete (named by no revision kept)" in plan.out.splitlines()
+    assert f"  image etl-{hashes[2]}: keep (named by a revision kept)" in plan.out.splitlines()
+    assert "  image latest: keep (not pushed by compute-on-aws for these jobs)" in plan.out.splitlines()
+    assert plan.out.splitlines()[-1] == "1 to deregister, 2 kept; 1 image tags to delete"
+    assert moto.proxy.received["BatchDeleteImage"] == 0
+    applied = cli(*args, "--keep", "2", "--apply")
+    assert applied.code == 0, applied.err
+    left = sorted(i["imageTag"] for i in ecr.list_images(repositoryName="jobs")["imageIds"] if "imageTag" in i)
+    assert left == sorted([f"etl-{hashes[1]}", f"etl-{hashes[2]}", "latest", "other-job-" + "f" * 32])
+    assert cli(*args, "--keep", "2").out.splitlines()[-1] == "0 to deregister, 2 kept; 0 image tags to delete"
+
+
+def test_only_tags_of_the_declared_jobs_shape_are_this_project_s() -> None:
+    from compute_on_aws.infra.cleanup import _ours
+
+    h = "a" * 32
+    assert _ours(f"etl-{h}", ["etl"]) and not _ours(f"e-{h}", ["etl"]) and not _ours("etl-latest", ["etl"])
+    long = "j" * 200
+    assert _ours(f"{long[:95]}-{h}", [long]) and not _ours(f"{long[:94]}-{h}", [long])

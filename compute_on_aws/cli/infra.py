@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from compute_on_aws.declared.infrastructure import Infrastructure
     from compute_on_aws.declared.manifest import Manifest
     from compute_on_aws.infra.apply import Replan
+    from compute_on_aws.infra.cleanup import Decision, ImageDecision
     from compute_on_aws.infra.plan import Change
 
 infra_app = typer.Typer(
@@ -375,10 +376,11 @@ def cleanup_command(
     config: ConfigOption = None,
     env: EnvOption = None,
 ) -> None:
-    """Deregister old revisions of this project's job definitions: every change of a job registers one.
+    """Deregister old revisions of this project's job definitions, and delete the ECR image tags only they named.
 
     Kept: revisions compute-on-aws did not register, the --keep newest of each definition, and any an active job
-    or a schedule uses. Shows the plan; --apply carries it out.
+    or a schedule uses; image tags a kept revision names, and any tag compute-on-aws did not push for these jobs.
+    Shows the plan; --apply carries it out.
 
     \b
     Example: compute-on-aws infra cleanup --keep 5
@@ -405,14 +407,50 @@ def cleanup_command(
     schedules = Schedules(aws, settings)
     pinned = schedules.current() if any(j.schedules for j in jobs) and schedules.group_exists() else {}
     queues = sorted({q for j in jobs if (q := j.queue or settings.queue)})
-    decisions, done = clean_up(
+    decisions, done, images = clean_up(
         aws.batch(), sorted({j.definition_name for j in jobs}), queues, pinned, keep=keep, apply=apply
     )
-    gone = [d for d in decisions if d.action == "deregister"]
+    tags = _clean_images(aws, settings, decisions, images, [j.name for j in jobs], apply=apply)
+    _print_cleanup(decisions, done, tags, apply=apply, as_json=as_json)
+
+
+def _print_cleanup(
+    decisions: list[Decision], done: list[str], tags: list[ImageDecision], *, apply: bool, as_json: bool
+) -> None:
     if as_json:
-        print_json({"revisions": [{**d.to_json(), "done": d.ref in done} for d in decisions]})
+        print_json(
+            {
+                "revisions": [{**d.to_json(), "done": d.ref in done} for d in decisions],
+                "images": [{**t.to_json(), "done": apply and t.action == "delete"} for t in tags],
+            }
+        )
         return
     for d in decisions:
         print(f"{'-' if d.action == 'deregister' else ' '} {d.ref}: {d.action} ({d.why})")
-    verb = "deregistered" if apply else "to deregister"
-    print(f"{len(gone)} {verb}, {len(decisions) - len(gone)} kept")
+    for t in tags:
+        print(f"{'-' if t.action == 'delete' else ' '} image {t.tag}: {t.action} ({t.why})")
+    gone = sum(d.action == "deregister" for d in decisions)
+    deleted = sum(t.action == "delete" for t in tags)
+    verb, image_verb = ("deregistered", "deleted") if apply else ("to deregister", "to delete")
+    print(f"{gone} {verb}, {len(decisions) - gone} kept; {deleted} image tags {image_verb}")
+
+
+def _clean_images(
+    aws: Aws, settings: Config, decisions: list[Decision], images: dict[str, str], jobs: list[str], *, apply: bool
+) -> list[ImageDecision]:
+    """The image tags of image.repository no revision kept names, deleted with `apply`: on ECR only (another
+    registry keeps its tags, with a line saying so)."""
+    from compute_on_aws.images import is_ecr
+    from compute_on_aws.infra.apply import delete_tags, image_tags
+    from compute_on_aws.infra.cleanup import plan_images
+
+    registry, repository = settings.image.registry, settings.image.repository
+    if registry is None or repository is None:
+        return []
+    if not is_ecr(registry):
+        print(f"note: image.registry {registry} is not ECR: its image tags are left as they are", file=sys.stderr)
+        return []
+    tags = plan_images(image_tags(aws.ecr(), repository), f"{registry}/{repository}", decisions, images, jobs)
+    if apply:
+        delete_tags(aws.ecr(), repository, [t.tag for t in tags if t.action == "delete"])
+    return tags

@@ -18,6 +18,7 @@ from compute_on_aws.watching.waiting import Backoff
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
+    from mypy_boto3_ecr import ECRClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_logs import CloudWatchLogsClient
 
@@ -164,10 +165,16 @@ def clean_up(
     *,
     keep: int,
     apply: bool,
-) -> tuple[list[Decision], list[str]]:
-    """The cleanup plan of these definitions, and with `apply` the revisions deregistered (name:revision). A failure
-    part-way says which were deregistered before it."""
-    decisions = plan_cleanup(read_revisions(batch, names), revisions_in_use(batch, queues, schedules), keep=keep)
+) -> tuple[list[Decision], list[str], dict[str, str]]:
+    """The cleanup plan of these definitions, and with `apply` the revisions deregistered (name:revision); and the
+    image each revision names. A failure part-way says which were deregistered before it."""
+    revisions = read_revisions(batch, names)
+    images = {
+        f"{name}:{d['revision']}": str(d.get("containerProperties", {}).get("image", ""))
+        for name, found in revisions.items()
+        for d in found
+    }
+    decisions = plan_cleanup(revisions, revisions_in_use(batch, queues, schedules), keep=keep)
     done: list[str] = []
     for d in decisions if apply else ():
         if d.action != "deregister":
@@ -178,7 +185,30 @@ def clean_up(
         except AwsError as e:
             raise AwsError(f"{e} (deregistered before it: {', '.join(done) or 'none'})", e.code) from None
         done.append(d.ref)
-    return decisions, done
+    return decisions, done, images
+
+
+def image_tags(ecr: ECRClient, repository: str) -> list[str]:
+    """Every tag of an ECR repository."""
+    with calling(f"listing the images of {repository}"):
+        pages = ecr.get_paginator("list_images").paginate(repositoryName=repository, filter={"tagStatus": "TAGGED"})
+        return [i["imageTag"] for page in pages for i in page["imageIds"] if "imageTag" in i]
+
+
+def delete_tags(ecr: ECRClient, repository: str, tags: Sequence[str]) -> None:
+    """BatchDeleteImage, 100 tags a call (its limit). An image loses a tag; ECR removes it with its last one."""
+    for start in range(0, len(tags), 100):
+        chunk: list[Any] = [{"imageTag": t} for t in tags[start : start + 100]]
+        with calling(f"deleting {len(chunk)} image tags of {repository}"):
+            answer = ecr.batch_delete_image(repositoryName=repository, imageIds=chunk)
+        failures = [f for f in answer.get("failures", []) if f.get("failureCode") != "ImageNotFound"]
+        if failures:
+            first = failures[0]
+            raise AwsError(
+                f"deleting image tag {first.get('imageId', {}).get('imageTag')} of {repository}: "
+                f"AWS {first.get('failureCode')}: {first.get('failureReason')}",
+                first.get("failureCode"),
+            )
 
 
 def _settled(

@@ -282,6 +282,10 @@ def _cleanup_statements(
             [f"{batch}:job-definition/{d}:*" for d in sorted(set(definitions))],
         ),
     ]
+    host = _ECR_HOST.fullmatch(config.image.registry or "")
+    if host is not None and config.image.repository is not None:
+        repository = f"{arn}:ecr:{host['region']}:{host['account']}:repository/{config.image.repository}"
+        statements.append(_statement("CleanUpImages", ["ecr:ListImages", "ecr:BatchDeleteImage"], [repository]))
     if schedules:
         scheduler, group = f"{arn}:scheduler:{region}:{account}", config.schedule_group
         statements += [
