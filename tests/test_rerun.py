@@ -130,3 +130,19 @@ def test_failed_jobs_of_a_bulk_call_are_rerun_as_they_were(aws, cli, moto: Moto,
     # The one that succeeded has nothing to re-run: the whole call is refused before anything is submitted.
     refused = aws("rerun", "--ids-from", str(ids))
     assert refused.code == 2 and "SUCCEEDED, not FAILED, and no array: nothing to re-run" in refused.err
+
+
+def test_a_job_of_another_project_s_queue_is_not_rerun(aws, cli, moto: Moto, tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    write_job(theirs, "job", '{ queue = "other"; command = [ "x" ]; image = "busybox"; }')
+    moto.shim.scripts["job"] = Script(path=[("RUNNING", 0.01)], exit_codes=[1])
+    queued = cli("--jobs", str(theirs), "--backend", "aws", "queue", "job", "--wait", "--json")
+    assert queued.code == 1, queued.err
+    job_id = queued.json()["jobs"][0]["jobId"]
+    moto.proxy.clear()
+    result = aws("rerun", job_id)
+    assert (result.code, result.err) == (
+        2,
+        f"error: {job_id}: in queue other, not one of this project's (default): nothing re-run\n",
+    )
+    assert moto.proxy.received["SubmitJob"] == 0

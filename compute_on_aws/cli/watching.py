@@ -35,6 +35,7 @@ from compute_on_aws.watching.waiting import wait_for
 if TYPE_CHECKING:
     from compute_on_aws.backends import Backend
     from compute_on_aws.declared.config import Config
+    from compute_on_aws.planning.rerun import RerunOutcome
     from compute_on_aws.watching.views import JobView
 
 TIMED_OUT = 124
@@ -321,6 +322,19 @@ def cancel_command(
         raise typer.Exit(1)
 
 
+def _check_own_queues(s: Settings, config: Config, outcomes: list[tuple[str, list[RerunOutcome]]]) -> None:
+    """A job of another project's queue is not re-run from here: the queues this project's config and jobs name."""
+    has_jobs = s.manifest is not None or s.flake is not None or s.jobs.is_dir()
+    jobs = load_manifest(s).jobs.values() if has_jobs else ()
+    own = set(config.infrastructure.queues) | {q for j in jobs if (q := j.queue or config.queue)}
+    for job_id, planned in outcomes:
+        queue = str(planned[0].request["jobQueue"]).rsplit("/", 1)[-1]
+        if own and queue not in own:
+            raise UserError(
+                f"{job_id}: in queue {queue}, not one of this project's ({', '.join(sorted(own))}): nothing re-run"
+            )
+
+
 @app.command("rerun")
 def rerun_command(
     ctx: typer.Context,
@@ -346,9 +360,11 @@ def rerun_command(
     """
     s = overridden(ctx, config, env, backend, state_dir)
     ids = job_ids_of(job_ids, ids_from, required=True)
-    control = backend_for(s, load_settings_config(s))
+    settings = load_settings_config(s)
+    control = backend_for(s, settings)
     # Every id is checked before anything is submitted: a bad one stops the whole call.
     outcomes = [(job_id, control.rerun(job_id, dry_run=True)) for job_id in ids]
+    _check_own_queues(s, settings, outcomes)
     if not dry_run:
         outcomes = [(job_id, control.rerun(job_id, dry_run=False)) for job_id in ids]
     if as_json:
