@@ -146,3 +146,28 @@ def test_a_job_of_another_project_s_queue_is_not_rerun(aws, cli, moto: Moto, tmp
         f"error: {job_id}: in queue other, not one of this project's (default): nothing re-run\n",
     )
     assert moto.proxy.received["SubmitJob"] == 0
+
+
+def test_a_rerun_of_a_fair_share_job_is_a_request_botocore_s_model_accepts() -> None:
+    """Every field taken from DescribeJobs is one SubmitJob takes (a priority is sent as schedulingPriorityOverride)."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    job = {
+        "jobId": "a1", "jobName": "scan", "jobDefinition": "arn:aws:batch:us-east-1:123456789012:job-definition/scan:3",
+        "jobQueue": "arn:aws:batch:us-east-1:123456789012:job-queue/fair", "status": "FAILED",
+        "shareIdentifier": "teamA", "schedulingPriority": 40, "propagateTags": True,
+        "parameters": {"computeOnAwsHash": "abc"}, "timeout": {"attemptDurationSeconds": 600},
+        "retryStrategy": {"attempts": 3, "evaluateOnExit": [{"onStatusReason": "Host EC2*", "action": "RETRY"}]},
+        "tags": {"team": "a", "aws:batch:x": "y"}, "arrayProperties": {"size": 10},
+        "container": {"command": ["scan"], "environment": [{"name": "AWS_BATCH_JOB_ID", "value": "a1"},
+                                                          {"name": "MODE", "value": "full"}],
+                      "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]},
+    }  # fmt: skip
+    (rerun,) = plan_reruns(job, [2, 5])
+    model = botocore.session.get_session().get_service_model("batch").operation_model("SubmitJob").input_shape
+    report = ParamValidator().validate(dict(rerun.request), model)
+    assert not report.has_errors(), report.generate_report()
+    assert rerun.request["schedulingPriorityOverride"] == 40 and rerun.request["shareIdentifier"] == "teamA"
+    assert "aws:batch:x" not in rerun.request["tags"]
+    assert [e["name"] for e in rerun.request["containerOverrides"]["environment"]] == ["MODE", INDICES_VARIABLE]

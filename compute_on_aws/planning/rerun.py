@@ -55,6 +55,16 @@ def groups(indices: Sequence[int], budget: int) -> list[list[int]]:
     return [g for g in split if g]
 
 
+_SUBMITTED = {
+    "parameters": "parameters",
+    "retryStrategy": "retryStrategy",
+    "timeout": "timeout",
+    "schedulingPriority": "schedulingPriorityOverride",
+    "shareIdentifier": "shareIdentifier",
+    "propagateTags": "propagateTags",
+}
+
+
 def rerun_name(name: str, part: int, parts: int) -> str:
     """`<name>-rerun` (`-rerun-2` for the second of several), within Batch's 128 characters."""
     suffix = "-rerun" + (f"-{part}" if parts > 1 else "")
@@ -146,9 +156,10 @@ def plan_reruns(job: Mapping[str, Any], failed: Sequence[int]) -> list[Rerun]:
         "jobDefinition": job["jobDefinition"],
         "jobQueue": job["jobQueue"],
     }
-    for key in ("parameters", "retryStrategy", "timeout", "schedulingPriority", "shareIdentifier", "propagateTags"):
+    # DescribeJobs' field -> SubmitJob's (a job's priority is given as an override of its definition's).
+    for key, sent in _SUBMITTED.items():
         if job.get(key) not in (None, {}, []):
-            base[key] = job[key]
+            base[sent] = job[key]
     tags = {k: v for k, v in job.get("tags", {}).items() if not k.startswith("aws:")}
     overrides = _overrides(job)
     entry = {"name": INDICES_VARIABLE, "value": ""}
