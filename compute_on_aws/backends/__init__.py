@@ -12,7 +12,7 @@ from compute_on_aws.errors import ComputeOnAwsError, UserError
 if TYPE_CHECKING:
     from compute_on_aws.declared.config import Config
     from compute_on_aws.planning.plan import Outcome, Plan
-    from compute_on_aws.planning.rerun import RerunOutcome
+    from compute_on_aws.planning.rerun import Rerun, RerunOutcome
     from compute_on_aws.watching.views import JobView
     from compute_on_aws.watching.waiting import Backoff
 
@@ -53,9 +53,13 @@ class Backend(Protocol):
         """New lines of the job's (or attempt's) log since `token`, and the token to go on from."""
         ...
 
-    def rerun(self, job_id: str, *, dry_run: bool) -> list[RerunOutcome]:
-        """New jobs for the failed children of the ended array `job_id` (or for the failed job itself), each once:
-        a re-run still active is the answer instead. A job with nothing to re-run is a UserError."""
+    def plan_rerun(self, job_id: str) -> list[Rerun]:
+        """The new jobs for the failed children of the ended array `job_id` (or for the failed job itself); a job
+        with nothing to re-run is a UserError. Submits nothing."""
+        ...
+
+    def submit_reruns(self, reruns: Sequence[Rerun]) -> list[RerunOutcome]:
+        """Each planned re-run submitted once: one still active of the same name is the answer instead."""
         ...
 
     def cancel(self, job_ids: Sequence[str], reason: str) -> list[tuple[str, str]]:

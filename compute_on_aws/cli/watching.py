@@ -28,14 +28,14 @@ from compute_on_aws.cli.app import (
     read_input,
 )
 from compute_on_aws.errors import Interrupted, Signalled, UserError
-from compute_on_aws.planning.rerun import ranges
+from compute_on_aws.planning.rerun import RerunOutcome, ranges
 from compute_on_aws.watching.following import Follower
 from compute_on_aws.watching.waiting import wait_for
 
 if TYPE_CHECKING:
     from compute_on_aws.backends import Backend
     from compute_on_aws.declared.config import Config
-    from compute_on_aws.planning.rerun import RerunOutcome
+    from compute_on_aws.planning.rerun import Rerun
     from compute_on_aws.watching.views import JobView
 
 TIMED_OUT = 124
@@ -322,13 +322,13 @@ def cancel_command(
         raise typer.Exit(1)
 
 
-def _check_own_queues(s: Settings, config: Config, outcomes: list[tuple[str, list[RerunOutcome]]]) -> None:
+def _check_own_queues(s: Settings, config: Config, planned: list[tuple[str, list[Rerun]]]) -> None:
     """A job of another project's queue is not re-run from here: the queues this project's config and jobs name."""
     has_jobs = s.manifest is not None or s.flake is not None or s.jobs.is_dir()
     jobs = load_manifest(s).jobs.values() if has_jobs else ()
     own = set(config.infrastructure.queues) | {q for j in jobs if (q := j.queue or config.queue)}
-    for job_id, planned in outcomes:
-        queue = str(planned[0].request["jobQueue"]).rsplit("/", 1)[-1]
+    for job_id, reruns in planned:
+        queue = str(reruns[0].request["jobQueue"]).rsplit("/", 1)[-1]
         if own and queue not in own:
             raise UserError(
                 f"{job_id}: in queue {queue}, not one of this project's ({', '.join(sorted(own))}): nothing re-run"
@@ -363,10 +363,16 @@ def rerun_command(
     settings = load_settings_config(s)
     control = backend_for(s, settings)
     # Every id is checked before anything is submitted: a bad one stops the whole call.
-    outcomes = [(job_id, control.rerun(job_id, dry_run=True)) for job_id in ids]
-    _check_own_queues(s, settings, outcomes)
-    if not dry_run:
-        outcomes = [(job_id, control.rerun(job_id, dry_run=False)) for job_id in ids]
+    planned = [(job_id, control.plan_rerun(job_id)) for job_id in ids]
+    _check_own_queues(s, settings, planned)
+    if dry_run:
+        outcomes = [
+            (of, [RerunOutcome(r.request["jobName"], None, r.indices, "planned", r.request) for r in reruns])
+            for of, reruns in planned
+        ]
+    else:
+        results = iter(control.submit_reruns([r for _, reruns in planned for r in reruns]))
+        outcomes = [(of, [next(results) for _ in reruns]) for of, reruns in planned]
     if as_json:
         print_json({"reruns": [{"of": of, **o.to_json()} for of, done in outcomes for o in done]})
         return

@@ -15,7 +15,7 @@ from compute_on_aws.backends.aws.submitting import TICK, Prepared, Submission
 from compute_on_aws.errors import AwsError, ComputeOnAwsError, UserError
 from compute_on_aws.planning.plan import Outcome, Plan
 from compute_on_aws.planning.render import HASH_PARAMETER
-from compute_on_aws.planning.rerun import RerunOutcome, check_rerunnable, plan_reruns
+from compute_on_aws.planning.rerun import Rerun, RerunOutcome, check_rerunnable, plan_reruns
 from compute_on_aws.watching import views
 from compute_on_aws.watching.waiting import Backoff
 
@@ -252,29 +252,34 @@ class AwsBackend:
                     found[job_id] = dataclasses.replace(view, place=places.get(job_id, places.get("")))
         return found
 
-    def rerun(self, job_id: str, *, dry_run: bool) -> list[RerunOutcome]:
-        """A new job for the failed children of the ended array `job_id` (or for the failed job itself), unless a
-        re-run of it is still active: then that one is the answer, and nothing is submitted."""
-        batch = self.aws.batch()
+    def plan_rerun(self, job_id: str) -> list[Rerun]:
+        """The new jobs for the failed children of the ended array `job_id` (or for the failed job itself)."""
         with calling(f"describing {job_id}"):
-            described = batch.describe_jobs(jobs=[job_id])["jobs"]
+            described = self.aws.batch().describe_jobs(jobs=[job_id])["jobs"]
         if not described:
             raise UserError(f"{job_id}: no such job in this account and region (a job of the local backend?)")
         job: dict[str, Any] = dict(described[0])
         failed = self._failed_children(job) if "size" in job.get("arrayProperties", {}) else []
         view = from_batch(job)
-        reruns = plan_reruns(job, check_rerunnable(job_id, view.status, array=bool(view.array_size), failed=failed))
-        if dry_run:
-            return [RerunOutcome(r.request["jobName"], None, r.indices, "planned", r.request) for r in reruns]
-        queue = job["jobQueue"]
-        names = [r.request["jobName"] for r in reruns]
-        with calling(f"looking for re-runs of {job_id} in {queue.rsplit('/', 1)[-1]}"):
-            active = calls.same_named(batch, queue, names, calls.ACTIVE_STATUSES, self._map)
+        return plan_reruns(job, check_rerunnable(job_id, view.status, array=bool(view.array_size), failed=failed))
+
+    def submit_reruns(self, reruns: Sequence[Rerun]) -> list[RerunOutcome]:
+        """Each re-run submitted, unless one of its name is still active in its queue (one lookup per queue)."""
+        batch = self.aws.batch()
+        by_queue: dict[str, list[str]] = {}
+        for rerun in reruns:
+            by_queue.setdefault(rerun.request["jobQueue"], []).append(rerun.request["jobName"])
+        active: dict[str, list[dict[str, Any]]] = {}
+        for queue, names in by_queue.items():
+            with calling(f"looking for active re-runs in {queue.rsplit('/', 1)[-1]}"):
+                found = calls.same_named(batch, queue, names, calls.ACTIVE_STATUSES, self._map)
+            active |= {f"{queue} {name}": jobs for name, jobs in found.items()}
         outcomes = []
         for rerun in reruns:
             name = rerun.request["jobName"]
-            if active.get(name):
-                outcomes.append(RerunOutcome(name, active[name][0]["jobId"], rerun.indices, "active", rerun.request))
+            running = active.get(f"{rerun.request['jobQueue']} {name}")
+            if running:
+                outcomes.append(RerunOutcome(name, running[0]["jobId"], rerun.indices, "active", rerun.request))
                 continue
             with calling(f"submitting {name}"):
                 answer = batch.submit_job(**rerun.request)

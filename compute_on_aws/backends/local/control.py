@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from compute_on_aws.backends import OnResult
     from compute_on_aws.declared.config import Config
     from compute_on_aws.planning.plan import Outcome, Plan
-    from compute_on_aws.planning.rerun import RerunOutcome
+    from compute_on_aws.planning.rerun import Rerun, RerunOutcome
 
 
 class LocalBackend:
@@ -38,11 +38,16 @@ class LocalBackend:
     def place(self, queue: str) -> str:
         return f"local queue {queue}"
 
-    def rerun(self, job_id: str, *, dry_run: bool) -> list[RerunOutcome]:
-        from compute_on_aws.backends.local.rerun import rerun
+    def plan_rerun(self, job_id: str) -> list[Rerun]:
+        from compute_on_aws.backends.local.rerun import plan_rerun
+
+        return plan_rerun(self.store, job_id)
+
+    def submit_reruns(self, reruns: Sequence[Rerun]) -> list[RerunOutcome]:
+        from compute_on_aws.backends.local.rerun import submit_reruns
         from compute_on_aws.backends.local.submit import ensure_worker
 
-        outcomes = rerun(self.store, job_id, dry_run=dry_run)
+        outcomes = submit_reruns(self.store, reruns)
         if self.config.local.autostart_worker and any(o.outcome == "submitted" for o in outcomes):
             ensure_worker(self.store, self.config.local)
         return outcomes

@@ -172,3 +172,9 @@ def row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
         if key in data and data[key] is not None:
             data[key] = json.loads(data[key])
     return data
+
+
+def insert_job(db: sqlite3.Connection, row: dict[str, Any]) -> None:
+    """One row of the jobs table, its columns the row's keys (ours, never a user's)."""
+    columns = ", ".join(row)
+    db.execute(f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))  # noqa: S608

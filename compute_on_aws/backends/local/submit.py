@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compute_on_aws.backends.local import processes
-from compute_on_aws.backends.local.store import FINAL, Store, default_state_dir, now, private_log, transaction
+from compute_on_aws.backends.local.store import (
+    FINAL,
+    Store,
+    default_state_dir,
+    insert_job,
+    now,
+    private_log,
+    transaction,
+)
 from compute_on_aws.declared.config import Config, LocalSettings
 from compute_on_aws.errors import ComputeOnAwsError, UserError
 from compute_on_aws.planning.plan import Outcome, Plan
@@ -121,11 +129,6 @@ def _job_row(plan: Plan, request: dict[str, Any], settings: LocalSettings) -> di
 ACTIVE = "('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING')"
 
 
-def _insert(db: sqlite3.Connection, row: dict[str, Any]) -> None:
-    columns = ", ".join(row)
-    db.execute(f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))  # noqa: S608
-
-
 def _queue_one(db: sqlite3.Connection, store: Store, plan: Plan, settings: LocalSettings) -> Outcome:
     """Checked and inserted inside the caller's transaction: two `queue` calls at once cannot both submit."""
     _check_secrets(plan, settings, os.environ)
@@ -168,14 +171,14 @@ def _queue_one(db: sqlite3.Connection, store: Store, plan: Plan, settings: Local
     job_id = str(uuid.uuid4())
     row = _job_row(plan, request, settings)
     base = {**row, "status": "SUBMITTED", "created_at": now()}
-    _insert(db, {**base, "job_id": job_id, "array_size": size, "is_parent": 1 if size else 0})
+    insert_job(db, {**base, "job_id": job_id, "array_size": size, "is_parent": 1 if size else 0})
     whole = json.loads(row["depends_on"])
     for index in range(size or 0):
         waits = whole + [f"{other}:{index}" for other in per_index]
         if sequential and index > 0:
             waits.append(f"{job_id}:{index - 1}")
         child = {**base, "job_id": f"{job_id}:{index}", "parent_id": job_id, "array_index": index}
-        _insert(db, {**child, "depends_on": json.dumps(waits)})
+        insert_job(db, {**child, "depends_on": json.dumps(waits)})
     return Outcome(
         outcome="submitted", job_id=job_id, request=request, definition_ref=ref, definition_registered=registered
     )
