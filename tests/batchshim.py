@@ -25,7 +25,8 @@ scheduler and ECS would, and:
 - consumable resources (Create/Describe/List/Update/DeleteConsumableResource), which moto does not implement, are kept
   here and answered as Batch's API reference describes them;
 - GetJobQueueSnapshot, which moto does not implement, answers the first 100 RUNNABLE jobs the shim follows in the
-  queue, in submission order (a FIFO queue), each with the time it reached its place (earliestTimeAtPosition).
+  queue, in submission order (a FIFO queue), each with the time it reached its place (earliestTimeAtPosition), and,
+  when jobs carry a shareIdentifier, the first waiting job of each share (frontOfQuotaShares);
 moto's own answers are used as they are for every job the shim does not follow.
 """
 
@@ -126,6 +127,7 @@ class Run:
     log_options: dict[str, str] = field(default_factory=dict)  # the definition's awslogs options
     # What DescribeJobs tells of the job's definition and moto leaves out: resourceRequirements, timeout, retryStrategy
     given: dict[str, Any] = field(default_factory=dict)
+    share: str | None = None  # its shareIdentifier
 
     @property
     def log_group(self) -> str:
@@ -307,6 +309,7 @@ class BatchShim:
             "queue": request["jobQueue"].rsplit("/", 1)[-1],
             "log_options": _awslogs_options(described),
             "given": _given(described, request),
+            "share": request.get("shareIdentifier"),
         }
         run = Run(job_id, definition, None if size else script, depends_on=depends, **facts)
         children = [
@@ -390,15 +393,21 @@ class BatchShim:
         queue = request["jobQueue"].rsplit("/", 1)[-1]
         now = _now()
         with self._lock:
-            waiting = [r.job_id for r in self._runs.values() if r.queue == queue and r.status == "RUNNABLE"]
+            waiting = [r for r in self._runs.values() if r.queue == queue and r.status == "RUNNABLE"]
         front = []
-        for place, job_id in enumerate(waiting[:100]):
-            before = self._places.get(job_id)
+        heads: dict[str, list[dict[str, Any]]] = {}
+        for place, run in enumerate(waiting[:100]):
+            before = self._places.get(run.job_id)
             since = before[1] if before is not None and before[0] == place else now
-            self._places[job_id] = (place, since)
-            arn = f"arn:aws:batch:{self.region}:123456789012:job/{job_id}"
+            self._places[run.job_id] = (place, since)
+            arn = f"arn:aws:batch:{self.region}:123456789012:job/{run.job_id}"
             front.append({"jobArn": arn, "earliestTimeAtPosition": since})
-        return _json_answer({"frontOfQueue": {"jobs": front, "lastUpdatedAt": now}})
+            if run.share is not None and run.share not in heads:
+                heads[run.share] = [{"jobArn": arn, "earliestTimeAtPosition": since}]
+        answer: dict[str, Any] = {"frontOfQueue": {"jobs": front, "lastUpdatedAt": now}}
+        if heads:  # as a queue with a quota-share policy answers: the first waiting job of each share
+            answer["frontOfQuotaShares"] = {"quotaShares": heads, "lastUpdatedAt": now}
+        return _json_answer(answer)
 
     def _describe_consumable(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
         found = self._found(request, "consumableResource")

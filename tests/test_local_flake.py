@@ -100,8 +100,9 @@ def test_a_nix_entrypoint_runs_locally_without_any_image_settings(
     assert "built-and-ran today" in result.out.splitlines()
 
 
+@pytest.mark.parametrize("kind", ["script", "package"])
 def test_rerun_of_a_nix_built_array_gives_each_child_its_original_index(
-    cli: Any, tmp_path: Path, state: Path, project: Path
+    cli: Any, tmp_path: Path, state: Path, project: Path, kind: str
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
@@ -110,11 +111,13 @@ def test_rerun_of_a_nix_built_array_gives_each_child_its_original_index(
         f'i=$AWS_BATCH_JOB_ARRAY_INDEX; echo "$i" >> {out}/seen; '
         f'if [ ! -e {out}/fixed ] && {{ [ "$i" = 1 ] || [ "$i" = 4 ]; }}; then exit 1; fi'
     )
-    write_job(
-        project / "jobs",
-        "fan",
-        "{ pkgs, ... }: { queue = \"q\"; parallel = 6; entrypoint = { text = ''" + script + "''; }; }",
+    # A script entrypoint, or a package of the user's own (behind the generated wrapper).
+    entrypoint = (
+        "{ text = ''" + script + "''; }"
+        if kind == "script"
+        else "pkgs.writeShellApplication { name = \"fan-tool\"; text = ''" + script + "''; }"
     )
+    write_job(project / "jobs", "fan", '{ pkgs, ... }: { queue = "q"; parallel = 6; entrypoint = ' + entrypoint + "; }")
     manifest = built_manifest(project)
     cfg = config(tmp_path, state)
 

@@ -93,6 +93,41 @@ def test_the_shim_s_snapshot_is_what_botocore_s_model_describes(aws, moto: Moto)
     assert answer["frontOfQueue"]["jobs"][0]["jobArn"].endswith(f":job/{ids[0]}")
 
 
+def test_a_job_at_the_head_of_its_share_shows_that_place_too(moto: Moto, cli, tmp_path: Path) -> None:
+    model = botocore.session.get_session().get_service_model("batch")
+    if "frontOfQuotaShares" not in model.operation_model("GetJobQueueSnapshot").output_shape.members:
+        pytest.skip("this botocore's GetJobQueueSnapshot has no frontOfQuotaShares (it drops the field)")
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "etl", '{ queue = "default"; command = [ "etl" ]; image = "busybox"; shareIdentifier = "blue"; }')
+    write_job(jobs, "load", '{ queue = "default"; command = [ "load" ]; image = "busybox"; shareIdentifier = "red"; }')
+    for name in ("etl", "etl_a", "load"):
+        moto.shim.scripts[name] = WAITING
+    ids = []
+    for args in (["etl"], ["etl", "a"], ["load"]):
+        result = cli("--jobs", str(jobs), "--backend", "aws", "queue", *args, "--json")
+        assert result.code == 0, result.err
+        ids.append(result.json()["jobs"][0]["jobId"])
+    until_runnable(moto, ids)
+    answer = moto.client("batch").get_job_queue_snapshot(jobQueue="default")
+    answer.pop("ResponseMetadata")
+    report = ParamValidator().validate(answer, model.operation_model("GetJobQueueSnapshot").output_shape)
+    assert not report.has_errors(), report.generate_report()
+    result = cli("--jobs", str(jobs), "--backend", "aws", "status", *ids, "--json")
+    assert result.code == 0, result.err
+    places = {v["job_id"]: v["place"] for v in result.json()["jobs"]}
+    assert places[ids[0]] == {
+        "position": 1,
+        "since": places[ids[0]]["since"],
+        "listed": 3,
+        "share": "blue",
+        "share_position": 1,
+    }
+    assert places[ids[1]]["share"] is None  # the second of share blue: the share's head lists only its first
+    assert (places[ids[2]]["position"], places[ids[2]]["share"], places[ids[2]]["share_position"]) == (3, "red", 1)
+    lines = cli("--jobs", str(jobs), "--backend", "aws", "status", ids[2]).out.splitlines()
+    assert any(line.startswith("  place: 3rd in line, 1st of share red of queue default") for line in lines), lines
+
+
 def test_without_the_snapshot_status_still_answers_without_a_place(aws, moto: Moto) -> None:
     moto.shim.scripts["etl_a"] = WAITING
     ids = queued(aws, "a")
@@ -122,7 +157,7 @@ def test_locally_the_place_is_among_the_jobs_waiting_for_the_machine(local: Loca
         time.sleep(0.05)
     views = {v["job_id"]: v for v in local.run("status", first, second, "--json").json()["jobs"]}
     # The higher-priority queue goes first, as the worker takes them.
-    assert views[second]["place"] == {"position": 1, "since": None, "listed": 2}
+    assert views[second]["place"] == {"position": 1, "since": None, "listed": 2, "share": None, "share_position": None}
     assert views[first]["place"]["position"] == 2
     assert local.run("status", first).out.splitlines()[1] == "  place: 2nd in line of queue low"
     assert local.run("cancel", busy, first, second).code == 0

@@ -352,7 +352,7 @@ def rerun_command(
 ) -> None:
     """Re-run the failed children of ended arrays (or failed jobs, e.g. those of a bulk call from --ids-from), once.
 
-    Each child of the new array sees the index it had (COMPUTE_ON_AWS_ARRAY_INDICES; a Nix-built shell entrypoint sets
+    Each child of the new array sees the index it had (COMPUTE_ON_AWS_ARRAY_INDICES; a Nix-built entrypoint sets
     AWS_BATCH_JOB_ARRAY_INDEX back from it). While a re-run of a job is active, running this again submits nothing.
 
     \b

@@ -2,8 +2,9 @@
 each telling its children which original child they stand for. Pure: the backends read the children and submit.
 
 Batch cannot retry one child of an ended array. A re-run is a new array of just the failed children; its child i
-stands for the i-th index of `COMPUTE_ON_AWS_ARRAY_INDICES` (ranges, `3,7-9,15`). A Nix-built shell entrypoint sets
-`AWS_BATCH_JOB_ARRAY_INDEX` back to the original index from it (nix/pkgs/mkEntrypoint.nix); other programs read it.
+stands for the i-th index of `COMPUTE_ON_AWS_ARRAY_INDICES` (ranges, `3,7-9,15`). A Nix-built entrypoint (script or
+package) sets `AWS_BATCH_JOB_ARRAY_INDEX` back to the original index from it (nix/pkgs/mkEntrypoint.nix); a `command`
+reads it.
 One failed child is re-run as a single job with the variable naming its index."""
 
 from __future__ import annotations

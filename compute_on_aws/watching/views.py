@@ -34,6 +34,9 @@ class Place:
     position: int | None  # None: behind the `listed` jobs at the head
     since: float | None  # when it reached this place (seconds since the epoch)
     listed: int  # how many waiting jobs the head of the line holds
+    # On a queue with a quota-share policy, the job's share and its place at that share's head (frontOfQuotaShares)
+    share: str | None = None
+    share_position: int | None = None
 
 
 def ordinal(n: int) -> str:
@@ -73,12 +76,20 @@ class JobView:
 
     @property
     def in_line(self) -> str | None:
-        """`3rd in line` (or `behind the first 100 in line`) for a RUNNABLE job whose place is known."""
-        if self.place is None or self.status != "RUNNABLE":
+        """`3rd in line` (or `behind the first 100 in line`) for a RUNNABLE job whose place is known, and `1st of share
+        teamA` when its share's head lists it."""
+        place = self.place
+        if place is None or self.status != "RUNNABLE":
             return None
-        if self.place.position is None:
-            return f"behind the first {self.place.listed} in line"
-        return f"{ordinal(self.place.position)} in line"
+        if place.position is not None:
+            line = f"{ordinal(place.position)} in line"
+        elif place.listed:
+            line = f"behind the first {place.listed} in line"
+        else:
+            line = ""
+        if place.share is not None and place.share_position is not None:
+            line += f"{', ' if line else ''}{ordinal(place.share_position)} of share {place.share}"
+        return line or None
 
     @property
     def hint(self) -> str | None:

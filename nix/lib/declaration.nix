@@ -655,7 +655,8 @@ in
       default = null;
       description = ''
         The program, built by Nix: `{ text; runtimeInputs ? [ ]; }` (a strict-mode shell script, shellchecked, with
-        `runtimeInputs` on its PATH) or a package (its `bin/<mainProgram>` runs). Nix builds an image holding its
+        `runtimeInputs` on its PATH) or a package (its `bin/<mainProgram>` runs, behind a wrapper that gives a re-run child its original index,
+        with the package's `bin/` on PATH). Nix builds an image holding its
         closure, unless `image` is given. Declare `entrypoint` or `command`; only `entrypoint` may use `pkgs`.
       '';
       check = program;

@@ -1,4 +1,5 @@
-# A job's entrypoint: its package as given, or a shell script (strict mode, shellcheck) with its runtime inputs on PATH.
+# A job's entrypoint: its package behind a small wrapper, or a shell script (strict mode, shellcheck) with its
+# runtime inputs on PATH.
 { pkgs }:
 {
   # The job's name; the script's name too (bin/<name>).
@@ -23,14 +24,24 @@ let
       unset __at __ranges __range __low __high
     fi
   '';
+  # The package's program, as the manifest names it (manifest.nix's programOf, lib.getExe).
+  programOf =
+    drv: "${drv}/bin/${drv.meta.mainProgram or drv.pname or (builtins.parseDrvName drv.name).name}";
 in
+# A re-run of some children of an array (compute-on-aws rerun): its child i stands for the i-th index of
+# COMPUTE_ON_AWS_ARRAY_INDICES (ranges, "3,7-9,15"); the program sees the index that child had.
 if entrypoint.type or null == "derivation" then
-  entrypoint
+  # The package's program, exec'd (it keeps the process and its signals) after the index is set back; the package's
+  # bin/ is on PATH, as it was when its bin/ was the image's.
+  pkgs.writeShellApplication {
+    inherit name;
+    text = indexOfRerun + ''exec ${programOf entrypoint} "$@"'';
+    runtimeInputs = [ entrypoint ];
+    passthru.package = entrypoint;
+  }
 else
   pkgs.writeShellApplication {
     inherit name;
-    # A re-run of some children of an array (compute-on-aws rerun): its child i stands for the i-th index of
-    # COMPUTE_ON_AWS_ARRAY_INDICES (ranges, "3,7-9,15"); the script sees the index that child had.
     text = indexOfRerun + entrypoint.text;
     runtimeInputs = entrypoint.runtimeInputs or [ ];
   }

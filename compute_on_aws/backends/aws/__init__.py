@@ -296,20 +296,26 @@ class AwsBackend:
     def _places(self, queue: str) -> dict[str, views.Place | None] | None:
         """The places of the first RUNNABLE jobs of a queue (one GetJobQueueSnapshot), by job id; under "" the place
         of a job behind them (None when the snapshot lists them all: it lags, so such a job's place is unknown).
+        A job at the head of its quota share (frontOfQuotaShares) has that place too.
         None when the snapshot cannot be read (a policy without it, an endpoint without it): places are extra."""
         try:
             with calling(f"reading the head of queue {queue}"):
-                front = self.aws.batch().get_job_queue_snapshot(jobQueue=queue).get("frontOfQueue", {})
+                snapshot = self.aws.batch().get_job_queue_snapshot(jobQueue=queue)
         except ComputeOnAwsError:
             return None
-        jobs = front.get("jobs", [])
+        jobs = snapshot.get("frontOfQueue", {}).get("jobs", [])
         places: dict[str, views.Place | None] = {
-            str(j.get("jobArn", "")).rsplit("/", 1)[-1]: views.Place(
-                position=i, since=seconds(j.get("earliestTimeAtPosition")), listed=len(jobs)
-            )
+            _job_id(j): views.Place(position=i, since=seconds(j.get("earliestTimeAtPosition")), listed=len(jobs))
             for i, j in enumerate(jobs, 1)
         }
-        places[""] = views.Place(position=None, since=None, listed=len(jobs)) if len(jobs) >= SNAPSHOT_SIZE else None
+        behind = views.Place(position=None, since=None, listed=len(jobs)) if len(jobs) >= SNAPSHOT_SIZE else None
+        places[""] = behind
+        shares = snapshot.get("frontOfQuotaShares", {}).get("quotaShares", {})
+        for share, heads in shares.items():
+            for i, j in enumerate(heads, 1):
+                job_id = _job_id(j)
+                place = places.get(job_id) or behind or views.Place(position=None, since=None, listed=0)
+                places[job_id] = dataclasses.replace(place, share=share, share_position=i)
         return places
 
     def cancel(self, job_ids: Sequence[str], reason: str) -> list[tuple[str, str]]:
@@ -397,3 +403,8 @@ def _duplicate(plan: Plan, running: calls.ActiveJob, request: dict[str, Any], re
         existing_status=running.status,
         **done,
     )
+
+
+def _job_id(summary: Any) -> str:
+    """The job id of a snapshot's job summary (its ARN ends in job/<id>)."""
+    return str(summary.get("jobArn", "")).rsplit("/", 1)[-1]
