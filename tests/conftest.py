@@ -226,6 +226,12 @@ class Result:
     def json(self) -> Any:
         return json.loads(self.out)
 
+    def queued(self) -> list[dict[str, Any]]:
+        """The jobs of `queue --json` (or `render --json`), each with its definition from `definitions` (printed once
+        per declared job) under "definition"."""
+        document = self.json()
+        return [{**job, "definition": document["definitions"][job["job"]]} for job in document["jobs"]]
+
 
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:

@@ -34,14 +34,14 @@ def test_every_command_has_help(cli, command: str) -> None:
 def test_arguments_after_the_job_reach_it_untouched(cli, jobs: Path) -> None:
     result = cli("--jobs", str(jobs), "render", "hello", "-x", "--since", "2026-01-01", "--json", "--", "--json", "a b")
     assert result.code == 0, result.err
-    request = result.json()["jobs"][0]["request"]
+    request = result.queued()[0]["request"]
     assert request["containerOverrides"]["command"] == ["echo", "hi", "-x", "--since", "2026-01-01", "--json", "a b"]
 
 
 def test_options_may_follow_the_job_name(cli, jobs: Path) -> None:
     result = cli("--jobs", str(jobs), "queue", "hello", "--dry-run", "2026-01-01", "--json")
     assert result.code == 0, result.err
-    assert result.json()["jobs"][0]["jobName"] == "hello_2026-01-01"
+    assert result.queued()[0]["jobName"] == "hello_2026-01-01"
 
 
 def test_unknown_job_suggests_close_names(cli, jobs: Path) -> None:
@@ -103,7 +103,7 @@ def test_a_manifest_from_nix_is_used_as_is(cli, jobs: Path, tmp_path: Path) -> N
     path.write_text(json.dumps(pure_manifest(jobs)))
     result = cli("--manifest", str(path), "--jobs", "/nonexistent", "render", "hello", "--json")
     assert result.code == 0, result.err
-    assert json.loads(result.out)["jobs"][0]["definition"]["containerProperties"]["command"] == ["echo", "hi"]
+    assert result.queued()[0]["definition"]["containerProperties"]["command"] == ["echo", "hi"]
 
 
 def test_help_and_dry_runs_do_not_load_boto3(jobs: Path) -> None:
@@ -124,7 +124,7 @@ def test_config_and_environment_may_follow_the_command(cli, jobs: Path, tmp_path
     config.write_text("queue: q\nenvironments:\n  staging:\n    tags: { stage: staging }\n")
     result = cli("--jobs", str(jobs), "render", "hello", "--config", str(config), "--env", "staging", "--json")
     assert result.code == 0, result.err
-    assert result.json()["jobs"][0]["definition"]["tags"] == {"stage": "staging"}
+    assert result.queued()[0]["definition"]["tags"] == {"stage": "staging"}
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "-inf"])
@@ -242,7 +242,7 @@ def test_a_group_alone_shows_its_help(cli) -> None:
 def test_render_takes_backend_as_an_option_not_as_arguments(cli, jobs: Path) -> None:
     result = cli("--jobs", str(jobs), "render", "hello", "--backend", "aws", "--json")
     assert result.code == 0, result.err
-    [job] = result.json()["jobs"]
+    [job] = result.queued()
     # No arguments: the job's name is its own, and its command is the declared one, not overridden.
     assert job["request"]["jobName"] == "hello"
     assert "containerOverrides" not in job["request"]

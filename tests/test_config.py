@@ -35,7 +35,7 @@ def config_file(tmp_path: Path, text: str, name: str = "settings.yaml") -> str:
 
 def rendered(result) -> dict[str, Any]:
     assert result.code == 0, result.err
-    [job] = result.json()["jobs"]
+    [job] = result.queued()
     return job
 
 

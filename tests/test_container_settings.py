@@ -88,7 +88,7 @@ def valid_for_botocore(operation: str, request: dict[str, Any]) -> None:
 def test_every_setting_renders_as_batch_takes_it(cli, project: Path) -> None:
     result = run(cli, project, "queue", "--dry-run", "--json", "everything", "2026-12-07")
     assert result.code == 0, result.err
-    [job] = result.json()["jobs"]
+    [job] = result.queued()
     definition, request = job["definition"], job["request"]
     valid_for_botocore("RegisterJobDefinition", definition)
     valid_for_botocore("SubmitJob", request)
@@ -142,7 +142,7 @@ def test_every_setting_renders_as_batch_takes_it(cli, project: Path) -> None:
 def test_fargate_settings_render_as_fargate_takes_them(cli, project: Path) -> None:
     result = run(cli, project, "render", "--json", "fargate")
     assert result.code == 0, result.err
-    [job] = result.json()["jobs"]
+    [job] = result.queued()
     definition = job["definition"]
     valid_for_botocore("RegisterJobDefinition", definition)
     container = definition["containerProperties"]
@@ -165,7 +165,7 @@ def test_moto_registers_and_submits_every_setting_as_sent(
     monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
     result = run(cli, project, "--backend", "aws", "queue", "--json", "everything", "full")
     assert result.code == 0, result.err
-    [job] = result.json()["jobs"]
+    [job] = result.queued()
     assert job["outcome"] == "submitted"
     [registered] = moto.registered()
     sent = {k: v for k, v in job["definition"].items()}

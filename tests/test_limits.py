@@ -45,7 +45,7 @@ def test_container_overrides_at_the_limit_pass(run, tmp_path: Path, command: lis
     args = arguments_with_overrides_of(MAX_OVERRIDES)
     result = run(*command, "echo", *args)
     assert result.code == 0, result.err
-    [job] = result.json()["jobs"]
+    [job] = result.queued()
     overrides = job["request"]["containerOverrides"]
     assert overrides == {"command": ["echo", *args]}
     assert len(compact(overrides)) == MAX_OVERRIDES
@@ -119,7 +119,7 @@ def test_shared_tag_keys_count_once(run, tmp_path: Path, propagate: bool) -> Non
     tagged_project(tmp_path, propagate=propagate, job_tags=f"{tags_nix('j', 19)} // {{ {shared} }}")
     result = run("queue", "--dry-run", "--json", "tagged")
     assert result.code == 0, result.err
-    [job] = result.json()["jobs"]
+    [job] = result.queued()
     tags = job["definition"]["tags"]
     assert len(tags) + len(job["request"]["tags"]) == MAX_TAGS
     assert tags["c25"] == "job" and tags["c05"] == "v"
@@ -142,12 +142,12 @@ def test_definition_size_limit(run, tmp_path: Path) -> None:
     # Measure a definition, then grow its one literal to land exactly on the limit, and one byte past it.
     probe = definition_with_env_value(run, tmp_path, 1000)
     assert probe.code == 0, probe.err
-    size = definition_bytes(probe.json()["jobs"][0]["definition"])
+    size = definition_bytes(probe.queued()[0]["definition"])
     at_limit = 1000 + MAX_DEFINITION - size
 
     result = definition_with_env_value(run, tmp_path, at_limit)
     assert result.code == 0, result.err
-    assert definition_bytes(result.json()["jobs"][0]["definition"]) == MAX_DEFINITION
+    assert definition_bytes(result.queued()[0]["definition"]) == MAX_DEFINITION
 
     result = definition_with_env_value(run, tmp_path, at_limit + 1)
     assert result.code == 2

@@ -276,7 +276,8 @@ def test_dry_run_calls_nothing(cli, jobs: Path, monkeypatch: pytest.MonkeyPatch)
     assert result.code == 0, result.err
     job = result.json()["jobs"][0]
     assert job["outcome"] == "dry-run" and job["jobId"] is None and job["jobDefinition"] == "hello"
-    assert set(job) == {"job", "jobName", "jobId", "outcome", "jobQueue", "jobDefinition", "request", "definition"}
+    assert set(job) == {"job", "jobName", "jobId", "outcome", "jobQueue", "jobDefinition", "request"}
+    assert result.json()["definitions"]["hello"]["jobDefinitionName"] == "hello"
 
 
 def _submit_competitor(moto: Moto, request: dict) -> str:

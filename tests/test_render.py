@@ -48,7 +48,7 @@ def run(cli, tmp_path: Path):
 def rendered(run, options: list[str], name: str, *args: str) -> dict[str, Any]:
     result = run(*options, "render", "--json", name, *args)
     assert result.code == 0, result.err
-    [job] = result.json()["jobs"]
+    [job] = result.queued()
     return job
 
 
@@ -367,7 +367,7 @@ def test_propagated_values_are_never_printed(
         assert result.code == 0, result.err
         assert SECRET_VALUE not in result.out and SECRET_VALUE not in result.err
         if as_json:
-            [job] = result.json()["jobs"]
+            [job] = result.queued()
             assert job["request"]["containerOverrides"] == {
                 "command": ["echo", "arg1"],
                 "environment": [

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from compute_on_aws import __version__
+from compute_on_aws import __version__, interrupts
 from compute_on_aws.aws.ratelimit import Stopped, TokenBucket
 from compute_on_aws.errors import AwsError, UserError
 
@@ -39,6 +41,12 @@ _ADVICE = {
 # Threads calling AWS at once in a bulk submission (the rate limit, not this, sets the pace).
 CONNECTIONS = 16
 
+# Seconds between looks at calls under way: how soon Ctrl-C is seen.
+TICK = 0.05
+
+T = TypeVar("T")
+R = TypeVar("R")
+
 # botocore's default: an answer slower than this counts as lost (for SubmitJob: the job may exist, see OutcomeUnknown).
 READ_TIMEOUT = 60
 
@@ -50,12 +58,60 @@ class Aws:
         self._region = region
         self._session: boto3.session.Session | None = None
         self._clients: dict[str, Any] = {}
+        # Clients are made under it: warm() makes one on a thread of its own while the caller goes on.
+        self._making = threading.Lock()
         # Every Batch call of the process, from any thread, takes a token first (None: no limit).
         self.batch_budget: TokenBucket | None = (
             None if batch_calls_per_second is None else TokenBucket(batch_calls_per_second)
         )
 
+    def map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """function over items on up to CONNECTIONS threads, in order; Batch's rate limit sets the pace of its calls.
+        On Ctrl-C, calls waiting for their turn are never sent (the signal is deferred to this loop: raised inside
+        concurrent.futures' waiting, it could leave a future's lock held and the threads blocked on it for ever)."""
+        if len(items) <= 1:
+            return [function(item) for item in items]
+        pool = ThreadPoolExecutor(min(CONNECTIONS, len(items)))
+        with interrupts.deferred():
+            try:
+                futures = [pool.submit(function, item) for item in items]
+                pending: set[Future[R]] = set(futures)
+                while pending:
+                    interrupts.check()
+                    pending = wait(pending, timeout=TICK).not_done
+                return [future.result() for future in futures]
+            except BaseException:
+                self.stop()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def stop(self) -> None:
+        """Batch calls waiting for their turn, and later ones, are not sent (Ctrl-C)."""
+        if self.batch_budget is not None:
+            self.batch_budget.stop()
+
+    def warm(self, *services: str) -> None:
+        """Import boto3 and make these clients on a daemon thread, while the caller does other work (Nix evaluates
+        the jobs): a bulk call's first request no longer waits for them. A failure is left for the first real use,
+        which makes the client again and reports it."""
+
+        def make() -> None:
+            for service in services:
+                try:
+                    self._client(service)
+                except Exception:
+                    return
+
+        threading.Thread(target=make, name="compute-on-aws-warm", daemon=True).start()
+
     def _client(self, service: str) -> Any:
+        if service in self._clients:
+            return self._clients[service]
+        with self._making:
+            return self._made(service)
+
+    def _made(self, service: str) -> Any:
         if service not in self._clients:
             import boto3
             import botocore.config

@@ -74,6 +74,10 @@ class Backend(Protocol):
         """Called every few seconds while waiting (the local backend restarts a worker that died)."""
         ...
 
+    def warm_up(self) -> None:
+        """Called before the jobs are evaluated: connects in the background meanwhile (AWS makes its Batch client)."""
+        ...
+
 
 # Each backend by its name in --backend and the config (declared/config.py's BACKENDS): the module and class, imported
 # only when asked for, so --help never loads one and a dry run reads the class alone.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Iterable
 from typing import Any
 
 from compute_on_aws.declared.cron import Schedule
@@ -14,12 +14,17 @@ REDACTED = "<redacted>"
 
 
 def redacted(request: dict[str, Any]) -> dict[str, Any]:
-    """The request with the values of propagated variables replaced: they may be tokens."""
-    shown = copy.deepcopy(request)
-    for variable in shown.get("containerOverrides", {}).get("environment", []):
-        if variable["name"] != SCHEDULED_TIME_VARIABLE:  # the slot, set by compute-on-aws: no secret
-            variable["value"] = REDACTED
-    return shown
+    """The request with the values of propagated variables replaced: they may be tokens. Only what changes is
+    copied (the request is printed, never changed, so the rest may be shared)."""
+    overrides = request.get("containerOverrides")
+    if not overrides or not overrides.get("environment"):
+        return request
+    environment = [
+        # The slot is set by compute-on-aws: no secret.
+        variable if variable["name"] == SCHEDULED_TIME_VARIABLE else {**variable, "value": REDACTED}
+        for variable in overrides["environment"]
+    ]
+    return {**request, "containerOverrides": {**overrides, "environment": environment}}
 
 
 def queue_result(plan: Plan, outcome: Outcome) -> dict[str, Any]:
@@ -31,8 +36,12 @@ def queue_result(plan: Plan, outcome: Outcome) -> dict[str, Any]:
         "jobQueue": plan.queue,
         "jobDefinition": outcome.definition_ref,
         "request": redacted(outcome.request),
-        "definition": plan.definition,
     }
+
+
+def definitions(plans: Iterable[Plan]) -> dict[str, dict[str, Any]]:
+    """Each declared job's RegisterJobDefinition request, once however many of its jobs were queued."""
+    return {plan.job.name: plan.definition for plan in plans}
 
 
 def not_queued(plan: Plan, error: Exception) -> dict[str, Any]:

@@ -90,6 +90,18 @@ def jobs_command(
         raise typer.Exit(2)
 
 
+def _opened(
+    s: Settings, config: Config, requests: list[Request], *, dry_run: bool, manifest: Manifest | None
+) -> tuple[Backend | None, Manifest]:
+    """The backend (none for a dry run), warming up while Nix evaluates the jobs asked for (boto3 loads meanwhile)."""
+    backend = None if dry_run else backend_for(s, config)
+    if manifest is not None:
+        return backend, manifest
+    if backend is not None:
+        backend.warm_up()
+    return backend, load_manifest(s, list(dict.fromkeys(r.name for r in requests)))
+
+
 def _queue(
     s: Settings,
     requests: list[Request],
@@ -110,8 +122,7 @@ def _queue(
 
     # The config first: a mistake in it is reported before Nix runs.
     config = config or load_settings_config(s)
-    manifest = manifest or load_manifest(s, list(dict.fromkeys(r.name for r in requests)))
-    backend = None if dry_run else backend_for(s, config)
+    backend, manifest = _opened(s, config, requests, dry_run=dry_run, manifest=manifest)
     planned = plan_requests(
         manifest,
         config,
@@ -188,6 +199,7 @@ def _conclude(tally: Tally, *, many: bool, as_json: bool) -> None:
         print_json(
             {
                 "jobs": [output.queue_result(q.plan, q.outcome) for q in tally.queued],
+                "definitions": output.definitions(q.plan for q in tally.queued),
                 "failed": [output.not_queued(n.plan, n.error) for n in tally.not_queued],
             }
         )

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from compute_on_aws import images, interrupts
+from compute_on_aws import images
 from compute_on_aws.aws import batch as calls
-from compute_on_aws.aws.session import CONNECTIONS, Aws, calling
+from compute_on_aws.aws.session import Aws, calling
 from compute_on_aws.backends.aws.described import from_batch, seconds
-from compute_on_aws.backends.aws.submitting import TICK, Prepared, Submission
+from compute_on_aws.backends.aws.submitting import Prepared, Submission
 from compute_on_aws.errors import AwsError, ComputeOnAwsError, UserError
 from compute_on_aws.planning.plan import Outcome, Plan
 from compute_on_aws.planning.render import HASH_PARAMETER
@@ -58,28 +57,10 @@ class AwsBackend:
         return queue
 
     def _map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """function over items on the backend's threads; the rate limit sets the pace. On Ctrl-C, calls waiting for
-        their turn are never sent (the signal is deferred to this loop, as in Submission.run)."""
-        if len(items) <= 1:
-            return [function(item) for item in items]
-        pool = ThreadPoolExecutor(min(CONNECTIONS, len(items)))
-        with interrupts.deferred():
-            try:
-                futures = [pool.submit(function, item) for item in items]
-                pending: set[Future[R]] = set(futures)
-                while pending:
-                    interrupts.check()
-                    pending = wait(pending, timeout=TICK).not_done
-                return [future.result() for future in futures]
-            except BaseException:
-                self._stop()
-                raise
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+        return self.aws.map(function, items)
 
     def _stop(self) -> None:
-        if self.aws.batch_budget is not None:
-            self.aws.batch_budget.stop()
+        self.aws.stop()
 
     # --- queueing ---
 
@@ -392,6 +373,9 @@ class AwsBackend:
 
     def keep_alive(self) -> None:
         pass
+
+    def warm_up(self) -> None:
+        self.aws.warm("batch")
 
 
 def _duplicate(plan: Plan, running: calls.ActiveJob, request: dict[str, Any], ref: str, **done: Any) -> Outcome:

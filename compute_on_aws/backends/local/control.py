@@ -135,6 +135,9 @@ class LocalBackend:
         # A poll is a SQLite read: poll often.
         return Backoff(first=0.2, factor=1.0, cap=0.2)
 
+    def warm_up(self) -> None:
+        pass  # SQLite opens in no time
+
     def keep_alive(self) -> None:
         """A worker that died (or never started) is replaced while someone waits."""
         if self.config.local.autostart_worker:
