@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +274,43 @@ def test_a_create_meeting_another_schedule_of_that_name_fails_naming_what_differ
         "error: schedule nightly.0 already exists in group compute-on-aws and is not what was asked "
         '(ScheduleExpression: "cron(0 6 * * ? *)" -> "cron(0 5 * * ? *)"): apply again to update it'
     ), applied.err
+
+
+def test_plan_reads_each_definition_and_schedule_once_and_concurrently(cli, moto: Moto, project: Path) -> None:
+    for i in range(24):
+        write_job(project / "jobs", f"tenant-{i}", NIGHTLY.replace('"etl"', f'"etl-{i}"'))
+    assert schedules(cli, project, "apply").code == 0
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    def held(request: dict[str, Any], forward: Any) -> Any:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        try:
+            time.sleep(0.05)  # long enough for calls made at once to meet here
+            return forward()
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    for action in ("DescribeJobDefinitions", "GetSchedule"):
+        moto.proxy.intercept(action, held)
+        moto.received[action].clear()
+    plan = schedules(cli, project, "plan")
+    assert plan.code == 0, plan.err
+    assert "unchanged" in plan.out or "nothing to change" in plan.out.lower(), plan.out
+    # 26 jobs with 27 schedules (berlin has two): the 26 revisions the schedules name confirmed in one call, and one
+    # read per schedule (Scheduler has no call that reads many), made at once.
+    [described] = moto.received["DescribeJobDefinitions"]
+    assert len(described["jobDefinitions"]) == 26
+    assert len(moto.received["GetSchedule"]) == 27
+    assert most[0] > 4, f"at most {most[0]} calls at once: the reads are made one after another"
+    # A changed job is looked up by name, as before: its schedule names an older revision.
+    write_job(project / "jobs", "tenant-3", NIGHTLY.replace('"etl"', '"etl-3-changed"'))
+    moto.received["DescribeJobDefinitions"].clear()
+    plan = schedules(cli, project, "plan")
+    assert plan.code == 0, plan.err
+    assert "~ tenant-3.0 (tenant-3)" in plan.out, plan.out
+    by_name = [r for r in moto.received["DescribeJobDefinitions"] if "jobDefinitionName" in r]
+    assert [r["jobDefinitionName"] for r in by_name] == ["tenant-3"]

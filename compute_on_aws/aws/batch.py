@@ -44,6 +44,24 @@ def find_definition(batch: BatchClient, definition: dict[str, Any]) -> str | Non
     return f"{name}:{max(same)}" if same else None
 
 
+# DescribeJobDefinitions' jobDefinitions: at most 100 revisions a call.
+DESCRIBE_DEFINITIONS = 100
+
+
+def active_with_hash(batch: BatchClient, wanted: Mapping[str, str]) -> set[str]:
+    """Of revision ARN -> content hash, the revisions that are ACTIVE and have that hash: 100 per call, however many
+    names (a lookup by name takes one call each). ARNs, not `name:revision`: Batch takes both, moto only ARNs."""
+    arns = sorted(wanted)
+    found: set[str] = set()
+    for start in range(0, len(arns), DESCRIBE_DEFINITIONS):
+        chunk = arns[start : start + DESCRIBE_DEFINITIONS]
+        for d in batch.describe_job_definitions(jobDefinitions=chunk)["jobDefinitions"]:
+            arn = d.get("jobDefinitionArn", "")
+            if d.get("status") == "ACTIVE" and d.get("parameters", {}).get(HASH_PARAMETER) == wanted.get(arn):
+                found.add(arn)
+    return found
+
+
 def ensure_definition(batch: BatchClient, definition: dict[str, Any]) -> tuple[str, bool]:
     """`name:revision` of an ACTIVE revision with the same content hash, registering one only when none has it."""
     found = find_definition(batch, definition)

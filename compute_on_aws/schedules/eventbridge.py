@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cronsim import CronSim
 
 from compute_on_aws import images
-from compute_on_aws.aws.batch import SUBMISSION_PARAMETER, ensure_definition, find_definition
+from compute_on_aws.aws.batch import SUBMISSION_PARAMETER, active_with_hash, ensure_definition, find_definition
 from compute_on_aws.aws.session import Aws, calling, error_code
 from compute_on_aws.declared import cron
 from compute_on_aws.declared.config import Config
@@ -23,6 +23,7 @@ from compute_on_aws.declared.manifest import Job, Manifest
 from compute_on_aws.errors import AwsError, UserError
 from compute_on_aws.planning import naming
 from compute_on_aws.planning.plan import Plan, plan
+from compute_on_aws.planning.render import HASH_PARAMETER
 from compute_on_aws.planning.runs import COMMIT_TAG, SCHEDULED_TIME_VARIABLE, SLOT_TAG
 
 if TYPE_CHECKING:
@@ -181,6 +182,8 @@ class Schedules:
         self.config = config
         self.group = config.schedule_group
         self._refs: dict[str, str] = {}
+        # Definitions looked up and not found: shown as a new revision without a second lookup.
+        self._unregistered: set[str] = set()
 
     def _client(self) -> EventBridgeSchedulerClient:
         return self.aws.scheduler()
@@ -198,15 +201,21 @@ class Schedules:
         return True
 
     def current(self) -> dict[str, dict[str, Any]]:
-        """Every schedule in the group, in full (ListSchedules gives summaries only)."""
+        """Every schedule in the group, in full: ListSchedules gives summaries only, so one GetSchedule each, made
+        concurrently (Scheduler has no call that reads many)."""
         client = self._client()
         with calling(f"listing the schedules of group {self.group}"):
-            names = [
+            names = sorted(
                 s["Name"]
                 for page in client.get_paginator("list_schedules").paginate(GroupName=self.group)
                 for s in page["Schedules"]
-            ]
-            return {name: dict(client.get_schedule(GroupName=self.group, Name=name)) for name in sorted(names)}
+            )
+
+        def read(name: str) -> dict[str, Any]:
+            with calling(f"reading schedule {name} of group {self.group}"):
+                return dict(client.get_schedule(GroupName=self.group, Name=name))
+
+        return dict(zip(names, self.aws.map(read, names), strict=True))
 
     def definition_ref(self, d: Declared, *, register: bool, done: list[str]) -> str:
         """`name:revision` of the job's definition, looked up once per definition and run (schedules of one job share
@@ -214,6 +223,9 @@ class Schedules:
         key = json.dumps(d.plan.definition, sort_keys=True)
         if key in self._refs:
             return self._refs[key]
+        new_revision = f"{d.plan.definition['jobDefinitionName']}:<new revision>"
+        if not register and key in self._unregistered:
+            return new_revision
         batch = self.aws.batch()
         ref: str | None
         what = f"{d.plan.job.name}: {'registering' if register else 'looking up'} job definition"
@@ -225,12 +237,36 @@ class Schedules:
             else:
                 ref = find_definition(batch, d.plan.definition)
         if ref is None:
-            return f"{d.plan.definition['jobDefinitionName']}:<new revision>"
+            self._unregistered.add(key)
+            return new_revision
         self._refs[key] = ref
         return ref
 
+    def _look_up(self, wanted: list[Declared], current: dict[str, dict[str, Any]]) -> None:
+        """Each distinct definition's revision, in few calls: the revisions the schedules name already are confirmed
+        100 per DescribeJobDefinitions (unchanged schedules, the usual case); the others are looked up by name, one
+        call each (Batch's lookup takes one name), concurrently within aws.calls_per_second."""
+        distinct = {json.dumps(d.plan.definition, sort_keys=True): d for d in wanted}
+        pinned: dict[str, tuple[str, str]] = {}  # the revision a schedule names (ARN) -> its key, name:revision
+        for d in wanted:
+            found = _pinned_revision(current.get(d.name))
+            if found is not None and found[1].split(":", 1)[0] == d.plan.definition["jobDefinitionName"]:
+                pinned[found[0]] = (json.dumps(d.plan.definition, sort_keys=True), found[1])
+        if pinned:
+            hashes = {
+                arn: distinct[key].plan.definition["parameters"][HASH_PARAMETER] for arn, (key, _) in pinned.items()
+            }
+            with calling("reading the job definitions the schedules name"):
+                confirmed = active_with_hash(self.aws.batch(), hashes)
+            for arn in sorted(confirmed):
+                key, ref = pinned[arn]
+                self._refs.setdefault(key, ref)
+        rest = [d for key, d in distinct.items() if key not in self._refs]
+        self.aws.map(lambda d: self.definition_ref(d, register=False, done=[]), rest)
+
     def changes(self, wanted: list[Declared], current: dict[str, dict[str, Any]]) -> list[Change]:
         """What apply would do; reads only (a definition not registered yet shows as a new revision)."""
+        self._look_up(wanted, current)
         changes = []
         for d in wanted:
             request = schedule_request(d, self.definition_ref(d, register=False, done=[]), self.config)
@@ -303,6 +339,21 @@ class Schedules:
                 continue
             done.append(f"{change.action}d {change.name}")
         return done
+
+
+def _pinned_revision(schedule: dict[str, Any] | None) -> tuple[str, str] | None:
+    """The revision a schedule's SubmitJob input names, as an ARN (in the schedule's partition, region and account)
+    and as `name:revision`; None if it names none that way."""
+    if schedule is None:
+        return None
+    try:
+        ref = json.loads(schedule.get("Target", {}).get("Input", "{}")).get("JobDefinition")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    arn = str(schedule.get("Arn", "")).split(":")
+    if not isinstance(ref, str) or ref.count(":") != 1 or not ref.rsplit(":", 1)[1].isdigit() or len(arn) < 6:
+        return None
+    return f"arn:{arn[1]}:batch:{arn[3]}:{arn[4]}:job-definition/{ref}", ref
 
 
 def _summary(request: dict[str, Any]) -> tuple[str, ...]:
