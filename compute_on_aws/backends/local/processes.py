@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +38,31 @@ def identity(pid: int) -> str | None:
 
 def alive(pid: int | None, recorded: str | None) -> bool:
     return pid is not None and recorded is not None and identity(pid) == recorded
+
+
+class ExitWaiter:
+    """Waits for a child's exit for at most some seconds, woken the moment it exits: through a pidfd on Linux (5.3 and
+    later), else through Popen.wait's own short sleeps."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self._fd: int | None = None
+        opener = getattr(os, "pidfd_open", None)
+        if opener is not None:
+            with contextlib.suppress(OSError):
+                self._fd = opener(process.pid)
+
+    def wait(self, seconds: float) -> None:
+        if self._fd is not None:
+            select.select([self._fd], [], [], seconds)
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(seconds)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def stop_group(pgid: int, grace: float, reap: Callable[[], object] | None = None) -> None:

@@ -70,9 +70,12 @@ def submit_reruns(store: Store, reruns: Sequence[Rerun]) -> list[RerunOutcome]:
     db = store.connect()
     try:
         with transaction(db):
-            return [_submit(db, rerun) for rerun in reruns]
+            outcomes = [_submit(db, rerun) for rerun in reruns]
     finally:
         db.close()
+    if any(o.outcome == "submitted" for o in outcomes):
+        store.wake_workers()
+    return outcomes
 
 
 def _submit(db: sqlite3.Connection, rerun: Rerun) -> RerunOutcome:

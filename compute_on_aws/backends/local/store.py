@@ -6,9 +6,13 @@ calls serialise and a job is never run twice. Secret values are never written he
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import sqlite3
+import stat
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,7 +121,29 @@ class Store:
     def work_dir(self, job_id: str, attempt: int) -> Path:
         return self.root / "work" / job_id.replace(":", "_") / f"attempt-{attempt}"
 
-    def connect(self) -> sqlite3.Connection:
+    @property
+    def wake_path(self) -> Path:
+        """A FIFO the workers wait on: a byte written to it wakes one at once (see Wakeup)."""
+        return self.root / "wake"
+
+    def wake_workers(self) -> None:
+        """Tells a waiting worker to look now (a job was queued): one byte into the FIFO, never blocking. With no
+        worker listening there is nothing to tell (the FIFO is missing, or nobody reads it)."""
+        try:
+            fd = os.open(self.wake_path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENOENT: no worker made it yet; ENXIO: none reads it
+            return
+        try:
+            os.write(fd, b"\0")
+        except OSError:  # EAGAIN: full, so a wake-up is pending already
+            pass
+        finally:
+            os.close(fd)
+
+    def connect(self, *, durable: bool = True) -> sqlite3.Connection:
+        """`durable=False` (the worker's own bookkeeping: claims, starts, ends) commits without waiting for the disk:
+        still atomic and safe if a process dies, only a power cut may lose the last few; what `queue` writes (a job
+        reported queued) always waits for the disk."""
         try:
             # Private: the database and logs hold the values of propagated variables.
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -126,6 +152,8 @@ class Store:
             connection = sqlite3.connect(self.database, timeout=30, isolation_level=None)
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA busy_timeout=30000")
+            if not durable:
+                connection.execute("PRAGMA synchronous=NORMAL")
             if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 # Once per state folder, not on every connection (pollers connect several times a second).
                 connection.execute("PRAGMA journal_mode=WAL")
@@ -155,6 +183,54 @@ def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
+
+
+class Wakeup:
+    """What a worker waits on between rounds: a byte in the state folder's FIFO (a job queued by another process, or
+    one of this worker's attempts ending) wakes it at once, a timeout otherwise. The worker holds a write end of its
+    own, so the FIFO never reads as closed when the writers go. Where no FIFO can be made (a file system without
+    them), it waits out the timeout alone."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._read: int | None = None
+        self._write: int | None = None
+        self._fallback = threading.Event()
+        if path is None:
+            return
+        try:
+            if path.exists() and not stat.S_ISFIFO(path.lstat().st_mode):
+                path.unlink()
+            with contextlib.suppress(FileExistsError):
+                os.mkfifo(path, 0o600)
+            self._read = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            self._write = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            self.close()
+
+    def wait(self, seconds: float) -> None:
+        if self._read is None:
+            self._fallback.wait(seconds)
+            self._fallback.clear()
+            return
+        ready, _, _ = select.select([self._read], [], [], seconds)
+        if ready:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._read, 4096):
+                    pass
+
+    def poke(self) -> None:
+        """Ends the current (or next) wait; safe from a signal handler and from any thread."""
+        if self._write is None:
+            self._fallback.set()
+            return
+        with contextlib.suppress(OSError):  # EAGAIN: a wake-up is pending already
+            os.write(self._write, b"\0")
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            if fd is not None:
+                os.close(fd)
+        self._read = self._write = None
 
 
 def private_log(path: Path) -> BinaryIO:

@@ -207,10 +207,13 @@ def queue(
                     results.append(e)
     finally:
         db.close()
+    submitted = any(isinstance(r, Outcome) and r.outcome == "submitted" for r in results)
+    if submitted:
+        store.wake_workers()
     # Told once committed: a job reported queued is queued.
     for plan, result in zip(plans, results, strict=True):
         on_result(plan, result)
-    if settings.autostart_worker and any(isinstance(r, Outcome) and r.outcome == "submitted" for r in results):
+    if settings.autostart_worker and submitted:
         ensure_worker(store, settings)
     return results
 

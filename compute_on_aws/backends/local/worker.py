@@ -21,11 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from compute_on_aws.backends.local import processes, semantics
-from compute_on_aws.backends.local.store import IN_LINE, Store, now, private_log, row_to_dict, transaction
+from compute_on_aws.backends.local.store import (
+    IN_LINE,
+    Store,
+    Wakeup,
+    now,
+    private_log,
+    row_to_dict,
+    transaction,
+)
 
 # What Batch says of a container that exited on its own, and of an attempt whose host went away (the default retry
 # rules retry "Host EC2*", like a reclaimed spot instance).
 EXITED = "Essential container in task exited"
+# How often a running attempt's terminate request is read (its exit is seen at once).
+CHECK_SECONDS = 0.2
 HOST_GONE = "Host EC2 (local worker) terminated."
 # Runs the job's command (its arguments, never a string built from them) and keeps its exit status in the file named by
 # $0, so that a job that ends while its worker is dead is recorded with its real outcome by the next worker.
@@ -68,7 +78,8 @@ class WorkerSettings:
     secrets_from_environment: bool = False
     exit_when_idle: bool = False
     idle_seconds: float = 2.0
-    poll_seconds: float = 0.1
+    # Between rounds when nothing wakes the worker: a job queued or an attempt ended wakes it at once (Wakeup).
+    poll_seconds: float = 1.0
 
 
 class Worker:
@@ -79,11 +90,13 @@ class Worker:
         self.stopping = threading.Event()
         self.threads: dict[str, threading.Thread] = {}
         self._definitions: dict[str, dict[str, Any]] = {}
+        self.wakeup = Wakeup(None)  # made in run(), once the state folder exists
 
     # -- lifecycle
 
     def run(self) -> None:
-        db = self.store.connect()
+        db = self.store.connect(durable=False)
+        self.wakeup = Wakeup(self.store.wake_path)
         pid = os.getpid()
         with transaction(db):
             db.execute(
@@ -100,7 +113,7 @@ class Worker:
                     idle_since = idle_since or time.monotonic()
                     if time.monotonic() - idle_since >= self.settings.idle_seconds:
                         break
-                self.stopping.wait(self.settings.poll_seconds)
+                self.wakeup.wait(self.settings.poll_seconds)
         finally:
             # Stopping with jobs running: they end like jobs on a host that went away (retried by the default rules).
             self.stopping.set()
@@ -109,9 +122,11 @@ class Worker:
             with transaction(db):
                 db.execute("DELETE FROM workers WHERE worker_id = ?", (self.worker_id,))
             db.close()
+            self.wakeup.close()
 
     def stop(self, *_: object) -> None:
         self.stopping.set()
+        self.wakeup.poke()
 
     def tick(self, db: sqlite3.Connection) -> bool:
         """One round; True while there is anything left to do."""
@@ -213,6 +228,8 @@ class Worker:
         available = self._consumables_free(db)
         claimed = []
         for row in db.execute(IN_LINE).fetchall():
+            if free <= 1e-9 and row["vcpus"] <= self.settings.max_vcpus:
+                continue  # no room left: only jobs too large for the machine still get their reason
             job = row_to_dict(row)
             if job["vcpus"] > self.settings.max_vcpus:
                 reason = (
@@ -285,7 +302,7 @@ class Worker:
     # -- one attempt (in its own thread, with its own connection)
 
     def _run_job(self, job: dict[str, Any]) -> None:
-        db = self.store.connect()
+        db = self.store.connect(durable=False)
         try:
             try:
                 outcome = self._attempt(db, job)
@@ -295,6 +312,7 @@ class Worker:
                 self._finish_attempt(db, job, outcome)
         finally:
             db.close()
+            self.wakeup.poke()  # its slot is free, and jobs after it may start
 
     def _attempt(self, db: sqlite3.Connection, job: dict[str, Any]) -> AttemptEnd:
         log_path = self.store.log_path(job["job_id"], job["attempt"])
@@ -384,6 +402,28 @@ class Worker:
     def _watch(self, db: sqlite3.Connection, job: dict[str, Any], process: subprocess.Popen[bytes]) -> AttemptEnd:
         """Until the process exits, or a timeout, a terminate request or this worker stopping ends it."""
         deadline = time.monotonic() + job["timeout"] if job["timeout"] else None
+        exited = processes.ExitWaiter(process)
+        try:
+            stop = self._watched(db, job, process, exited, deadline)
+        finally:
+            exited.close()
+        if stop is None:
+            return AttemptEnd(semantics.exit_code_of(process.returncode), EXITED)
+        processes.stop_group(process.pid, self.settings.kill_grace, process.poll)
+        # A stopped host reports no exit code; a timed-out or terminated container reports how it was killed.
+        code = None if stop.status_reason == HOST_GONE else semantics.exit_code_of(process.wait())
+        return AttemptEnd(code, stop.status_reason, stop.retryable)
+
+    def _watched(
+        self,
+        db: sqlite3.Connection,
+        job: dict[str, Any],
+        process: subprocess.Popen[bytes],
+        exited: processes.ExitWaiter,
+        deadline: float | None,
+    ) -> AttemptEnd | None:
+        """None when the process exited by itself, else why it must be stopped. Woken by its exit at once; a
+        terminate request is read every CHECK_SECONDS, and the worker's stopping seen as soon."""
         next_check = 0.0
         stop: AttemptEnd | None = None
         while stop is None and process.poll() is None:
@@ -392,18 +432,16 @@ class Worker:
             elif self.stopping.is_set():
                 stop = AttemptEnd(None, HOST_GONE)
             elif time.monotonic() >= next_check:
-                next_check = time.monotonic() + 0.2
+                next_check = time.monotonic() + CHECK_SECONDS
                 asked = db.execute("SELECT terminate_reason FROM jobs WHERE job_id = ?", (job["job_id"],)).fetchone()[0]
                 if asked:
                     stop = AttemptEnd(None, asked, retryable=False)
             if stop is None:
-                time.sleep(0.05)
-        if stop is None:
-            return AttemptEnd(semantics.exit_code_of(process.returncode), EXITED)
-        processes.stop_group(process.pid, self.settings.kill_grace, process.poll)
-        # A stopped host reports no exit code; a timed-out or terminated container reports how it was killed.
-        code = None if stop.status_reason == HOST_GONE else semantics.exit_code_of(process.wait())
-        return AttemptEnd(code, stop.status_reason, stop.retryable)
+                left = next_check - time.monotonic()
+                if deadline is not None:
+                    left = min(left, deadline - time.monotonic())
+                exited.wait(max(0.0, min(left, CHECK_SECONDS)))
+        return stop
 
     def _finish_attempt(self, db: sqlite3.Connection, job: dict[str, Any], end: AttemptEnd) -> None:
         """Records the attempt's end and decides: SUCCEEDED, RUNNABLE again (a retry), or FAILED."""
