@@ -150,6 +150,27 @@ def run(command: list[str], env: dict[str, str], *, allow_failure: bool = False)
     return result
 
 
+def measured(command: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """One process: its wall time, the CPU it used (user + system), its peak memory, and what it printed."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True)
+        # wait4 rather than wait: it also gives the child's own rusage (CPU, peak RSS), not every child's together.
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise SystemExit(f"{' '.join(command[:6])}...: exit {process.returncode}: {err.read().strip()[-800:]}")
+        return {
+            "seconds": seconds,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "max_rss_mib": usage.ru_maxrss / 1024,
+            "stdout": out.read(),
+        }
+
+
 def batch_calls(proxy: FaultProxy) -> int:
     """Batch API calls the proxy received (throttled ones and pages included)."""
     return sum(proxy.received.values())

@@ -1,9 +1,14 @@
 """Benchmark 1: 1000 distinct jobs queued, four ways, against one moto server (own process) behind a counting proxy.
 
 (a) the replaced tool's way: an `aws batch list-jobs` and an `aws batch submit-job` process per job (50 timed,
-    extrapolated to 1000); (b) a plain boto3 loop in one process (list by name, submit); (c) one `compute-on-aws queue`
-    process per job (50 timed, extrapolated); (d) one `compute-on-aws queue tenant --args-from` call. moto has no rate
-    limit, so (d) runs with aws.calls_per_second raised to 10000: this measures the tool's own cost.
+    extrapolated to 1000); (b) a plain boto3 loop in one process (list by name, submit); (c) boto3 as a user who knows
+    ThreadPoolExecutor writes it (boto3_threads.py: list the queue once, submit from 8 or 16 threads); (d) one
+    `compute-on-aws queue` process per job (50 timed, extrapolated); (e) one `compute-on-aws queue tenant --args-from`
+    call. moto has no rate limit, so (e) runs with aws.calls_per_second raised to 10000: this measures the tool's own
+    cost. The threaded script and the one call are timed as processes, with their CPU time and peak memory.
+
+    python queue_1000.py [WAY...]    (ways: aws-cli boto3 boto3-8 boto3-16 processes bulk bulk-10000; all by
+    default; bulk-10000 is the one call with 10000 jobs, for its peak memory)
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from harness import (
     environment,
     fault_proxy,
     jobs_folder,
+    measured,
     moto,
     run,
     timed,
@@ -93,6 +99,16 @@ def boto3_loop(endpoint: str) -> dict[str, Any]:
     return {"seconds": seconds, "measured": f"{JOBS} jobs"}
 
 
+def boto3_threads(endpoint: str, root: Path, threads: int) -> dict[str, Any]:
+    listing = root / f"threads-{threads}.txt"
+    listing.write_text("".join(f"{name}\n" for name in names(JOBS, f"t{threads}")))
+    script = str(Path(__file__).resolve().parent / "boto3_threads.py")
+    command = [sys.executable, script, endpoint, QUEUE, DEFINITION, str(threads), str(listing)]
+    figures = measured(command, environment(endpoint))
+    assert int(figures.pop("stdout")) == JOBS
+    return {**figures, "measured": f"{JOBS} jobs"}
+
+
 def processes_per_job(endpoint: str, root: Path) -> dict[str, Any]:
     env = environment(endpoint)
     folder = jobs_folder(root / "per-job", 1)
@@ -106,12 +122,12 @@ def processes_per_job(endpoint: str, root: Path) -> dict[str, Any]:
     return {"seconds": seconds * JOBS / SAMPLE, "measured": f"{SAMPLE} jobs in {seconds:.1f} s, extrapolated"}
 
 
-def one_call(endpoint: str, root: Path) -> dict[str, Any]:
+def one_call(endpoint: str, root: Path, jobs: int = JOBS) -> dict[str, Any]:
     env = environment(endpoint)
-    folder = jobs_folder(root / "bulk", 1)
-    config = config_file(root / "bulk", 10000)
-    listing = root / "tenants.txt"
-    listing.write_text("".join(f"{name}\n" for name in names(JOBS, "bulk")))
+    folder = jobs_folder(root / f"bulk-{jobs}", 1)
+    config = config_file(root / f"bulk-{jobs}", 10000)
+    listing = root / f"tenants-{jobs}.txt"
+    listing.write_text("".join(f"{name}\n" for name in names(jobs, "bulk")))
     command = [
         COMPUTE_ON_AWS,
         "--jobs",
@@ -124,23 +140,32 @@ def one_call(endpoint: str, root: Path) -> dict[str, Any]:
         str(listing),
         "--json",
     ]
-    seconds, result = timed(lambda: run(command, env))
-    queued = [j for j in json.loads(result.stdout)["jobs"] if j["outcome"] == "submitted"]
-    assert len(queued) == JOBS, f"queued {len(queued)} of {JOBS}"
-    return {"seconds": seconds, "measured": f"{JOBS} jobs"}
+    figures = measured(command, env)
+    output = figures.pop("stdout")
+    queued = [j for j in json.loads(output)["jobs"] if j["outcome"] == "submitted"]
+    assert len(queued) == jobs, f"queued {len(queued)} of {jobs}"
+    return {**figures, "measured": f"{jobs} jobs", "json_bytes": len(output.encode())}
 
 
-def main() -> dict[str, Any]:
-    aws = aws_cli()
+WAYS = ("aws-cli", "boto3", "boto3-8", "boto3-16", "processes", "bulk", "bulk-10000")
+
+
+def main(ways: tuple[str, ...] = WAYS) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
         for key, label, measure in (
-            ("aws-cli", "aws CLI, 2 processes per job (the replaced tool)", lambda e: cli_per_job(e, aws)),
+            ("aws-cli", "aws CLI, 2 processes per job (the replaced tool)", lambda e: cli_per_job(e, aws_cli())),
             ("boto3", "boto3 loop, one process", boto3_loop),
-            ("processes", "compute-on-aws, a process per job", lambda e: processes_per_job(e, Path(tmp))),
-            ("bulk", "compute-on-aws, one call", lambda e: one_call(e, Path(tmp))),
+            ("boto3-8", "boto3, list once, submit from 8 threads", lambda e: boto3_threads(e, root, 8)),
+            ("boto3-16", "boto3, list once, submit from 16 threads", lambda e: boto3_threads(e, root, 16)),
+            ("processes", "compute-on-aws, a process per job", lambda e: processes_per_job(e, root)),
+            ("bulk", "compute-on-aws, one call", lambda e: one_call(e, root)),
+            ("bulk-10000", "compute-on-aws, one call of 10000 jobs", lambda e: one_call(e, root, 10000)),
         ):
-            # A fresh server each: moto lists by scanning every job of the queue, so earlier runs' jobs would slow
+            if key not in ways:
+                continue
+            # A fresh server each: moto lists by scanning every job in the queue, so earlier runs' jobs would slow
             # the later ones.
             with moto() as url, fault_proxy(url) as proxy:
                 figures = measure(proxy.url)
@@ -148,14 +173,21 @@ def main() -> dict[str, Any]:
                 scale = JOBS / SAMPLE if "extrapolated" in figures["measured"] else 1
                 results[key] = {"label": label, **figures, "calls": round(calls * scale)}
             print(
-                f"{label}: {figures['seconds']:.1f} s ({figures['measured']}), {results[key]['calls']} calls",
+                f"{label}: {figures['seconds']:.1f} s ({figures['measured']}), {results[key]['calls']} calls"
+                + (
+                    f", {figures['cpu_seconds']:.2f} CPU-s, {figures['max_rss_mib']:.0f} MiB"
+                    if "cpu_seconds" in figures
+                    else ""
+                ),
                 file=sys.stderr,
             )
-    bulk = results["bulk"]["seconds"]
-    for key in ("aws-cli", "boto3", "processes"):
-        results[key]["ratio"] = results[key]["seconds"] / bulk
+    if "bulk" in results:
+        bulk = results["bulk"]["seconds"]
+        for key in results:
+            if key not in ("bulk", "bulk-10000"):
+                results[key]["ratio"] = results[key]["seconds"] / bulk
     return results
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    print(json.dumps(main(tuple(sys.argv[1:]) or WAYS), indent=2))
