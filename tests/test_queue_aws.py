@@ -463,3 +463,55 @@ def test_interrupted_half_way_through_a_chain_says_what_stays_queued(
         f"compute-on-aws cancel {extract_id})",
         "error: interrupted",
     ]
+
+
+@pytest.mark.parametrize(
+    ("variables", "line"),
+    [
+        (
+            {"AWS_PROFILE": "nope"},
+            "error: AWS profile 'nope' (AWS_PROFILE) is not in the AWS config files ({config}): "
+            "`aws configure list-profiles` lists them",
+        ),
+        (
+            {"AWS_REGION": None, "AWS_DEFAULT_REGION": ""},
+            "error: AWS region is empty (AWS_DEFAULT_REGION set to ''): set it to a region such as us-east-1, "
+            "or unset it",
+        ),
+        (
+            {"AWS_ENDPOINT_URL": "not-a-url"},
+            "error: AWS_ENDPOINT_URL='not-a-url' is not an http:// or https:// URL (unset it to use AWS's endpoints)",
+        ),
+        (
+            {"AWS_ENDPOINT_URL_BATCH": "ftp://example.com"},
+            "error: AWS_ENDPOINT_URL_BATCH='ftp://example.com' is not an http:// or https:// URL (unset it to use "
+            "AWS's endpoints)",
+        ),
+        (
+            {"AWS_CONFIG_FILE": "{broken}"},
+            "error: AWS config file {broken} cannot be read (AWS_CONFIG_FILE): Unable to parse config file: {broken}",
+        ),
+        (
+            {"AWS_STS_REGIONAL_ENDPOINTS": "bogus"},
+            'error: AWS configuration: STS regional endpoints option bogus is invalid. Valid options are: "legacy", '
+            '"regional"',
+        ),
+    ],
+)
+def test_a_mistake_in_the_aws_environment_is_one_line_exit_2_and_nothing_sent(
+    cli, jobs: Path, moto: Moto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variables: dict, line: str
+) -> None:
+    broken = tmp_path / "aws-config"
+    broken.write_text("[default\nregion = ")
+    config = tmp_path / "empty-aws-config"
+    config.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    for name, value in variables.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value.format(broken=broken))
+    before = sum(moto.proxy.received.values())  # the fixture's own setup calls
+    result = queue(cli, jobs, "hello")
+    assert (result.code, result.err) == (2, line.format(config=config, broken=broken) + "\n")
+    assert sum(moto.proxy.received.values()) == before

@@ -187,6 +187,11 @@ def test_a_run_that_cannot_be_queued_does_not_keep_the_others_back(cli, moto: Mo
     ("args", "message"),
     [
         (["--at", "yesterday"], "error: --at: expected an ISO 8601 time such as 2026-11-28T05:00Z, got 'yesterday'"),
+        (
+            ["--at", "9999-12-31T23:59:59Z"],
+            "error: --at: '9999-12-31T23:59:59Z' is out of range (a time between 1970 and 2999)",
+        ),
+        (["--at", "0001-01-01T00:00+01:00"], "error: --at: '0001-01-01T00:00+01:00' is out of range"),
         (["--window", "an hour"], "error: --window: expected a duration such as 30m, 1h or 1h30m, got 'an hour'"),
         (["--window", "0m"], "error: --window: must be longer than 0, got '0m'"),
         (["nightly", "extra"], "error: --due: scheduled runs take the arguments their schedule declares"),

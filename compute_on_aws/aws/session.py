@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from compute_on_aws import __version__, interrupts
 from compute_on_aws.aws.ratelimit import Stopped, TokenBucket
@@ -113,14 +114,11 @@ class Aws:
 
     def _made(self, service: str) -> Any:
         if service not in self._clients:
-            import boto3
             import botocore.config
             import botocore.exceptions
 
             if self._session is None:
-                # boto3 reads AWS_DEFAULT_REGION but not AWS_REGION, which the AWS CLI and other SDKs honour.
-                region = self._region or os.environ.get("AWS_REGION") or None
-                self._session = boto3.session.Session(region_name=region)
+                self._session = _session(self._region)
             config = botocore.config.Config(
                 retries={"mode": "standard", "max_attempts": 8},
                 read_timeout=READ_TIMEOUT,
@@ -142,6 +140,10 @@ class Aws:
                     f"AWS region {e.kwargs.get('region_name')!r} is not a region name (like us-east-1): check "
                     "AWS_REGION, AWS_DEFAULT_REGION, your profile and region in compute-on-aws.yaml"
                 ) from None
+            except botocore.exceptions.DataNotFoundError:
+                raise  # botocore lacks this service's model: not the user's doing
+            except botocore.exceptions.BotoCoreError as e:
+                raise _configuration_error(e) from None
             if service == "batch":
                 client.meta.events.register("needs-retry.batch.SubmitJob", _retry_submit_only_if_unsent)
                 if self.batch_budget is not None:
@@ -191,6 +193,46 @@ def never_sent(error: BaseException) -> bool:
     return isinstance(
         error, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError, Stopped)
     )
+
+
+def _session(region: str | None) -> boto3.session.Session:
+    """The one session, or one line naming what in the AWS environment is wrong (exit 2), before any call."""
+    import boto3
+    import botocore.exceptions
+
+    for name, value in sorted(os.environ.items()):
+        if name.startswith("AWS_ENDPOINT_URL") and value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise UserError(f"{name}={value!r} is not an http:// or https:// URL (unset it to use AWS's endpoints)")
+    # boto3 reads AWS_DEFAULT_REGION but not AWS_REGION, which the AWS CLI and other SDKs honour.
+    try:
+        session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
+        chosen = session.region_name
+    except botocore.exceptions.BotoCoreError as e:
+        raise _configuration_error(e) from None
+    if chosen is not None and not chosen.strip():
+        empty = [n for n in ("AWS_REGION", "AWS_DEFAULT_REGION") if n in os.environ and not os.environ[n].strip()]
+        raise UserError(
+            f"AWS region is empty ({' and '.join(empty) or 'the profile'} set to ''): set it to a region such as "
+            "us-east-1, or unset it"
+        )
+    return session
+
+
+def _configuration_error(error: Exception) -> UserError:
+    """One line for a mistake in the AWS environment or config files, naming the variable to look at."""
+    import botocore.exceptions
+
+    if isinstance(error, botocore.exceptions.ProfileNotFound):
+        profile = error.kwargs.get("profile")
+        return UserError(
+            f"AWS profile {profile!r} (AWS_PROFILE) is not in the AWS config files "
+            f"({os.environ.get('AWS_CONFIG_FILE', '~/.aws/config')}): `aws configure list-profiles` lists them"
+        )
+    if isinstance(error, botocore.exceptions.ConfigParseError):
+        return UserError(f"AWS config file {error.kwargs.get('path')} cannot be read (AWS_CONFIG_FILE): {error}")
+    return UserError(f"AWS configuration: {error}")
 
 
 class OutcomeUnknown(Exception):

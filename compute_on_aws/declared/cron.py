@@ -99,10 +99,22 @@ def parse_duration(text: str, what: str) -> timedelta:
     return duration
 
 
+# The times --at accepts: after the epoch (Batch's timestamps start there) and well before datetime's year 9999.
+FIRST_YEAR = 1970
+LAST_YEAR = 2999
+
+
 def parse_time(text: str, what: str) -> datetime:
     """An ISO 8601 time (`2026-11-28T05:00Z`, `2026-11-28 06:00+01:00`); without an offset, UTC."""
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise UserError(f"{what}: expected an ISO 8601 time such as 2026-11-28T05:00Z, got {text!r}") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        moment = datetime.max.replace(tzinfo=UTC)
+    # Windows and schedules are computed around it: years far away overflow datetime, and mean nothing for a job.
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise UserError(f"{what}: {text!r} is out of range (a time between {FIRST_YEAR} and {LAST_YEAR})")
+    return moment
