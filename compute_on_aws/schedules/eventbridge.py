@@ -220,7 +220,7 @@ class Schedules:
     def definition_ref(self, d: Declared, *, register: bool, done: list[str]) -> str:
         """`name:revision` of the job's definition, looked up once per definition and run (schedules of one job share
         it); with `register`, registered when missing."""
-        key = json.dumps(d.plan.definition, sort_keys=True)
+        key = _definition_key(d)
         if key in self._refs:
             return self._refs[key]
         new_revision = f"{d.plan.definition['jobDefinitionName']}:<new revision>"
@@ -246,12 +246,12 @@ class Schedules:
         """Each distinct definition's revision, in few calls: the revisions the schedules name already are confirmed
         100 per DescribeJobDefinitions (unchanged schedules, the usual case); the others are looked up by name, one
         call each (Batch's lookup takes one name), concurrently within aws.calls_per_second."""
-        distinct = {json.dumps(d.plan.definition, sort_keys=True): d for d in wanted}
+        distinct = {_definition_key(d): d for d in wanted}
         pinned: dict[str, tuple[str, str]] = {}  # the revision a schedule names (ARN) -> its key, name:revision
         for d in wanted:
             found = _pinned_revision(current.get(d.name))
             if found is not None and found[1].split(":", 1)[0] == d.plan.definition["jobDefinitionName"]:
-                pinned[found[0]] = (json.dumps(d.plan.definition, sort_keys=True), found[1])
+                pinned[found[0]] = (_definition_key(d), found[1])
         if pinned:
             hashes = {
                 arn: distinct[key].plan.definition["parameters"][HASH_PARAMETER] for arn, (key, _) in pinned.items()
@@ -339,6 +339,11 @@ class Schedules:
                 continue
             done.append(f"{change.action}d {change.name}")
         return done
+
+
+def _definition_key(d: Declared) -> str:
+    """What tells definitions apart: their rendered request (schedules of one job share it)."""
+    return json.dumps(d.plan.definition, sort_keys=True)
 
 
 def _pinned_revision(schedule: dict[str, Any] | None) -> tuple[str, str] | None:
