@@ -34,7 +34,11 @@ class NixError(ComputeOnAwsError):
 
 
 class ToolError(ComputeOnAwsError):
-    """An external tool (skopeo) failed."""
+    """An external tool (an image's stream script) failed."""
+
+
+class RegistryError(ComputeOnAwsError):
+    """An image registry refused a call or could not be reached; the message holds its error code."""
 
 
 class Interrupted(ComputeOnAwsError):

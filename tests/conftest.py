@@ -8,10 +8,12 @@ import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -410,3 +412,29 @@ def botocore_has(operation: str, member: str | None = None) -> bool:
         return False
     shape = model.operation_model(operation).input_shape
     return member is None or (shape is not None and member in shape.members)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    """A real image registry (Debian's docker-registry) on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n"
+    )
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    address = f"127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://{address}/v2/").read()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield address
+    process.terminate()
+    process.wait()

@@ -8,14 +8,10 @@ import io
 import json
 import re
 import shutil
-import socket
 import subprocess
 import tarfile
 import tempfile
-import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -441,32 +437,6 @@ def _manifest_path(result: subprocess.CompletedProcess[str]) -> str:
     return result.stderr.split(" in ", 1)[1].split(" (", 1)[0]
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    """A real image registry (Debian's docker-registry) on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n"
-    )
-    process = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    address = f"127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://{address}/v2/").read()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield address
-    process.terminate()
-    process.wait()
-
-
 def test_queue_job_app_builds_pushes_and_submits_one_nix_job(
     project: Path, moto: Moto, registry: str, monkeypatch: pytest.MonkeyPatch, without_system_policy: list[str]
 ) -> None:
@@ -509,6 +479,13 @@ def test_queue_job_app_builds_pushes_and_submits_one_nix_job(
     again = run_app(project, "queue-job", "observes-etl", "2026-11-26", "--backend", "aws")
     assert again.returncode == 0, again.stderr
     assert "pushed" not in again.stdout and "reused observes-etl:1" in again.stdout
+    # Another job's image shares the store paths both closures hold (CA certificates, the shell): the registry has
+    # those layers, and only the others are sent.
+    other = run_app(project, "queue-job", "other-etl", "--backend", "aws")
+    assert other.returncode == 0, other.stderr
+    sent = re.search(r"pushed \S+:other-etl-\S+: (\d+) of (\d+) layers sent", other.stdout)
+    assert sent is not None, other.stdout
+    assert 0 < int(sent[1]) < int(sent[2])
 
 
 def test_an_image_copies_itself_to_a_registry(project: Path, registry: str, without_system_policy: list[str]) -> None:

@@ -48,7 +48,7 @@ def test_ctrl_c_while_answers_arrive_stops_the_submission_and_reports_every_job_
     reported."""
     count = 2000
     plans: list[Any] = [SimpleNamespace(request={"jobName": f"j{i}", "jobQueue": "q"}) for i in range(count)]
-    prepared = {i: Prepared(ref="d:1", registered=False, pushed=False) for i in range(count)}
+    prepared = {i: Prepared(ref="d:1", registered=False, pushed="") for i in range(count)}
     bucket = TokenBucket(400)
     sent: list[str] = []
     reported: dict[int, object] = {}

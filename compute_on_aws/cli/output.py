@@ -70,7 +70,7 @@ def queue_line(plan: Plan, outcome: Outcome, *, where: str) -> str:
         )
     notes = []
     if outcome.image_pushed and plan.image_push is not None:
-        notes.append(f"pushed {plan.image_push.target}")
+        notes.append(f"pushed {plan.image_push.target}: {outcome.image_pushed}")
     notes.append(f"{'registered' if outcome.definition_registered else 'reused'} {outcome.definition_ref}")
     return f"submitted {plan.job_name} to {where} as job {outcome.job_id} ({'; '.join(notes)})"
 

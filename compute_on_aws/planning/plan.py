@@ -59,7 +59,8 @@ class Outcome:
     request: dict[str, Any]
     definition_ref: str
     definition_registered: bool = False
-    image_pushed: bool = False
+    # What pushing the image sent ("2 of 41 layers sent, 3.1 MB"); empty when the registry had it.
+    image_pushed: str = ""
     # For a duplicate: the status of the job already there.
     existing_status: str | None = None
 

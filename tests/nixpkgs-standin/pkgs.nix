@@ -120,9 +120,12 @@ let
   # pkgs/build-support/docker/default.nix, streamLayeredImage (the pin): a script that writes a docker-archive to
   # stdout. As in the pin: contents' files linked at /; with no tag the tag is the hash of the configuration's store
   # path; the image has no /tmp (nor anything else) unless extraCommands make it, and their files, with their
-  # modes, are the customisation layer, a tarball made at build time; the architecture is the image's system's (GOARCH),
-  # not the machine's; passthru imageTag, imageName, conf. Not copied: one layer per store path (one layer here),
-  # fakeRootCommands, maxLayers, created, includeStorePaths, config keys other than Env.
+  # modes, are the customisation layer, a tarball made at build time with its sha256 beside it; the store paths of
+  # the closure are layered by the pin's default pipeline (image-layers.py: one layer per path, most depended-on
+  # first, the rest in the last of maxLayers - 1); the stream writes each layer as `<sha256>/layer.tar`, then the
+  # configuration and manifest.json (stream-image.py); the architecture is the image's system's (GOARCH), not the
+  # machine's; passthru imageTag, imageName, conf. Not copied: fromImage, fakeRootCommands, includeStorePaths,
+  # layeringPipeline, config keys other than Env.
   streamLayeredImage =
     {
       name,
@@ -136,6 +139,13 @@ let
           aarch64-linux = "arm64";
         }
         .${system} or (throw "nixpkgs stand-in: streamLayeredImage: no GOARCH for ${system}"),
+      created ? "1970-01-01T00:00:01Z",
+      mtime ? created,
+      uid ? 0,
+      gid ? 0,
+      uname ? "root",
+      gname ? "root",
+      maxLayers ? 100,
     }:
     let
       conf = writeText "${name}-conf.json" (toJSON {
@@ -163,15 +173,23 @@ let
         with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as tar:
             for name in sorted(os.listdir(".")):
                 tar.add(name, filter=reset)' $out/layer.tar
+        sha256sum $out/layer.tar | cut -d " " -f 1 > $out/checksum
       '' { inherit extraCommands; };
+      streamConf = sh "${name}-stream-conf.json" ''
+        /usr/bin/python3 ${./image-layers.py} closure ${toString maxLayers} ${conf} > layers.json
+        /usr/bin/python3 -c 'import json, sys; print(json.dumps({**json.loads(sys.argv[1]),
+            "store_layers": json.load(open("layers.json")), "customisation_layer": sys.argv[2]}))' "$settings" ${customisationLayer} > $out
+      '' {
+        exportReferencesGraph = [ "closure" conf ];
+        settings = toJSON {
+          inherit architecture config created mtime uid gid uname gname;
+          repo_tag = "${name}:${imageTag}";
+        };
+      };
       stream = sh "stream-${name}" ''
-        paths=$(/usr/bin/python3 -c 'import sys; lines = open(sys.argv[1]).read().split("\n"); i = 0; out = []
-        while i < len(lines) and lines[i]:
-            out.append(lines[i]); n = int(lines[i + 2]); i += 3 + n
-        print(" ".join(sorted(out)))' closure)
-        printf '#!/bin/sh\nexec /usr/bin/python3 %s %s %s %s %s %s\n' ${./stream-image.py} ${conf} ${customisationLayer}/layer.tar '${name}' '${imageTag}' "$paths" > $out
+        printf '#!/bin/sh\nexec /usr/bin/python3 %s %s\n' ${./stream-image.py} ${streamConf} > $out
         chmod +x $out
-      '' { exportReferencesGraph = [ "closure" conf ]; };
+      '' { };
     in
     stream
     // {

@@ -51,7 +51,7 @@ class AwsBackend:
         self.aws = aws or Aws(config.region, batch_calls_per_second=config.batch_calls_per_second)
         # One lookup (or registration) per definition and one push per image, however many plans share them.
         self._definitions: dict[tuple[str, str], tuple[str, bool] | ComputeOnAwsError] = {}
-        self._images: dict[str, bool | ComputeOnAwsError] = {}
+        self._images: dict[str, str | ComputeOnAwsError] = {}
 
     def place(self, queue: str) -> str:
         return queue
@@ -93,15 +93,16 @@ class AwsBackend:
     def _prepare(self, plan: Plan) -> Prepared:
         """The image pushed and the definition registered (or found), each once per process: a failure too, so that a
         thousand jobs sharing a definition AWS refuses make one call, not a thousand."""
-        pushed = False
+        pushed = ""
         done: list[str] = []
         if plan.image_push is not None:
             target = plan.image_push.target
             if target not in self._images:
                 try:
-                    self._images[target] = images.publish(
+                    sent = images.push_image(
                         plan.image_push, self.config.image, self.aws, what=f"the image of {plan.job.name}"
                     )
+                    self._images[target] = sent.summary() if sent else ""
                 except ComputeOnAwsError as e:
                     self._images[target] = e
             published = self._images[target]

@@ -33,7 +33,7 @@ class Prepared:
 
     ref: str
     registered: bool
-    pushed: bool
+    pushed: str
 
 
 Finish = Callable[[int, Outcome | ComputeOnAwsError], None]
