@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import faults_1000
+import image_push
 import local_200
 import proxy_overhead
 import queue_1000
@@ -33,6 +34,7 @@ def main() -> None:
         "repo_size": repo_size.main(),
         "local_200": local_200.main(),
         "schedules_200": schedules_200.main(),
+        "image_push": image_push.main(),
     }
     (Path(__file__).resolve().parent / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     q, f, w, r = results["queue_1000"], results["faults_1000"], results["wait_1000"], results["repo_size"]
@@ -97,6 +99,9 @@ def main() -> None:
         f"6. {sch['jobs']} scheduled jobs: `schedules plan` {sch['plan_seconds']:.2f} s, "
         f"{sum(sch['plan_calls'].values())} calls ({', '.join(f'{a} {n}' for a, n in sch['plan_calls'].items())}); "
         f"`schedules apply` creating them {sch['apply_seconds']:.1f} s, {sch['apply_calls']} calls.",
+        "",
+        "7. " + image_push.report(results["image_push"])[0],
+        *image_push.report(results["image_push"])[1:],
     ]
     print("\n".join(lines))
 

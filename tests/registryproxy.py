@@ -77,9 +77,21 @@ def _handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body.encode())
 
+        def _body(self) -> bytes:
+            """The request's body, sent with a length or chunked (skopeo streams compressed layers chunked)."""
+            if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline().strip():  # trailers
+                pass
+            return b"".join(chunks)
+
         def _any(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self._body()
             if self.path.startswith("/token"):
                 self._token()
                 return
@@ -90,7 +102,10 @@ def _handler(proxy: RegistryProxy) -> type[BaseHTTPRequestHandler]:
                 self._refuse()
                 return
             upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "connection")}
+            dropped = ("authorization", "connection", "transfer-encoding", "content-length")
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
+            if body:
+                headers["Content-Length"] = str(len(body))
             upstream.request(self.command, self.path, body=body or None, headers=headers)
             answer = upstream.getresponse()
             data = answer.read()

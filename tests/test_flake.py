@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -280,9 +282,15 @@ def test_queue_refuses_an_image_of_another_architecture_than_image_system(
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: the image of arm-job is built for {arch[SYSTEM]}, and image.system is {other} ({arch[other]}): "
         f"build images with nixpkgs for {other} (mkJobs' imagePkgs), or set image.system to what your compute "
-        "environments run"
+        "environments run (nothing was tagged)"
     )
     assert moto.submitted() == []
+    try:
+        tags = json.loads(urllib.request.urlopen(f"http://{registry}/v2/jobs/tags/list").read()).get("tags")
+    except urllib.error.HTTPError as e:  # a repository with no tag at all is unknown to the registry
+        assert e.code == 404
+        tags = None
+    assert tags in (None, [])
 
 
 def test_a_helper_wheel_missing_a_subpackage_fails_its_nix_build(project: Path) -> None:
