@@ -19,7 +19,7 @@ import proxy_overhead
 import queue_1000
 import repo_size
 import schedules_200
-import wait_1000
+import watch_10000
 
 
 def main() -> None:
@@ -30,14 +30,14 @@ def main() -> None:
         "proxy_overhead": proxy_overhead.main(),
         "queue_1000": queue_1000.main(),
         "faults_1000": faults_1000.main(),
-        "wait_1000": wait_1000.main(),
         "repo_size": repo_size.main(),
         "local_200": local_200.main(),
         "schedules_200": schedules_200.main(),
         "image_push": image_push.main(),
+        "watch_10000": watch_10000.main(),
     }
     (Path(__file__).resolve().parent / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    q, f, w, r = results["queue_1000"], results["faults_1000"], results["wait_1000"], results["repo_size"]
+    q, f, r = results["queue_1000"], results["faults_1000"], results["repo_size"]
     p, loc, sch = results["proxy_overhead"], results["local_200"], results["schedules_200"]
     lines = [
         f"Measured {results['when']} on {results['machine']}.",
@@ -76,7 +76,7 @@ def main() -> None:
             for label, row in (("limit + 5% 500s + 3% lost answers", f["faults"]), ("limit only", f["limit_only"]))
         ),
         "",
-        f"3. wait over {w['jobs']} jobs: {w['calls_per_poll']:.1f} Batch calls per poll ({w['polls']} polls).",
+        "3. " + watch_10000.report(results["watch_10000"])[0],
         "",
         "4. One repository of 10, 500 and 2000 declared jobs (median of 5 runs; Batch calls of one run):",
         "",

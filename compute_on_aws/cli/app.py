@@ -216,7 +216,16 @@ def read_input(path: str, option: str) -> str:
 
 
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2))
+    """The document written as it is encoded, in batches: never all of it as one string (10000 jobs' results are
+    tens of MB of small strings while joined)."""
+    batch: list[str] = []
+    for chunk in json.JSONEncoder(indent=2).iterencode(data):
+        batch.append(chunk)
+        if len(batch) >= 8192:
+            sys.stdout.write("".join(batch))
+            batch.clear()
+    batch.append("\n")
+    sys.stdout.write("".join(batch))
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -140,16 +140,16 @@ class Store:
         finally:
             os.close(fd)
 
-    def connect(self, *, durable: bool = True) -> sqlite3.Connection:
+    def connect(self, *, durable: bool = True, shared: bool = False) -> sqlite3.Connection:
         """`durable=False` (the worker's own bookkeeping: claims, starts, ends) commits without waiting for the disk:
         still atomic and safe if a process dies, only a power cut may lose the last few; what `queue` writes (a job
-        reported queued) always waits for the disk."""
+        reported queued) always waits for the disk. `shared`: used by one thread, then another (never two at once)."""
         try:
             # Private: the database and logs hold the values of propagated variables.
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             if self.root.stat().st_mode & 0o077:
                 self.root.chmod(0o700)
-            connection = sqlite3.connect(self.database, timeout=30, isolation_level=None)
+            connection = sqlite3.connect(self.database, timeout=30, isolation_level=None, check_same_thread=not shared)
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA busy_timeout=30000")
             if not durable:

@@ -1,13 +1,17 @@
 """The local worker: moves jobs through Batch's states and runs each attempt as a process group on this machine.
 
 One loop (this thread) promotes jobs (dependencies, array parents), recovers jobs of dead workers and takes RUNNABLE
-jobs within the vCPU capacity; each taken job runs in its own thread (build, process, timeout, terminate, retry).
+jobs within the vCPU capacity; each taken job runs in its own thread (build, process, timeout, terminate). The loop is
+the worker's only writer: an attempt's thread reports its start and its end as events, and the loop records them (and
+decides retries) in the same transaction that takes the next jobs, so attempts never wait on each other for the
+database's lock.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import sqlite3
@@ -38,9 +42,12 @@ EXITED = "Essential container in task exited"
 CHECK_SECONDS = 0.2
 HOST_GONE = "Host EC2 (local worker) terminated."
 # Runs the job's command (its arguments, never a string built from them) and keeps its exit status in the file named by
-# $0, so that a job that ends while its worker is dead is recorded with its real outcome by the next worker.
-EXIT_RECORDER = '"$@"; code=$?; (umask 077; printf "%s\\n" "$code" > "$0"); exit "$code"'
+# $0 (made beforehand, mode 0600: the job's own umask is left alone), so that a job that ends while its worker is dead
+# is recorded with its real outcome by the next worker.
+EXIT_RECORDER = '"$@"; code=$?; printf "%s\\n" "$code" > "$0"; exit "$code"'
 TIMED_OUT = "Job attempt duration exceeded timeout"
+# How far down the line a round woken by an event looks for a job that fits (a full round looks at all).
+HEAD_OF_LINE = 64
 DEPENDENCY_FAILED = "Dependent Job failed"
 # Variables a job sees from the worker's environment: enough to find programs, nothing else leaks in.
 INHERITED = ("PATH", "LANG", "LC_ALL", "TZ")
@@ -91,6 +98,14 @@ class Worker:
         self.threads: dict[str, threading.Thread] = {}
         self._definitions: dict[str, dict[str, Any]] = {}
         self.wakeup = Wakeup(None)  # made in run(), once the state folder exists
+        # Connections of finished attempts, for the next ones: an attempt takes one, so none is shared at once.
+        self._idle_connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        # What attempts report, in order: ("started", job, (pid, identity)) and ("ended", job, AttemptEnd).
+        self._events: queue.SimpleQueue[tuple[str, dict[str, Any], Any]] = queue.SimpleQueue()
+        # Rounds woken by an event look at the head of the line only; a full round (dead workers recovered, every
+        # waiting job looked at) comes every poll_seconds.
+        self._full_round_at = 0.0
 
     # -- lifecycle
 
@@ -119,7 +134,10 @@ class Worker:
             self.stopping.set()
             for thread in list(self.threads.values()):
                 thread.join()
+            for connection in self._idle_connections:
+                connection.close()
             with transaction(db):
+                self._record(db)
                 db.execute("DELETE FROM workers WHERE worker_id = ?", (self.worker_id,))
             db.close()
             self.wakeup.close()
@@ -131,11 +149,16 @@ class Worker:
     def tick(self, db: sqlite3.Connection) -> bool:
         """One round; True while there is anything left to do."""
         self.threads = {k: t for k, t in self.threads.items() if t.is_alive()}
+        full = time.monotonic() >= self._full_round_at
+        if full:
+            self._full_round_at = time.monotonic() + self.settings.poll_seconds
         with transaction(db):
-            db.execute("UPDATE workers SET heartbeat_at = ? WHERE worker_id = ?", (now(), self.worker_id))
-            self._recover(db)
+            self._record(db)
+            if full:
+                db.execute("UPDATE workers SET heartbeat_at = ? WHERE worker_id = ?", (now(), self.worker_id))
+                self._recover(db)
             self._promote(db)
-            claimed = self._claim(db)
+            claimed = self._claim(db, full=full)
         for job in claimed:
             thread = threading.Thread(target=self._run_job, args=(job,), name=job["job_id"], daemon=True)
             self.threads[job["job_id"]] = thread
@@ -149,6 +172,24 @@ class Worker:
         return bool(active or self.threads)
 
     # -- scheduling (inside the tick's transaction)
+
+    def _record(self, db: sqlite3.Connection) -> None:
+        """What attempts reported since the last round: a process started (its pid, for a later worker to stop it if
+        this one dies), an attempt ended."""
+        while True:
+            try:
+                kind, job, detail = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "started":
+                pid, identity = detail
+                db.execute(
+                    "UPDATE attempts SET pid = ?, identity = ? WHERE job_id = ? AND attempt = ?",
+                    (pid, identity, job["job_id"], job["attempt"]),
+                )
+                db.execute("UPDATE jobs SET status = 'RUNNING' WHERE job_id = ?", (job["job_id"],))
+            else:
+                self._finish_attempt(db, job, detail)
 
     def _recover(self, db: sqlite3.Connection) -> None:
         """Jobs a dead worker was running become failed attempts (their orphaned processes are stopped first)."""
@@ -204,7 +245,8 @@ class Worker:
             elif state != row["status"]:
                 db.execute("UPDATE jobs SET status = ? WHERE job_id = ?", (state, row["job_id"]))
         for parent in db.execute(
-            "SELECT job_id, status, started_at FROM jobs WHERE is_parent = 1 AND status NOT IN ('SUCCEEDED', 'FAILED')"
+            "SELECT job_id, status, started_at FROM jobs WHERE is_parent = 1 "
+            "AND status IN ('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING')"
         ).fetchall():
             children = db.execute(
                 "SELECT status, started_at FROM jobs WHERE parent_id = ?", (parent["job_id"],)
@@ -217,17 +259,20 @@ class Worker:
                 (status, started, stopped, parent["job_id"]),
             )
 
-    def _claim(self, db: sqlite3.Connection) -> list[dict[str, Any]]:
-        """RUNNABLE jobs by queue priority then submission order, as long as their vCPUs fit in what is free."""
+    def _claim(self, db: sqlite3.Connection, *, full: bool = True) -> list[dict[str, Any]]:
+        """RUNNABLE jobs by queue priority then submission order, as long as their vCPUs fit in what is free. A round
+        that is not `full` looks at the first HEAD_OF_LINE jobs only (and none when nothing is free)."""
         if self.stopping.is_set():
             return []
         used = db.execute(
             "SELECT COALESCE(SUM(vcpus), 0) FROM jobs WHERE status IN ('STARTING', 'RUNNING') AND is_parent = 0"
         ).fetchone()[0]
         free = self.settings.max_vcpus - used
+        if not full and free <= 1e-9:
+            return []
         available = self._consumables_free(db)
         claimed = []
-        for row in db.execute(IN_LINE).fetchall():
+        for row in db.execute(IN_LINE if full else f"{IN_LINE} LIMIT {HEAD_OF_LINE}").fetchall():
             if free <= 1e-9 and row["vcpus"] <= self.settings.max_vcpus:
                 continue  # no room left: only jobs too large for the machine still get their reason
             job = row_to_dict(row)
@@ -301,17 +346,23 @@ class Worker:
 
     # -- one attempt (in its own thread, with its own connection)
 
+    def _connection(self) -> sqlite3.Connection:
+        with self._connections_lock:
+            if self._idle_connections:
+                return self._idle_connections.pop()
+        return self.store.connect(durable=False, shared=True)
+
     def _run_job(self, job: dict[str, Any]) -> None:
-        db = self.store.connect(durable=False)
+        db = self._connection()
         try:
             try:
                 outcome = self._attempt(db, job)
             except Exception as e:  # a bug here must not leave the job STARTING forever
                 outcome = AttemptEnd(None, f"InternalError: the local worker failed: {e!r}", retryable=False)
-            with transaction(db):
-                self._finish_attempt(db, job, outcome)
+            self._events.put(("ended", job, outcome))
         finally:
-            db.close()
+            with self._connections_lock:
+                self._idle_connections.append(db)
             self.wakeup.poke()  # its slot is free, and jobs after it may start
 
     def _attempt(self, db: sqlite3.Connection, job: dict[str, Any]) -> AttemptEnd:
@@ -323,7 +374,10 @@ class Worker:
             try:
                 return self._execute(db, job, log, work)
             finally:
-                shutil.rmtree(work, ignore_errors=True)
+                try:
+                    work.rmdir()  # what most jobs leave: nothing
+                except OSError:
+                    shutil.rmtree(work, ignore_errors=True)
                 self._gc_root(job).unlink(missing_ok=True)
 
     def _gc_root(self, job: dict[str, Any]) -> Path:
@@ -379,6 +433,7 @@ class Worker:
             return AttemptEnd(None, f"CannotStartContainerError: {program}: executable file not found")
         exit_path = self.store.exit_path(job["job_id"], job["attempt"])
         try:
+            os.close(os.open(exit_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
             limits = self._definition(db, job["definition"]).get("containerProperties", {}).get("ulimits", [])
             process = subprocess.Popen(
                 [*_limited(limits), "/bin/sh", "-c", EXIT_RECORDER, str(exit_path), *job["command"]],
@@ -391,12 +446,8 @@ class Worker:
             )
         except OSError as e:
             return AttemptEnd(None, f"CannotStartContainerError: {job['command'][0]}: {e.strerror}")
-        with transaction(db):
-            db.execute(
-                "UPDATE attempts SET pid = ?, identity = ? WHERE job_id = ? AND attempt = ?",
-                (process.pid, processes.identity(process.pid), job["job_id"], job["attempt"]),
-            )
-            db.execute("UPDATE jobs SET status = 'RUNNING' WHERE job_id = ?", (job["job_id"],))
+        self._events.put(("started", job, (process.pid, processes.identity(process.pid))))
+        self.wakeup.poke()
         return self._watch(db, job, process)
 
     def _watch(self, db: sqlite3.Connection, job: dict[str, Any], process: subprocess.Popen[bytes]) -> AttemptEnd:
