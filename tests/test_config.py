@@ -318,3 +318,27 @@ def test_every_backend_the_config_accepts_can_be_opened(tmp_path: Path) -> None:
         backend = open_backend(name, Config(backend=name), state_dir=tmp_path)
         assert backend.name == name
         assert backend.place("q").endswith("q")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("aws:\n  calls_per_second: .nan\n", "aws.calls_per_second: expected a number from 0.1 to 100000, got nan"),
+        ("aws:\n  calls_per_second: .inf\n", "aws.calls_per_second: expected a number from 0.1 to 100000, got inf"),
+        (
+            "aws:\n  calls_per_second: 1e9\n",
+            "aws.calls_per_second: expected a number from 0.1 to 100000, got '1e9' (YAML reads 1e9 as text: write it "
+            "as a plain number, e.g. 1000 or 1.0e+3)",
+        ),
+        ("aws:\n  calls_per_second: 1.0e+9\n", "got 1000000000.0"),
+        ("local:\n  max_vcpus: .nan\n", "local.max_vcpus: expected a number from 0.25 to 100000, got nan"),
+        ("local:\n  max_vcpus: -.inf\n", "local.max_vcpus: expected a number from 0.25 to 100000, got -inf"),
+        ("local:\n  kill_grace_seconds: 1000000\n", "local.kill_grace_seconds: expected a number from 0 to 86400"),
+        ("schedules:\n  window: 1000d\n", "schedules.window: at most 7d, got '1000d'"),
+    ],
+    ids=["cps-nan", "cps-inf", "cps-1e9", "cps-huge", "vcpus-nan", "vcpus-minus-inf", "grace-huge", "window-huge"],
+)
+def test_numbers_out_of_bounds_are_refused_in_one_line(run, tmp_path: Path, text: str, message: str) -> None:
+    result = run("--config", config_file(tmp_path, text), "render", "etl")
+    assert result.code == 2 and result.out == ""
+    assert message in result.err and len(result.err.splitlines()) == 1, result.err

@@ -194,6 +194,9 @@ def test_a_run_that_cannot_be_queued_does_not_keep_the_others_back(cli, moto: Mo
         (["--at", "0001-01-01T00:00+01:00"], "error: --at: '0001-01-01T00:00+01:00' is out of range"),
         (["--window", "an hour"], "error: --window: expected a duration such as 30m, 1h or 1h30m, got 'an hour'"),
         (["--window", "0m"], "error: --window: must be longer than 0, got '0m'"),
+        (["--window", "36500d"], "error: --window: at most 7d, got '36500d'"),
+        (["--window", "7d1s"], "error: --window: at most 7d, got '7d1s'"),
+        (["--window", "9" * 12 + "d"], f"error: --window: '{'9' * 12}d' is out of range"),
         (["nightly", "extra"], "error: --due: scheduled runs take the arguments their schedule declares"),
     ],
 )

@@ -140,12 +140,21 @@ BackendOption = Annotated[str | None, typer.Option("--backend", help="local or a
 StateDirOption = Annotated[Path | None, typer.Option("--state-dir", help="The local backend's state folder.")]
 
 
-def at_least(minimum: float) -> Callable[[typer.CallbackParam, float | None], float | None]:
-    """An option callback refusing NaN, infinities and numbers below `minimum` (click lets NaN through ranges)."""
+def _shown(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+def at_least(
+    minimum: float, maximum: float | None = None
+) -> Callable[[typer.CallbackParam, float | None], float | None]:
+    """An option callback refusing NaN, infinities and numbers outside [minimum, maximum] (click lets NaN through
+    ranges)."""
 
     def check(param: typer.CallbackParam, value: float | None) -> float | None:
         if value is not None and not (math.isfinite(value) and value >= minimum):
             raise UserError(f"{param.opts[0]}: expected a number >= {minimum:g}, got {value:g}")
+        if value is not None and maximum is not None and value > maximum:
+            raise UserError(f"{param.opts[0]}: expected at most {_shown(maximum)}, got {_shown(value)}")
         return value
 
     return check

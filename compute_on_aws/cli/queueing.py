@@ -32,6 +32,7 @@ from compute_on_aws.cli.app import (
     read_input,
     refuse_global_options,
 )
+from compute_on_aws.declared.bounds import MAX_DUE_WINDOW, MAX_KILL_GRACE_SECONDS, MAX_LOCAL_VCPUS, MAX_WAIT_SECONDS
 from compute_on_aws.errors import ComputeOnAwsError, Signalled, UserError
 
 if TYPE_CHECKING:
@@ -324,7 +325,7 @@ def queue_command(
         typer.Option(
             "--timeout",
             help="With --wait or --follow: give up waiting after this many seconds (exit 124).",
-            callback=at_least(0),
+            callback=at_least(0, MAX_WAIT_SECONDS),
         ),
     ] = None,
     cancel_on_interrupt: Annotated[
@@ -454,7 +455,9 @@ def _due_requests(
     manifest = load_manifest(s)
     config = load_settings_config(s)
     end = cron.parse_time(at, "--at") if at is not None else datetime.now(UTC)
-    length = config.schedule_window if window is None else cron.parse_duration(window, "--window")
+    length = (
+        config.schedule_window if window is None else cron.parse_duration(window, "--window", maximum=MAX_DUE_WINDOW)
+    )
     only = None if name is None else find_job(manifest, name).name
     due = [d for d in runs.due(manifest, end, length) if only is None or d.job.name == only]
     for problem in (p for problems in manifest.errors.values() for p in problems):
@@ -574,12 +577,18 @@ def worker_command(
     max_vcpus: Annotated[
         float | None,
         typer.Option(
-            "--max-vcpus", help="vCPUs running jobs may use [default: config, else cores].", callback=at_least(0.25)
+            "--max-vcpus",
+            help="vCPUs running jobs may use [default: config, else cores].",
+            callback=at_least(0.25, MAX_LOCAL_VCPUS),
         ),
     ] = None,
     kill_grace: Annotated[
         float | None,
-        typer.Option("--kill-grace", help="Seconds between SIGTERM and SIGKILL [default: 30].", callback=at_least(0)),
+        typer.Option(
+            "--kill-grace",
+            help="Seconds between SIGTERM and SIGKILL [default: 30].",
+            callback=at_least(0, MAX_KILL_GRACE_SECONDS),
+        ),
     ] = None,
     secrets_from_environment: Annotated[
         bool, typer.Option("--secrets-from-environment", help="Give jobs their secrets from this environment.")

@@ -23,6 +23,7 @@ from compute_on_aws.cli.app import (
     overridden,
     print_json,
 )
+from compute_on_aws.declared.bounds import MAX_DUE_WINDOW, MAX_LISTED_RUNS
 from compute_on_aws.errors import UserError
 
 if TYPE_CHECKING:
@@ -49,7 +50,12 @@ def _report_invalid(errors: dict[str, tuple[str, ...]]) -> None:
 def list_command(
     ctx: typer.Context,
     count: Annotated[
-        int, typer.Option("--count", help="How many next runs to show per schedule.", callback=at_least(0))
+        int,
+        typer.Option(
+            "--count",
+            help="How many next runs to show per schedule (at most 1000).",
+            callback=at_least(0, MAX_LISTED_RUNS),
+        ),
     ] = 3,
     at: Annotated[
         str | None, typer.Option("--at", help="Show the runs after this time (ISO 8601) [default: now].")
@@ -137,7 +143,7 @@ def missed_command(
     settings = load_settings_config(s)
     end = cron.parse_time(at, "--at") if at is not None else datetime.now(UTC)
     length = cron.parse_duration(window, "--window")
-    late = settings.schedule_window if grace is None else cron.parse_duration(grace, "--grace")
+    late = settings.schedule_window if grace is None else cron.parse_duration(grace, "--grace", maximum=MAX_DUE_WINDOW)
     if late >= length:
         raise UserError(f"--grace: {grace or settings.schedule_window} leaves nothing of --window {window} to judge")
     manifest = load_manifest(s, [job] if job else None)

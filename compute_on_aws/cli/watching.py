@@ -27,6 +27,7 @@ from compute_on_aws.cli.app import (
     print_json,
     read_input,
 )
+from compute_on_aws.declared.bounds import MAX_WAIT_SECONDS
 from compute_on_aws.errors import Interrupted, Signalled, UserError
 from compute_on_aws.planning.rerun import RerunOutcome, ranges
 from compute_on_aws.watching.following import Follower
@@ -121,7 +122,9 @@ def wait_command(
     ids_from: IdsFromOption = None,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", help="Give up after this many seconds (exit 124).", callback=at_least(0)),
+        typer.Option(
+            "--timeout", help="Give up after this many seconds (exit 124).", callback=at_least(0, MAX_WAIT_SECONDS)
+        ),
     ] = None,
     cancel_on_interrupt: Annotated[
         bool, typer.Option("--cancel-on-interrupt", help="On Ctrl-C or SIGTERM, cancel/terminate the jobs.")

@@ -9,6 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from compute_on_aws.declared.bounds import (
+    MAX_CALLS_PER_SECOND,
+    MAX_DUE_WINDOW,
+    MAX_KILL_GRACE_SECONDS,
+    MAX_LOCAL_VCPUS,
+)
 from compute_on_aws.declared.cron import DEFAULT_WINDOW, parse_duration
 from compute_on_aws.declared.infrastructure import Infrastructure, parse_infrastructure
 from compute_on_aws.declared.notifications import Notifications, parse_notifications
@@ -65,14 +71,15 @@ SECTION_KEYS: dict[str, dict[str, str]] = {
         "group": "EventBridge Scheduler group schedules apply owns (default compute-on-aws; <group>-<env> with --env)",
     },
     "ci": {
-        "uses": "the actions the GitHub workflow uses, by role: checkout, nix, aws",
+        "uses": "the actions the GitHub workflow uses, by role: checkout, nix, aws (owner/repo@<commit>)",
+        "allow_unpinned": "accept ci.uses refs that are tags or branches, not commits (default false)",
         "gitlab_image": "image of the GitLab CI job (default nixos/nix:latest)",
         "default_branch": "the branch the GitHub infrastructure pipeline applies from (default main; GitLab knows it)",
     },
     "ci.uses": {
-        "checkout": "action that checks the repository out (default actions/checkout@v4)",
-        "nix": "action that installs Nix (default cachix/install-nix-action@v31)",
-        "aws": "action that assumes the pipeline's role (default aws-actions/configure-aws-credentials@v4)",
+        "checkout": "action that checks the repository out (default actions/checkout, v7.0.1 by commit)",
+        "nix": "action that installs Nix (default cachix/install-nix-action, v31.11.0 by commit)",
+        "aws": "action that assumes the pipeline's role (default aws-actions/configure-aws-credentials, v6.2.3)",
     },
     "fargate": {
         "assign_public_ip": "Fargate jobs get a public IP address (networkConfiguration.assignPublicIp; default false)",
@@ -218,9 +225,14 @@ _ACTION = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*@[A-Za-
 _BRANCH = re.compile(r"(?!.*\.\.)(?!.*//)(?![/.-])[A-Za-z0-9_./-]+(?<![/.])(?<!\.lock)")
 
 
-def _action(where: str, value: Any) -> str:
+def _action(where: str, value: Any, *, allow_unpinned: bool) -> str:
     if not isinstance(value, str) or not _ACTION.fullmatch(value):
         raise UserError(f"{where}: expected an action as owner/repo@ref (e.g. actions/checkout@v4), got {value!r}")
+    if not allow_unpinned and not re.fullmatch(r"[0-9a-f]{40}", value.rpartition("@")[2]):
+        raise UserError(
+            f"{where}: expected an action pinned by commit, owner/repo@<40-hex commit>, got {value!r} (a tag can be "
+            "moved to other code; set ci.allow_unpinned: true to accept it)"
+        )
     return value
 
 
@@ -268,9 +280,18 @@ def _templates_dir(where: str, base_dir: Path, value: Any) -> Path | None:
     return folder
 
 
-def _number(where: str, value: Any, *, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise UserError(f"{where}: expected a number >= {minimum:g}, got {value!r}")
+def _number(where: str, value: Any, *, minimum: float, maximum: float) -> float:
+    """A finite number in [minimum, maximum] (NaN and infinities compare as neither, so they are refused too)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value <= maximum:
+        hint = ""
+        if isinstance(value, str):
+            try:
+                float(value)
+                # YAML 1.1 (PyYAML) reads 1e9 as text: a float needs a dot and a signed exponent.
+                hint = f" (YAML reads {value} as text: write it as a plain number, e.g. 1000 or 1.0e+3)"
+            except ValueError:
+                pass
+        raise UserError(f"{where}: expected a number from {minimum:g} to {maximum:g}, got {value!r}{hint}")
     return float(value)
 
 
@@ -285,13 +306,16 @@ def _local(where: str, base_dir: Path, local: dict[str, Any]) -> LocalSettings:
         state_dir=None if state_dir is None else base_dir / _string(f"{where}: local.state_dir", state_dir),
         max_vcpus=None
         if local.get("max_vcpus") is None
-        else _number(f"{where}: local.max_vcpus", local["max_vcpus"], minimum=0.25),
+        else _number(f"{where}: local.max_vcpus", local["max_vcpus"], minimum=0.25, maximum=MAX_LOCAL_VCPUS),
         queue_priorities=dict(priorities),
         secrets_from_environment=_bool(
             f"{where}: local.secrets_from_environment", local.get("secrets_from_environment", False)
         ),
         kill_grace_seconds=_number(
-            f"{where}: local.kill_grace_seconds", local.get("kill_grace_seconds", 30), minimum=0
+            f"{where}: local.kill_grace_seconds",
+            local.get("kill_grace_seconds", 30),
+            minimum=0,
+            maximum=MAX_KILL_GRACE_SECONDS,
         ),
         autostart_worker=_bool(f"{where}: local.autostart_worker", local.get("autostart_worker", True)),
     )
@@ -310,7 +334,9 @@ def _role(where: str, label: str, value: Any, kind: str = "role") -> str | None:
 def _window(where: str, value: Any) -> timedelta:
     if value is None:
         return timedelta(hours=1)
-    return parse_duration(_string(f"{where}: schedules.window", value), f"{where}: schedules.window")
+    return parse_duration(
+        _string(f"{where}: schedules.window", value), f"{where}: schedules.window", maximum=MAX_DUE_WINDOW
+    )
 
 
 def _group(where: str, base: Any, own: Any, environment: str | None) -> str:
@@ -432,8 +458,17 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         log_group=log_group,
         log_stream_prefix=log_prefix,
         schedule_window=_window(where, scheduling.get("window")),
-        batch_calls_per_second=_number(f"{where}: aws.calls_per_second", aws.get("calls_per_second", 40), minimum=0.1),
-        ci_uses={k: _action(f"{where}: ci.uses.{k}", v) for k, v in uses.items()},
+        batch_calls_per_second=_number(
+            f"{where}: aws.calls_per_second", aws.get("calls_per_second", 40), minimum=0.1, maximum=MAX_CALLS_PER_SECOND
+        ),
+        ci_uses={
+            k: _action(
+                f"{where}: ci.uses.{k}",
+                v,
+                allow_unpinned=_bool(f"{where}: ci.allow_unpinned", ci.get("allow_unpinned", False)),
+            )
+            for k, v in uses.items()
+        },
         ci_gitlab_image=_string(f"{where}: ci.gitlab_image", ci.get("gitlab_image", "nixos/nix:latest")),
         ci_default_branch=_branch(f"{where}: ci.default_branch", ci.get("default_branch", "main")),
         infrastructure=parse_infrastructure(

@@ -87,16 +87,25 @@ def explain(schedule: Schedule) -> str:
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
-def parse_duration(text: str, what: str) -> timedelta:
-    """`90m`, `1h`, `1h30m`, `2d`: a positive duration."""
+def parse_duration(text: str, what: str, *, maximum: timedelta | None = None) -> timedelta:
+    """`90m`, `1h`, `1h30m`, `2d`: a positive duration, at most `maximum`."""
     found = _DURATION.fullmatch(text.strip())
     if not text.strip() or found is None:
         raise UserError(f"{what}: expected a duration such as 30m, 1h or 1h30m, got {text!r}")
-    days, hours, minutes, seconds = (int(g or 0) for g in found.groups())
-    duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        days, hours, minutes, seconds = (int(g or 0) for g in found.groups())
+        duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except (OverflowError, ValueError):  # beyond timedelta's range, or more digits than int() reads
+        raise UserError(f"{what}: {text!r} is out of range") from None
     if duration <= timedelta(0):
         raise UserError(f"{what}: must be longer than 0, got {text!r}")
+    if maximum is not None and duration > maximum:
+        raise UserError(f"{what}: at most {_spelled(maximum)}, got {text!r}")
     return duration
+
+
+def _spelled(duration: timedelta) -> str:
+    return f"{duration.days}d" if duration.days and not duration.seconds else f"{int(duration.total_seconds())}s"
 
 
 # The times --at accepts: after the epoch (Batch's timestamps start there) and well before datetime's year 9999.

@@ -26,12 +26,14 @@ PIPELINES = ("schedules", "infra")
 # What a pipeline file puts in names and shell lines unquoted: checked, as nothing else may be there.
 _ENVIRONMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
-# Well-known actions at their current major versions; `ci.uses` in the config replaces them (e.g. pinned by commit).
+# Well-known actions pinned by commit (a tag can be moved; a commit cannot), at the releases named beside them (read
+# from each repository's tags on 2026-12-07). `ci.uses` in the config replaces them.
 DEFAULT_USES = {
-    "checkout": "actions/checkout@v4",
-    "nix": "cachix/install-nix-action@v31",
-    "aws": "aws-actions/configure-aws-credentials@v4",
+    "checkout": "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1",
+    "nix": "cachix/install-nix-action@630ae543ea3a38a9a4166f03376c02c50f408342",
+    "aws": "aws-actions/configure-aws-credentials@e6de054238d6b7531b4efff3b6587d9aade6a06c",
 }
+DEFAULT_RELEASES = {"checkout": "v7.0.1", "nix": "v31.11.0", "aws": "v6.2.3"}
 # GitHub's 5-minute floor for scheduled workflows.
 GITHUB_SHORTEST = timedelta(minutes=5)
 # GitLab's predefined variables under the names a job may copy, as GitHub spells them.
@@ -107,7 +109,15 @@ def _github(manifest: Manifest, config: Config, now: datetime, variables: list[s
     return {
         "crons": _github_crons(manifest, now),
         "variables": [(v, GITHUB_EQUIVALENTS.get(v, "${{ vars.%s }}" % v)) for v in variables],  # noqa: UP031
+        **_uses(config),
+    }
+
+
+def _uses(config: Config) -> dict[str, Any]:
+    """The actions by role, and the release a default one is pinned at (a comment beside it, as Dependabot reads)."""
+    return {
         "uses": {**DEFAULT_USES, **config.ci_uses},
+        "releases": {role: "" if role in config.ci_uses else f"  # {r}" for role, r in DEFAULT_RELEASES.items()},
     }
 
 
@@ -121,7 +131,7 @@ def _gitlab(manifest: Manifest, config: Config, now: datetime, variables: list[s
 
 
 def _github_infra(config: Config) -> dict[str, Any]:
-    return {"uses": {**DEFAULT_USES, **config.ci_uses}, "branch": config.ci_default_branch}
+    return {**_uses(config), "branch": config.ci_default_branch}
 
 
 def _gitlab_infra(config: Config) -> dict[str, Any]:
