@@ -32,7 +32,8 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
             f"{argv[0]} not found on PATH: install Nix (Debian: apt install nix-bin) or pass --manifest FILE"
         )
     env = {**os.environ, "TERM": "dumb", "NO_COLOR": "1"}
-    return subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    # errors="replace": what Nix prints is read even where a value holds bytes that are not UTF-8.
+    return subprocess.run(argv, capture_output=True, text=True, errors="replace", env=env, check=False)
 
 
 # nixpkgs refusing the evaluating Nix when imported (its default.nix, from lib/minfeatures.nix): an `abort` whose
@@ -94,11 +95,28 @@ def evaluate_jobs(jobs_dir: Path, only: Sequence[str] | None = None) -> dict[str
     """
     if not jobs_dir.is_dir():
         raise UserError(f"jobs folder {jobs_dir} not found (pass --jobs DIR, or run from your repository's root)")
-    selection: list[str] = []
     if only is not None:
         _check_names(jobs_dir, only)
-        selection = ["--argstr", "only", json.dumps(list(only))]
-    result = _run(
+    _check_text(jobs_dir, only)
+    result = _evaluate(jobs_dir, only)
+    if result.returncode != 0:
+        # Evaluation fails only on what evalJobs cannot report as data: syntax errors, missing attributes of pkgs...
+        problem = _problem(result.stderr)
+        if problem.startswith(_UNPLACED):
+            culprit = _culprit(jobs_dir, only)
+            if culprit is not None:
+                problem = f"{culprit}: {problem} in {jobs_dir / culprit / 'default.nix'} or a job it runs after"
+        raise UserError(f"jobs folder {jobs_dir}: {problem}")
+    data: dict[str, Any] = json.loads(result.stdout)
+    data["errors"] = {
+        job: [_explained(jobs_dir, problem) for problem in problems] for job, problems in data["errors"].items()
+    }
+    return data
+
+
+def _evaluate(jobs_dir: Path, only: Sequence[str] | None) -> subprocess.CompletedProcess[str]:
+    selection = [] if only is None else ["--argstr", "only", json.dumps(list(only))]
+    return _run(
         [
             "nix-instantiate",
             "--eval",
@@ -111,21 +129,51 @@ def evaluate_jobs(jobs_dir: Path, only: Sequence[str] | None = None) -> dict[str
             *selection,
         ]
     )
-    if result.returncode != 0:
-        # Evaluation fails only on what evalJobs cannot report as data: syntax errors, missing attributes of pkgs...
-        raise UserError(f"jobs folder {jobs_dir}: {_problem(result.stderr)}")
-    data: dict[str, Any] = json.loads(result.stdout)
-    data["errors"] = {
-        job: [_explained(jobs_dir, problem) for problem in problems] for job, problems in data["errors"].items()
-    }
-    return data
+
+
+# Failures Nix gives no position for: the job is found by evaluating halves of the jobs asked for.
+_UNPLACED = ("stack overflow", "infinite recursion")
+
+
+def _culprit(jobs_dir: Path, only: Sequence[str] | None) -> str | None:
+    """The job whose evaluation fails (with those it runs after): about log2(jobs) evaluations, only on failure."""
+    candidates = sorted(only if only is not None else _job_names(jobs_dir))
+    while len(candidates) > 1:
+        half = candidates[: len(candidates) // 2]
+        candidates = half if _evaluate(jobs_dir, half).returncode != 0 else candidates[len(half) :]
+    if candidates and _evaluate(jobs_dir, candidates).returncode != 0:
+        return candidates[0]
+    return None
+
+
+def _job_names(jobs_dir: Path) -> list[str]:
+    # Jobs are the folders Nix's readDir calls directories: a symlink to a folder is not one.
+    return [p.name for p in jobs_dir.iterdir() if p.is_dir() and not p.is_symlink()]
+
+
+def _check_text(jobs_dir: Path, only: Sequence[str] | None) -> None:
+    """Job files are UTF-8 text without a byte order mark: Nix reads a BOM as a syntax error at 1:1, and other bytes
+    would reach the manifest's JSON undecodable."""
+    for name in only if only is not None else _job_names(jobs_dir):
+        path = jobs_dir / name / "default.nix"
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue  # a missing default.nix: the evaluation says so, as it always did
+        if data.startswith(b"\xef\xbb\xbf"):
+            raise UserError(
+                f"{path}: starts with a UTF-8 byte order mark (BOM), which Nix cannot parse: save it as UTF-8 "
+                "without one"
+            )
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(f"{path}: not UTF-8 text (byte {e.start}): save it as UTF-8") from None
 
 
 def _check_names(jobs_dir: Path, names: Sequence[str]) -> None:
     """Refuses a name that is no job, as plan.find_job does: Nix leaves such a name out of its result silently."""
-    # Jobs are the folders Nix's readDir calls directories: a symlink to a folder is not one.
-    known = [p.name for p in jobs_dir.iterdir() if p.is_dir() and not p.is_symlink()]
-    _refuse_unknown(names, known, str(jobs_dir))
+    _refuse_unknown(names, _job_names(jobs_dir), str(jobs_dir))
 
 
 def _refuse_unknown(names: Sequence[str], known: Sequence[str], source: str) -> None:

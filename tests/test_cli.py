@@ -261,3 +261,57 @@ def test_render_takes_backend_as_an_option_not_as_arguments(cli, jobs: Path) -> 
     # No arguments: the job's name is its own, and its command is the declared one, not overridden.
     assert job["request"]["jobName"] == "hello"
     assert "containerOverrides" not in job["request"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--env", "", "render", "hello"], "--env: expected a value, got an empty string"),
+        (["render", "hello", "--env", " "], "--env: expected a value, got an empty string"),
+        (["--state-dir", "", "status"], "--state-dir: expected a value, got an empty string"),
+        (["queue", "hello", "--state-dir", ""], "--state-dir: expected a value, got an empty string"),
+        (["queue", "hello", "--after", "", "--dry-run"], "--after: expected a value, got an empty string"),
+    ],
+    ids=["global-env", "env", "global-state-dir", "state-dir", "after"],
+)
+def test_an_empty_value_is_refused_not_read_as_unset(cli, jobs: Path, args: list[str], message: str) -> None:
+    """A CI variable expanded to nothing: `--state-dir ""` would be the current folder, `--after ""` a dependency
+    on job id ""."""
+    result = cli("--jobs", str(jobs), *args)
+    assert result.code == 2 and result.err == f"error: {message}\n"
+
+
+@pytest.mark.parametrize("line", ['tenant-a "x\x00y"', '["tenant-a", "x\\u0000y"]'], ids=["shell-words", "json-escape"])
+def test_an_args_line_holding_nul_is_refused_naming_the_line(cli, jobs: Path, tmp_path: Path, line: str) -> None:
+    listing = tmp_path / "args.txt"
+    listing.write_text(f"ok\n{line}\n")
+    result = cli("--jobs", str(jobs), "queue", "hello", "--args-from", str(listing), "--dry-run")
+    assert result.code == 2
+    assert result.err == f"error: {listing}:2: holds a NUL byte, which no program's argument can carry\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b'\xef\xbb\xbf{ queue = "q"; command = [ "x" ]; image = "i"; }',
+            "starts with a UTF-8 byte order mark (BOM), which Nix cannot parse: save it as UTF-8 without one",
+        ),
+        (b'{ queue = "q"; command = [ "caf\xe9" ]; image = "i"; }', "not UTF-8 text (byte 31): save it as UTF-8"),
+    ],
+    ids=["bom", "latin-1"],
+)
+def test_a_job_file_that_is_not_plain_utf8_is_named(cli, jobs: Path, content: bytes, message: str) -> None:
+    (jobs / "odd").mkdir()
+    (jobs / "odd" / "default.nix").write_bytes(content)
+    result = cli("--jobs", str(jobs), "jobs")
+    assert result.code == 2 and result.err == f"error: {jobs / 'odd' / 'default.nix'}: {message}\n"
+
+
+def test_unbounded_recursion_names_the_job(cli, jobs: Path) -> None:
+    write_job(jobs, "loops", '{ queue = "q"; command = [ (let f = x: f x; in f 1) ]; image = "i"; }')
+    result = cli("--jobs", str(jobs), "jobs")
+    assert result.code == 2
+    assert result.err.startswith(f"error: jobs folder {jobs}: loops: ")
+    assert result.err.endswith(f" in {jobs / 'loops' / 'default.nix'} or a job it runs after\n")
+    assert len(result.err.splitlines()) == 1

@@ -5,6 +5,7 @@ skipped duplicate included), 1 AWS/network/Nix/tool failure or a job that failed
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -48,6 +49,26 @@ class Settings:
     flake: str | None = None
 
 
+def non_empty(option: str) -> Callable[[str], str]:
+    """An option parser refusing an empty value (a CI variable expanded to nothing), which would mean "unset"."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise UserError(f"{option}: expected a value, got an empty string")
+        return text
+
+    return parse
+
+
+def non_empty_path(option: str) -> Callable[[str], Path]:
+    """As non_empty, for a path: an empty one would otherwise be the current folder."""
+
+    def parse(text: str) -> Path:
+        return Path(non_empty(option)(text))
+
+    return parse
+
+
 @app.callback()
 def settings(
     ctx: typer.Context,
@@ -70,7 +91,12 @@ def settings(
     ] = None,
     env: Annotated[
         str | None,
-        typer.Option("--env", help="Environment from the config's environments.", envvar="COMPUTE_ON_AWS_ENV"),
+        typer.Option(
+            "--env",
+            help="Environment from the config's environments.",
+            envvar="COMPUTE_ON_AWS_ENV",
+            parser=non_empty("--env"),
+        ),
     ] = None,
     backend: Annotated[
         str | None,
@@ -87,6 +113,7 @@ def settings(
             help="The local backend's state [default: the config's local.state_dir, else "
             "$XDG_STATE_HOME/compute-on-aws, else ~/.local/state/compute-on-aws].",
             envvar="COMPUTE_ON_AWS_STATE_DIR",
+            parser=non_empty_path("--state-dir"),
         ),
     ] = None,
     flake_manifest: Annotated[
@@ -134,10 +161,15 @@ def _global_option_here(option: str, command_path: str, *, job_args: bool) -> st
 
 # --config and --env may also follow the command (`nix run .#queue-job -- NAME --env staging` passes them there).
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Settings file (overrides the global option).")]
-EnvOption = Annotated[str | None, typer.Option("--env", help="Environment from the config's environments.")]
+EnvOption = Annotated[
+    str | None, typer.Option("--env", help="Environment from the config's environments.", parser=non_empty("--env"))
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 BackendOption = Annotated[str | None, typer.Option("--backend", help="local or aws (overrides the config).")]
-StateDirOption = Annotated[Path | None, typer.Option("--state-dir", help="The local backend's state folder.")]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="The local backend's state folder.", parser=non_empty_path("--state-dir")),
+]
 
 
 def _shown(value: float) -> str:
@@ -225,16 +257,12 @@ def read_input(path: str, option: str) -> str:
 
 
 def print_json(data: Any) -> None:
-    """The document written as it is encoded, in batches: never all of it as one string (10000 jobs' results are
-    tens of MB of small strings while joined)."""
-    batch: list[str] = []
-    for chunk in json.JSONEncoder(indent=2).iterencode(data):
-        batch.append(chunk)
-        if len(batch) >= 8192:
-            sys.stdout.write("".join(batch))
-            batch.clear()
-    batch.append("\n")
-    sys.stdout.write("".join(batch))
+    """The document written as it is encoded, 8192 pieces at a time: never all of it as one string (10000 jobs'
+    results are tens of MB of small strings while joined)."""
+    pieces = json.JSONEncoder(indent=2).iterencode(data)
+    for batch in iter(lambda: list(itertools.islice(pieces, 8192)), []):
+        sys.stdout.write("".join(batch))
+    sys.stdout.write("\n")
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -35,6 +35,8 @@ def parse_arg_lists(text: str, source: str) -> list[tuple[str, ...]]:
                 words = shlex.split(line)
             except ValueError as e:
                 raise UserError(f"{where}: {e} (shell words: quote with ' or \")") from None
+        if any("\0" in word for word in words):
+            raise UserError(f"{where}: holds a NUL byte, which no program's argument can carry")
         lists.append(tuple(words))
     return lists
 

@@ -27,6 +27,7 @@ from compute_on_aws.cli.app import (
     backend_for,
     load_manifest,
     load_settings_config,
+    non_empty,
     overridden,
     print_json,
     read_input,
@@ -318,7 +319,10 @@ def queue_command(
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the jobs; exit 0 if all succeeded, 1 if not.")] = False,
     follow: Annotated[bool, typer.Option("--follow", help="Wait, and print the jobs' output as it comes.")] = False,
     after: Annotated[
-        list[str] | None, typer.Option("--after", help="Run after this job succeeded (a job id; repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--after", help="Run after this job succeeded (a job id; repeatable).", parser=non_empty("--after")
+        ),
     ] = None,
     timeout: Annotated[
         float | None,

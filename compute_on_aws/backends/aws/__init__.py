@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from compute_on_aws import images
 from compute_on_aws.aws import batch as calls
 from compute_on_aws.aws.session import Aws, calling
 from compute_on_aws.backends.aws.described import from_batch, seconds
@@ -98,6 +97,9 @@ class AwsBackend:
         if plan.image_push is not None:
             target = plan.image_push.target
             if target not in self._images:
+                # Imported here: a job with an image of its own (most bulk calls) never pays for the registry client.
+                from compute_on_aws import images
+
                 try:
                     sent = images.push_image(
                         plan.image_push, self.config.image, self.aws, what=f"the image of {plan.job.name}"
