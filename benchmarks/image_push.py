@@ -18,27 +18,19 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from harness import ROOT, measured
 
 sys.path.insert(0, str(ROOT / "tests"))
-from registryproxy import registry_proxy
+from registryproxy import STREAM, docker_registry, registry_proxy, stream_command
 
 ROUNDS = 3
 SIZES = [100_000_000] + [30_000_000] * 3 + [3_000_000] * 10 + [200_000] * 30
-STREAM = ROOT / "tests" / "nixpkgs-standin" / "stream-image.py"
 # skopeo's blob cache as root (containers/image's default): what a fresh runner does not have.
 BLOB_CACHE = Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb")
 TOOL = """
@@ -49,32 +41,6 @@ address, repository, tag, conf = sys.argv[1:]
 with Registry(address, repository, tls_verify=False) as registry:
     push_stream([sys.executable, {stream!r}, conf], registry, tag, system="x86_64-linux", what="the image")
 """
-
-
-@contextmanager
-def docker_registry(folder: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = folder / "registry.yml"
-    config.write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n"
-    )
-    process = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/").read()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait()
 
 
 def _scratch_store(store: Path) -> list[Path]:
@@ -89,37 +55,13 @@ def _scratch_store(store: Path) -> list[Path]:
 
 
 def _image(folder: Path, store: Path, deps: list[Path], line: str) -> Path:
-    """The conf of an image of `deps` and a script holding `line` (its own store path, linked at /bin/job)."""
+    """The conf of an image of `deps` and a script holding `line` (its own store path, linked at /bin)."""
     script = store / f"{hashlib.sha256(line.encode()).hexdigest()[:32]}-job"
     (script / "bin").mkdir(parents=True, exist_ok=True)
     (script / "bin" / "job").write_text(f"#!/bin/sh\n{line}\n")
-    custom = folder / f"customisation-{script.name}"
-    custom.mkdir(parents=True)
-    with tarfile.open(custom / "layer.tar", "w") as tar:
-        link = tarfile.TarInfo("bin")
-        link.type, link.linkname = tarfile.SYMTYPE, str(script / "bin")
-        tar.addfile(link)
-    (custom / "checksum").write_text(hashlib.sha256((custom / "layer.tar").read_bytes()).hexdigest())
-    conf = custom / "conf.json"
-    conf.write_text(
-        json.dumps(
-            {
-                "architecture": "amd64",
-                "config": {"Env": ["PATH=/bin"]},
-                "created": "1970-01-01T00:00:01Z",
-                "mtime": "1970-01-01T00:00:01Z",
-                "uid": 0,
-                "gid": 0,
-                "uname": "root",
-                "gname": "root",
-                "repo_tag": "job:x",
-                # The pin orders layers by popularity: the job's script, which nothing depends on, comes last.
-                "store_layers": [[str(p)] for p in deps] + [[str(script)]],
-                "customisation_layer": str(custom),
-            }
-        )
-    )
-    return conf
+    # The pin orders layers by popularity: the job's script, which nothing depends on, comes last.
+    command = stream_command(folder / "customisation", [[str(p)] for p in deps] + [[str(script)]], str(script / "bin"))
+    return Path(command[-1])
 
 
 def _tool(address: str, repository: str, tag: str, conf: Path) -> dict[str, Any]:

@@ -8,12 +8,10 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -24,6 +22,7 @@ from typing import Any
 import pytest
 from batchshim import HELD, BatchShim, Script
 from faultproxy import FaultProxy, fault_proxy
+from registryproxy import docker_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "tests" / "nixpkgs-standin"
@@ -417,24 +416,5 @@ def botocore_has(operation: str, member: str | None = None) -> bool:
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[str]:
     """A real image registry (Debian's docker-registry) on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n"
-    )
-    process = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    address = f"127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://{address}/v2/").read()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield address
-    process.terminate()
-    process.wait()
+    with docker_registry(tmp_path) as address:
+        yield address

@@ -1,22 +1,90 @@
-"""An HTTP proxy on loopback in front of a real image registry (Debian's docker-registry): it keeps each request as the
-registry received it (method, path, body size), so that a test asserts on what a push sent, and it can ask for a
-login as ECR (Basic) or Docker Hub (Bearer, from a token endpoint of its own) do.
+"""A real image registry (Debian's docker-registry) on loopback, an HTTP proxy in front of it, and image streams to
+push to it; for the tests and benchmarks/image_push.py.
+
+The proxy keeps each request as the registry received it (method, path, body size), so that a test asserts on what a
+push sent, and it can ask for a login as ECR (Basic) or Docker Hub (Bearer, from a token endpoint of its own) do.
 
 `login` is base64("user:password"): with `scheme` "basic" every /v2/ request must carry it; with "bearer" the proxy
 answers 401 with a Bearer challenge naming its /token endpoint, which gives a token for those credentials."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
+import socket
+import subprocess
+import sys
+import tarfile
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 TOKEN = "registry-proxy-token"
+STREAM = Path(__file__).resolve().parent / "nixpkgs-standin" / "stream-image.py"
+
+
+@contextmanager
+def docker_registry(folder: Path) -> Iterator[str]:
+    """Debian's docker-registry serving from `folder` on a free loopback port; yields its address."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = folder / "registry.yml"
+    config.write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'registry'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n"
+    )
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/").read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def stream_command(folder: Path, store_layers: list[list[str]], link: str, *, architecture: str = "amd64") -> list[str]:
+    """The stand-in's stream script (the pinned nixpkgs' layout) writing an image of these store layers, with a
+    customisation layer linking /bin to `link`; its configuration and customisation layer are written in `folder`."""
+    folder.mkdir(parents=True)
+    with tarfile.open(folder / "layer.tar", "w") as tar:
+        bin_link = tarfile.TarInfo("bin")
+        bin_link.type, bin_link.linkname = tarfile.SYMTYPE, link
+        tar.addfile(bin_link)
+    (folder / "checksum").write_text(hashlib.sha256((folder / "layer.tar").read_bytes()).hexdigest())
+    conf = folder / "conf.json"
+    conf.write_text(
+        json.dumps(
+            {
+                "architecture": architecture,
+                "config": {"Env": ["PATH=/bin"]},
+                "created": "1970-01-01T00:00:01Z",
+                "mtime": "1970-01-01T00:00:01Z",
+                "uid": 0,
+                "gid": 0,
+                "uname": "root",
+                "gname": "root",
+                "repo_tag": "job:x",
+                "store_layers": store_layers,
+                "customisation_layer": str(folder),
+            }
+        )
+    )
+    return [sys.executable, str(STREAM), str(conf)]
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,12 @@ import hashlib
 import json
 import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import STANDIN, Moto
-from registryproxy import RegistryProxy, registry_proxy
+from conftest import Moto
+from registryproxy import RegistryProxy, registry_proxy, stream_command
 
 from compute_on_aws.aws.session import Aws
 from compute_on_aws.declared.config import ImageSettings
@@ -30,39 +29,15 @@ SYSTEM = "x86_64-linux"
 
 def _layered(tmp_path: Path, name: str, paths: dict[str, bytes], *, architecture: str = "amd64") -> list[str]:
     """A stream command writing an image of `paths` (store path name -> its file's content), one layer each, as the
-    stand-in's streamLayeredImage does, and a customisation layer linking the first path's file."""
+    stand-in's streamLayeredImage does, and a customisation layer linking the first path."""
     store = tmp_path / "store"  # one store, as Nix's: an unchanged path is the same path
     layers = []
     for path, content in paths.items():
         (store / path).mkdir(parents=True, exist_ok=True)
         (store / path / "data").write_bytes(content)
         layers.append([str(store / path)])
-    custom = tmp_path / f"{name}-customisation-{hashlib.sha256(repr(sorted(paths)).encode()).hexdigest()[:8]}"
-    custom.mkdir()
-    with tarfile.open(custom / "layer.tar", "w") as tar:
-        link = tarfile.TarInfo("bin")
-        link.type, link.linkname = tarfile.SYMTYPE, layers[0][0]
-        tar.addfile(link)
-    (custom / "checksum").write_text(hashlib.sha256((custom / "layer.tar").read_bytes()).hexdigest())
-    conf = custom / "conf.json"
-    conf.write_text(
-        json.dumps(
-            {
-                "architecture": architecture,
-                "config": {"Env": ["PATH=/bin"]},
-                "created": "1970-01-01T00:00:01Z",
-                "mtime": "1970-01-01T00:00:01Z",
-                "uid": 0,
-                "gid": 0,
-                "uname": "root",
-                "gname": "root",
-                "repo_tag": f"{name}:x",
-                "store_layers": layers,
-                "customisation_layer": str(custom),
-            }
-        )
-    )
-    return [sys.executable, str(STANDIN / "stream-image.py"), str(conf)]
+    folder = tmp_path / f"{name}-customisation-{hashlib.sha256(repr(sorted(paths)).encode()).hexdigest()[:8]}"
+    return stream_command(folder, layers, layers[0][0], architecture=architecture)
 
 
 def _content(seed: str, size: int) -> bytes:

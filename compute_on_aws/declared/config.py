@@ -411,6 +411,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         allowed = () if isinstance(retention, bool) else RETENTION_DAYS
         _choice(where, "logs.retention_days", retention, allowed, f"one of CloudWatch's periods ({periods})")
     uses = _check_section(f"{where}: ci.uses", ci.get("uses", {}), CI_USES_KEYS)
+    unpinned = _bool(f"{where}: ci.allow_unpinned", ci.get("allow_unpinned", False))
     backend = _choice(where, "backend", top.get("backend", "local"), BACKENDS, " or ".join(BACKENDS))
     tags = top.get("tags", {})
     for k, v in tags.items():
@@ -461,14 +462,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         batch_calls_per_second=_number(
             f"{where}: aws.calls_per_second", aws.get("calls_per_second", 40), minimum=0.1, maximum=MAX_CALLS_PER_SECOND
         ),
-        ci_uses={
-            k: _action(
-                f"{where}: ci.uses.{k}",
-                v,
-                allow_unpinned=_bool(f"{where}: ci.allow_unpinned", ci.get("allow_unpinned", False)),
-            )
-            for k, v in uses.items()
-        },
+        ci_uses={k: _action(f"{where}: ci.uses.{k}", v, allow_unpinned=unpinned) for k, v in uses.items()},
         ci_gitlab_image=_string(f"{where}: ci.gitlab_image", ci.get("gitlab_image", "nixos/nix:latest")),
         ci_default_branch=_branch(f"{where}: ci.default_branch", ci.get("default_branch", "main")),
         infrastructure=parse_infrastructure(
