@@ -200,3 +200,27 @@ def test_a_failing_stream_and_an_unreachable_registry_are_one_line(tmp_path: Pat
         client.has_manifest("t")
     assert str(unreachable.value).startswith("cannot reach the registry 127.0.0.1:1 (")
     assert str(unreachable.value).endswith("); check image.registry")
+
+
+def test_a_server_that_does_not_speak_http_is_one_line(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer_garbage() -> None:
+        for _ in range(2):  # HTTPS first, then plain HTTP (tls_verify off): neither gets HTTP back
+            connection, _ = server.accept()
+            connection.recv(65536)
+            connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+            connection.close()
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    with Registry(address, "jobs", tls_verify=False) as client, pytest.raises(RegistryError) as e:
+        client.has_manifest("t")
+    server.close()
+    assert str(e.value).startswith(f"cannot reach the registry {address} (")
+    assert len(str(e.value).splitlines()) == 1

@@ -232,9 +232,9 @@ class Registry:
                 self._drop(scheme, netloc)
                 if attempt == 2 or hasattr(body, "read"):
                     raise RegistryError(f"{self.host}: the registry closed the connection ({e}); try again") from None
-            except OSError as e:
+            except (OSError, http.client.HTTPException) as e:  # no answer, or one that is not HTTP
                 self._drop(scheme, netloc)
-                raise RegistryError(f"cannot reach the registry {netloc} ({e}); check image.registry") from None
+                raise RegistryError(f"cannot reach the registry {netloc} ({_why(e)}); check image.registry") from None
         raise AssertionError("unreachable")
 
     def _pick_scheme(self) -> str:
@@ -301,9 +301,9 @@ class Registry:
             connection.request("GET", urllib.parse.urlunsplit(("", "", url.path, url.query, "")), headers=headers)
             response = connection.getresponse()
             answer = _Answer(response.status, response.headers, response.read())
-        except OSError as e:
+        except (OSError, http.client.HTTPException) as e:
             self._drop(url.scheme, url.netloc)
-            raise RegistryError(f"cannot reach {url.netloc} for a token of {self.host} ({e})") from None
+            raise RegistryError(f"cannot reach {url.netloc} for a token of {self.host} ({_why(e)})") from None
         if answer.status != 200:
             code, message = _error_of(answer)
             raise RegistryError(
@@ -316,6 +316,11 @@ class Registry:
         except (ValueError, KeyError, TypeError, AttributeError):
             raise RegistryError(f"{url.netloc} answered a token request of {self.host} with no token") from None
         return True
+
+
+def _why(error: Exception) -> str:
+    """An exception as one line: a bad status line can hold CRLF, and some have no message at all."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _challenge_fields(text: str) -> dict[str, str]:
