@@ -370,6 +370,26 @@ def test_ctrl_c_part_way_sends_nothing_more_and_the_same_command_queues_the_rest
     assert f"30 jobs: {30 - len(queued)} submitted, {len(queued)} duplicates" in again.stderr
 
 
+def test_a_reader_that_stops_reading_cuts_nothing_short(hold_jobs: Moto, jobs: Path, tmp_path: Path) -> None:
+    """`queue ... | head -n 1` (or `| grep -q`) under `set -o pipefail`: the reader leaves after the first line; the
+    call still queues every job, says nothing of the closed pipe, and exits 0 (click alone would stop at the next
+    line, exit 1, with the other jobs never sent)."""
+    config = tmp_path / "slow.yaml"
+    config.write_text("aws:\n  calls_per_second: 20\n")
+    command = [
+        sys.executable, "-m", "compute_on_aws", "--jobs", str(jobs), "--config", str(config), "--backend", "aws",
+        "queue", "tenant", "--args-from", str(tenants(tmp_path, 30)),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline().startswith("submitted tenant_t")
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 0, err
+    assert "30 jobs: 30 submitted" in err and "error" not in err.lower()
+    assert len(on_server(hold_jobs)) == 30
+
+
 def test_on_a_terminal_progress_is_a_bar_and_stdout_stays_the_jobs_lines(
     moto: Moto, jobs: Path, tmp_path: Path
 ) -> None:

@@ -272,10 +272,45 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+class _ReaderMayLeave:
+    """Standard output whose reader may stop reading (`| head`, `| grep -q`): what comes after that is dropped, and
+    the command still does all it was asked (a bulk `queue` is not cut off half-way) and exits with its own status,
+    so that `set -o pipefail` sees the reader's. (click would end the command at the first such write, exit 1.)"""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._reader_gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        # Anything still buffered, and every later write, goes to /dev/null instead of failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main() -> None:
     # Ctrl-C and SIGTERM (a cancelled CI pipeline, a stopped container) end in one line and exit 130, or in the
     # waiting commands' own handling (--cancel-on-interrupt).
     interrupts.install()
+    if sys.stdout is not None and not isinstance(sys.stdout, _ReaderMayLeave):
+        sys.stdout = _ReaderMayLeave(sys.stdout)
     # Not standalone: click's usage errors come here too, to be one line like ours (help is still click's own).
     try:
         code = app(prog_name="compute-on-aws", standalone_mode=False)
