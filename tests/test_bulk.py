@@ -424,6 +424,21 @@ def test_on_a_terminal_progress_is_a_bar_and_stdout_stays_the_jobs_lines(
     assert len(out.splitlines()) == 20 and all(line.startswith("submitted tenant_t") for line in out.splitlines())
 
 
+def test_a_missing_queue_looked_up_by_name_fails_its_jobs_only(cli, moto: Moto, jobs: Path, tmp_path: Path) -> None:
+    """Two jobs for a queue that does not exist, searched first: few names are looked up one by one, concurrently,
+    and the ClientException fails those two only; the real queue's jobs are still looked for and sent."""
+    write_job(jobs, "lost", job(queue="missing-queue"))
+    result = aws(cli, jobs, "queue", "lost", "tenant", "--args-from", str(tenants(tmp_path, 2)))
+    assert result.code == 1
+    assert sorted(line.split(" to ")[0] for line in result.out.splitlines()) == [
+        "submitted tenant_t0_2026-11-01",
+        "submitted tenant_t1_2026-11-01",
+    ]
+    not_queued = [line for line in result.err.splitlines() if line.startswith("not queued: ")]
+    assert len(not_queued) == 2 and all("missing-queue does not exist" in line for line in not_queued)
+    assert "stopped" not in result.err
+
+
 def test_with_progress_shown_the_jobs_not_queued_are_named_on_stderr(
     cli, moto: Moto, jobs: Path, tmp_path: Path
 ) -> None:

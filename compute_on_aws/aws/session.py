@@ -68,7 +68,7 @@ class Aws:
 
     def map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """function over items on up to CONNECTIONS threads, in order; Batch's rate limit sets the pace of its calls.
-        On Ctrl-C, calls waiting for their turn are never sent (the signal is deferred to this loop: raised inside
+        An item that fails raises once all are done, and stops nothing else (another queue's calls go on). On Ctrl-C, calls waiting for their turn are never sent (the signal is deferred to this loop: raised inside
         concurrent.futures' waiting, it could leave a future's lock held and the threads blocked on it for ever)."""
         if len(items) <= 1:
             return [function(item) for item in items]
@@ -81,8 +81,10 @@ class Aws:
                     interrupts.check()
                     pending = wait(pending, timeout=TICK).not_done
                 return [future.result() for future in futures]
+            except Exception:
+                raise  # one item failed: the others not started are cancelled below; other calls go on
             except BaseException:
-                self.stop()
+                self.stop()  # Ctrl-C: nothing more is sent, from any thread
                 raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
