@@ -1,3 +1,3 @@
-from compute_on_aws.cli import main
+from compute_on_aws.cli import run
 
-main()
+run()

@@ -57,7 +57,7 @@ def test_the_wheel_holds_every_module_template_and_the_nix_library(dist: Path, b
     names = {n for n in zipfile.ZipFile(wheel).namelist() if not n.startswith("compute_on_aws-")}
     assert names == shipped_files()
     metadata = zipfile.ZipFile(wheel).read("compute_on_aws-0.1.0.dist-info/entry_points.txt").decode()
-    assert "compute-on-aws = compute_on_aws.cli:main" in metadata
+    assert "compute-on-aws = compute_on_aws.cli:run" in metadata
 
 
 def test_the_sdist_holds_every_module_template_and_the_nix_library(dist: Path) -> None:

@@ -5,6 +5,7 @@ skipped duplicate included), 1 AWS/network/Nix/tool failure or a job that failed
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -327,6 +328,24 @@ def main() -> None:
             f"internal error: {type(e).__name__}: {e} (COMPUTE_ON_AWS_DEBUG=1 shows the traceback; please report it)", 1
         )
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def run() -> NoReturn:
+    """The console script: main(), then out without the interpreter's teardown. Freeing every object one by one
+    took 0.1 s after a 1000-job call, for a process that is ending anyway; nothing here needs it (no atexit work,
+    every file and transaction closed where it was used), and threads still waiting on a socket are not waited for."""
+    try:
+        main()
+        code: int | str | None = 0
+    except SystemExit as e:
+        code = e.code
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code or 0)
 
 
 def _click_failure(e: Exception) -> None:

@@ -26,8 +26,34 @@ def _size(obj: Any) -> int:
     return len(_json(obj).encode())
 
 
-def check(job_name: str, definition: Mapping[str, Any], request: Mapping[str, Any]) -> None:
-    """Raises a UserError naming every limit the requests break."""
+def definition_problems(definition: Mapping[str, Any]) -> tuple[str, ...]:
+    """The limits a job definition breaks by itself: measured once per rendered definition, not once per job."""
+    problems = []
+    if (size := _size(definition)) > MAX_DEFINITION_BYTES:
+        problems.append(f"the job definition is {size} bytes, over AWS's {MAX_DEFINITION_BYTES}")
+    tags = definition.get("tags", {})
+    problems += _tag_problems(tags)
+    if len(tags) > MAX_TAGS:
+        problems.append(f"the definition has {len(tags)} tags, over AWS's {MAX_TAGS}")
+    return tuple(problems)
+
+
+def _tag_problems(tags: Mapping[str, str]) -> list[str]:
+    return [
+        f"tag {key!r}: keys take 128 characters, values 256, and aws: is reserved"
+        for key, value in tags.items()
+        if len(key) > 128 or len(value) > 256 or key.lower().startswith("aws:")
+    ]
+
+
+def check(
+    job_name: str,
+    definition: Mapping[str, Any],
+    request: Mapping[str, Any],
+    of_definition: tuple[str, ...] | None = None,
+) -> None:
+    """Raises a UserError naming every limit the requests break. `of_definition`: definition_problems(definition),
+    when already known."""
     problems = []
     if not VALID.fullmatch(request["jobName"]):
         problems.append(f"job name {request['jobName']!r} is not valid for AWS (1-128 letters, digits, - or _)")
@@ -41,16 +67,10 @@ def check(job_name: str, definition: Mapping[str, Any], request: Mapping[str, An
             )
     if (size := _size(request)) > MAX_SUBMIT_BYTES:
         problems.append(f"the SubmitJob request is {size} bytes, over AWS's {MAX_SUBMIT_BYTES}")
-    if (size := _size(definition)) > MAX_DEFINITION_BYTES:
-        problems.append(f"the job definition is {size} bytes, over AWS's {MAX_DEFINITION_BYTES}")
+    problems += definition_problems(definition) if of_definition is None else of_definition
     definition_tags = definition.get("tags", {})
     job_tags = request.get("tags", {})
-    for tags in (definition_tags, job_tags):
-        for key, value in tags.items():
-            if len(key) > 128 or len(value) > 256 or key.lower().startswith("aws:"):
-                problems.append(f"tag {key!r}: keys take 128 characters, values 256, and aws: is reserved")
-    if len(definition_tags) > MAX_TAGS:
-        problems.append(f"the definition has {len(definition_tags)} tags, over AWS's {MAX_TAGS}")
+    problems += _tag_problems(job_tags)
     if definition.get("propagateTags") and len(definition_tags) + len(job_tags) > MAX_TAGS:
         problems.append(
             f"with propagateTags, the job and definition carry {len(definition_tags) + len(job_tags)} tags; "

@@ -125,8 +125,8 @@ def _systems_built(manifest: Manifest, job: Job, system: str | None) -> None:
         )
 
 
-# Rendered definitions by job name, image and command.
-Definitions = dict[tuple[str, str, tuple[str, ...]], dict[str, Any]]
+# Rendered definitions by job name, image and command, with the limits each breaks by itself.
+Definitions = dict[tuple[str, str, tuple[str, ...]], tuple[dict[str, Any], tuple[str, ...]]]
 
 
 def plan(
@@ -166,11 +166,13 @@ def plan(
     image, push = image_uri(job, config, system, pushed=pushed_image)
     command = job.command(system) or (UNRESOLVED,)
     key = (job.name, image, tuple(command))
-    definition = definitions.get(key) if definitions is not None else None
-    if definition is None:
-        definition = render.definition_request(job, config, image=image, command=command)
+    rendered = definitions.get(key) if definitions is not None else None
+    if rendered is None:
+        made = render.definition_request(job, config, image=image, command=command)
+        rendered = (made, limits.definition_problems(made))
         if definitions is not None:
-            definitions[key] = definition
+            definitions[key] = rendered
+    definition, of_definition = rendered
     job_name = (
         naming.job_name(job.name, tuple(args), include_args=job.include_positional_args_in_name)
         if slot is None
@@ -187,7 +189,7 @@ def plan(
         depends_on=depends_on,
         tags=runs.run_tags(job, tuple(args), slot, environ),
     )
-    limits.check(job.name, definition, request)
+    limits.check(job.name, definition, request, of_definition)
     return Plan(
         job=job,
         job_name=job_name,
