@@ -204,6 +204,8 @@ class BatchShim:
         self._places: dict[str, tuple[int, int]] = {}
         # A revision as moto describes it, read once (a revision never changes)
         self._definitions: dict[str, dict[str, Any]] = {}
+        # job name -> when each SubmitJob of it under way began (moto may have created the job, not yet followed)
+        self._submitting: dict[str, list[int]] = {}
         for action, interceptor in (
             ("CreateConsumableResource", self._create_consumable),
             ("DescribeConsumableResource", self._describe_consumable),
@@ -296,6 +298,20 @@ class BatchShim:
     # -- interceptors
 
     def _submit(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
+        # From moto's creating the job to the shim's following it, moto lists it SUCCEEDED: listed meanwhile, it is
+        # SUBMITTED, as Batch lists a job it has just created (a concurrent caller's settlement must see it).
+        name, since = request.get("jobName", ""), _now() - 1
+        with self._lock:
+            self._submitting.setdefault(name, []).append(since)
+        try:
+            return self._submitted(request, forward)
+        finally:
+            with self._lock:
+                self._submitting[name].remove(since)
+                if not self._submitting[name]:
+                    del self._submitting[name]
+
+    def _submitted(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
         answer = forward()
         script = self.scripts.get(request.get("jobName", ""), self.default)
         if answer.status != 200 or script is None:
@@ -329,6 +345,15 @@ class BatchShim:
     def _overlaid(self, job: dict[str, Any], *, summary: bool) -> dict[str, Any]:
         run = self._runs.get(job.get("jobId", ""))
         if run is None:
+            with self._lock:
+                starts = list(self._submitting.get(job.get("jobName", ""), []))
+            if (
+                starts
+                and job.get("createdAt", 0) >= min(starts)
+                and self.scripts.get(job.get("jobName", ""), self.default) is not None
+            ):
+                job = {k: v for k, v in job.items() if k not in ("statusReason", "startedAt", "stoppedAt")}
+                job["status"] = "SUBMITTED"
             return job
         with self._lock:
             state = run.snapshot()
@@ -465,7 +490,7 @@ class BatchShim:
 
     def _list(self, request: dict[str, Any], forward: Callable[[], Answer]) -> Answer:
         answer = forward()
-        if answer.status != 200 or not self._runs:
+        if answer.status != 200 or not (self._runs or self._submitting):
             return answer
         status = request.get("jobStatus")
         if status is not None and not request.get("filters"):

@@ -168,3 +168,33 @@ def test_moto_alone_drops_ecs_settings_and_the_shim_keeps_them(moto: Moto) -> No
     create(batch, "kept")
     (kept,) = batch.describe_compute_environments(computeEnvironments=["kept"])["computeEnvironments"]
     assert kept["ecsSettings"] == {"containerInsights": "ENABLED"}
+
+
+def test_a_job_moto_created_before_the_shim_follows_it_is_listed_submitted(
+    moto: Moto, definition: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between moto's creating a job (SUCCEEDED, in moto) and the shim's following it, a concurrent caller's listing
+    sees it SUBMITTED, as Batch lists a job it has just created: a race's settlement must see every job of the name.
+    The window is held open here by keeping the shim reading the job's definition."""
+    import threading
+
+    moto.shim.default = Script()
+    reading, release = threading.Event(), threading.Event()
+    read = moto.shim._definition
+
+    def slow(ref: str) -> dict[str, Any]:
+        reading.set()
+        release.wait(10)
+        return read(ref)
+
+    monkeypatch.setattr(moto.shim, "_definition", slow)
+    submitted: list[str] = []
+    caller = threading.Thread(target=lambda: submitted.append(submit(moto, "racing")))
+    caller.start()
+    try:
+        assert reading.wait(10)
+        seen = listed(moto, "SUBMITTED")
+    finally:
+        release.set()
+        caller.join(10)
+    assert seen == submitted and len(seen) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -92,40 +91,30 @@ def _active_job(job: Mapping[str, Any]) -> ActiveJob:
 
 
 def list_queue(
-    batch: BatchClient,
-    queue: str,
-    statuses: Sequence[str],
-    budget: int | None = None,
-    map_each: MapEach | None = None,
+    batch: BatchClient, queue: str, statuses: Sequence[str], budget: int | None = None
 ) -> list[dict[str, Any]] | None:
     """Every job in `statuses` in the queue, following every page (AWS pages at 100); None once `budget` calls were
-    made without reaching the end. A status asked for lists top-level jobs only: no array children. With `map_each`,
-    the statuses are listed at once (their pages one after another), the budget shared."""
+    made without reaching the end. A status asked for lists top-level jobs only: no array children. The statuses are
+    listed one after another, in the order jobs move through them, never at once: a job moving on meanwhile is then
+    listed in its next status, where listing them at once could miss it in both (and a race's settlement would keep
+    a duplicate)."""
+    found: list[dict[str, Any]] = []
     calls = 0
-    counting = threading.Lock()
-    over = False
-
-    def one(status: str) -> list[dict[str, Any]]:
-        nonlocal calls, over
-        found: list[dict[str, Any]] = []
+    for status in statuses:
         token: str | None = None
         while True:
-            with counting:
-                if over or (budget is not None and calls >= budget):
-                    over = True
-                    return []
-                calls += 1
+            if budget is not None and calls >= budget:
+                return None
             args: dict[str, Any] = {"jobQueue": queue, "jobStatus": status}
             if token is not None:
                 args["nextToken"] = token
             page = batch.list_jobs(**args)
+            calls += 1
             found += [dict(job) for job in page["jobSummaryList"] if job.get("status", status) == status]
             token = page.get("nextToken")
             if not token:
-                return found
-
-    listed = map_each(one, statuses) if map_each is not None else [one(status) for status in statuses]
-    return None if over else [job for jobs in listed for job in jobs]
+                break
+    return found
 
 
 def _named(batch: BatchClient, queue: str, name: str) -> list[dict[str, Any]]:
@@ -142,7 +131,7 @@ def same_named(
     numbers allow: one listing of the statuses, page by page, unless it takes more calls than one lookup per name
     would; then one lookup per name (`map_each` runs them, concurrently)."""
     # A listing costs a call per status at least: below that many names, lookups by name are cheaper for sure.
-    listed = list_queue(batch, queue, statuses, len(names), map_each) if len(names) > len(statuses) else None
+    listed = list_queue(batch, queue, statuses, budget=len(names)) if len(names) > len(statuses) else None
     if listed is None:
         listed = [job for jobs in map_each(lambda name: _named(batch, queue, name), list(names)) for job in jobs]
     found: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
