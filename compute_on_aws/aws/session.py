@@ -68,7 +68,8 @@ class Aws:
 
     def map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """function over items on up to CONNECTIONS threads, in order; Batch's rate limit sets the pace of its calls.
-        An item that fails raises once all are done, and stops nothing else (another queue's calls go on). On Ctrl-C, calls waiting for their turn are never sent (the signal is deferred to this loop: raised inside
+        An item that fails raises once all are done, and stops nothing else (another queue's calls go on). On Ctrl-C,
+        calls waiting for their turn are never sent (the signal is deferred to this loop: raised inside
         concurrent.futures' waiting, it could leave a future's lock held and the threads blocked on it for ever)."""
         if len(items) <= 1:
             return [function(item) for item in items]

@@ -26,7 +26,7 @@ ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 FINAL = ("SUCCEEDED", "FAILED")
 # The jobs waiting for the machine, in the order a worker takes them (higher queue priority first, then as queued).
 IN_LINE = "SELECT * FROM jobs WHERE status = 'RUNNABLE' AND is_parent = 0 ORDER BY queue_priority DESC, seq"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS definitions (
@@ -65,7 +65,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     terminate_reason TEXT,
     worker_id TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, queue_priority, seq);
+-- In IN_LINE's order, so that the head of the line is read without sorting every waiting job (3).
+CREATE INDEX IF NOT EXISTS jobs_in_line ON jobs (status, queue_priority DESC, seq);
+DROP INDEX IF EXISTS jobs_by_status;
 CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (queue, job_name);
 CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id);
 CREATE TABLE IF NOT EXISTS attempts (

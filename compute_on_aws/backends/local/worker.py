@@ -1,10 +1,10 @@
 """The local worker: moves jobs through Batch's states and runs each attempt as a process group on this machine.
 
 One loop (this thread) promotes jobs (dependencies, array parents), recovers jobs of dead workers and takes RUNNABLE
-jobs within the vCPU capacity; each taken job runs in its own thread (build, process, timeout, terminate). The loop is
-the worker's only writer: an attempt's thread reports its start and its end as events, and the loop records them (and
-decides retries) in the same transaction that takes the next jobs, so attempts never wait on each other for the
-database's lock.
+jobs within the vCPU capacity; each taken job runs on a thread of its own (build, process, timeout, terminate). The
+loop is the worker's only writer: an attempt's thread reports its start and its end as events, and the loop records
+them (and decides retries) in the same transaction that takes the next jobs, so attempts never wait on each other for
+the database's lock.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,10 @@ class Worker:
         self.settings = settings
         self.worker_id = f"worker-{uuid.uuid4()}"
         self.stopping = threading.Event()
-        self.threads: dict[str, threading.Thread] = {}
+        # Attempts under way, by job id. Their threads are kept for the next attempts: starting a thread per job
+        # cost more than a trivial job itself. As many as run at once (never a job waiting for a thread).
+        self.threads: dict[str, Future[None]] = {}
+        self._attempts = ThreadPoolExecutor(max_workers=1 << 20, thread_name_prefix="attempt")
         self._definitions: dict[str, dict[str, Any]] = {}
         self.wakeup = Wakeup(None)  # made in run(), once the state folder exists
         # Connections of finished attempts, for the next ones: an attempt takes one, so none is shared at once.
@@ -121,19 +125,16 @@ class Worker:
         idle_since: float | None = None
         try:
             while not self.stopping.is_set():
-                busy = self.tick(db)
-                if busy:
-                    idle_since = None
-                elif self.settings.exit_when_idle:
-                    idle_since = idle_since or time.monotonic()
-                    if time.monotonic() - idle_since >= self.settings.idle_seconds:
+                self.tick(db)
+                if self.settings.exit_when_idle:
+                    idle_since = None if self.busy(db) else idle_since or time.monotonic()
+                    if idle_since is not None and time.monotonic() - idle_since >= self.settings.idle_seconds:
                         break
                 self.wakeup.wait(self.settings.poll_seconds)
         finally:
             # Stopping with jobs running: they end like jobs on a host that went away (retried by the default rules).
             self.stopping.set()
-            for thread in list(self.threads.values()):
-                thread.join()
+            self._attempts.shutdown(wait=True)
             for connection in self._idle_connections:
                 connection.close()
             with transaction(db):
@@ -146,9 +147,9 @@ class Worker:
         self.stopping.set()
         self.wakeup.poke()
 
-    def tick(self, db: sqlite3.Connection) -> bool:
-        """One round; True while there is anything left to do."""
-        self.threads = {k: t for k, t in self.threads.items() if t.is_alive()}
+    def tick(self, db: sqlite3.Connection) -> None:
+        """One round: what attempts reported recorded, jobs promoted, the ones that fit started."""
+        self.threads = {k: t for k, t in self.threads.items() if not t.done()}
         full = time.monotonic() >= self._full_round_at
         if full:
             self._full_round_at = time.monotonic() + self.settings.poll_seconds
@@ -160,10 +161,11 @@ class Worker:
             self._promote(db)
             claimed = self._claim(db, full=full)
         for job in claimed:
-            thread = threading.Thread(target=self._run_job, args=(job,), name=job["job_id"], daemon=True)
-            self.threads[job["job_id"]] = thread
-            thread.start()
-        # A job needing more vCPUs than this worker has waits for another worker: it does not keep this one busy.
+            self.threads[job["job_id"]] = self._attempts.submit(self._run_job, job)
+
+    def busy(self, db: sqlite3.Connection) -> bool:
+        """Whether anything is left to do (asked only by a worker that ends when idle). A job needing more vCPUs than
+        this worker has waits for another worker: it does not keep this one busy."""
         active = db.execute(
             "SELECT COUNT(*) FROM jobs WHERE status IN ('SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING') "
             "AND is_parent = 0 AND NOT (status = 'RUNNABLE' AND vcpus > ?)",
@@ -261,7 +263,8 @@ class Worker:
 
     def _claim(self, db: sqlite3.Connection, *, full: bool = True) -> list[dict[str, Any]]:
         """RUNNABLE jobs by queue priority then submission order, as long as their vCPUs fit in what is free. A round
-        that is not `full` looks at the first HEAD_OF_LINE jobs only (and none when nothing is free)."""
+        that is not `full` reads the line only until what is free is taken (at most HEAD_OF_LINE jobs); a full one
+        reads all of it, to give each job too large for the machine its reason."""
         if self.stopping.is_set():
             return []
         used = db.execute(
@@ -271,9 +274,14 @@ class Worker:
         if not full and free <= 1e-9:
             return []
         available = self._consumables_free(db)
-        claimed = []
-        for row in db.execute(IN_LINE if full else f"{IN_LINE} LIMIT {HEAD_OF_LINE}").fetchall():
+        claimed: list[dict[str, Any]] = []
+        reasons: list[tuple[str, str]] = []
+        # Read first, written after: the line's cursor stays open while it is read, and rows it has not reached yet
+        # are never changed under it.
+        for row in db.execute(IN_LINE if full else f"{IN_LINE} LIMIT {HEAD_OF_LINE}"):
             if free <= 1e-9 and row["vcpus"] <= self.settings.max_vcpus:
+                if not full:
+                    break
                 continue  # no room left: only jobs too large for the machine still get their reason
             job = row_to_dict(row)
             if job["vcpus"] > self.settings.max_vcpus:
@@ -282,7 +290,7 @@ class Worker:
                     f"the local capacity (max_vcpus) is {self.settings.max_vcpus:g}"
                 )
                 if job["status_reason"] != reason:
-                    db.execute("UPDATE jobs SET status_reason = ? WHERE job_id = ?", (reason, job["job_id"]))
+                    reasons.append((reason, job["job_id"]))
                 continue
             if job["vcpus"] > free + 1e-9:
                 continue
@@ -292,22 +300,27 @@ class Worker:
                 name = short[0]
                 reason = f"waiting for consumable resource {name} ({needs[name]} needed, {available.get(name, 0)} free)"
                 if job["status_reason"] != reason:
-                    db.execute("UPDATE jobs SET status_reason = ? WHERE job_id = ?", (reason, job["job_id"]))
+                    reasons.append((reason, job["job_id"]))
                 continue
             for n, q in needs.items():
                 available[n] -= q
             free -= job["vcpus"]
             job["attempt"] += 1
-            db.execute(
-                "UPDATE jobs SET status = 'STARTING', worker_id = ?, attempt = ?, status_reason = NULL, "
-                "started_at = COALESCE(started_at, ?) WHERE job_id = ? AND status = 'RUNNABLE'",
-                (self.worker_id, job["attempt"], now(), job["job_id"]),
-            )
-            db.execute(
-                "INSERT INTO attempts (job_id, attempt, started_at, log_path) VALUES (?, ?, ?, ?)",
-                (job["job_id"], job["attempt"], now(), str(self.store.log_path(job["job_id"], job["attempt"]))),
-            )
             claimed.append(job)
+        db.executemany("UPDATE jobs SET status_reason = ? WHERE job_id = ?", reasons)
+        started = now()
+        db.executemany(
+            "UPDATE jobs SET status = 'STARTING', worker_id = ?, attempt = ?, status_reason = NULL, "
+            "started_at = COALESCE(started_at, ?) WHERE job_id = ? AND status = 'RUNNABLE'",
+            [(self.worker_id, job["attempt"], started, job["job_id"]) for job in claimed],
+        )
+        db.executemany(
+            "INSERT INTO attempts (job_id, attempt, started_at, log_path) VALUES (?, ?, ?, ?)",
+            [
+                (job["job_id"], job["attempt"], started, str(self.store.log_path(job["job_id"], job["attempt"])))
+                for job in claimed
+            ],
+        )
         return claimed
 
     def _definition(self, db: sqlite3.Connection, ref: str) -> dict[str, Any]:
