@@ -367,31 +367,29 @@ class Worker:
 
     def _run_job(self, job: dict[str, Any]) -> None:
         db = self._connection()
+        work = self.store.work_dir(job["job_id"], job["attempt"])
         try:
             try:
-                outcome = self._attempt(db, job)
+                outcome = self._attempt(db, job, work)
             except Exception as e:  # a bug here must not leave the job STARTING forever
                 outcome = AttemptEnd(None, f"InternalError: the local worker failed: {e!r}", retryable=False)
             self._events.put(("ended", job, outcome))
+            self.wakeup.poke()  # its slot is free, and jobs after it may start: told before the cleaning up
         finally:
+            try:
+                work.rmdir()  # what most jobs leave: nothing
+            except OSError:
+                shutil.rmtree(work, ignore_errors=True)
+            self._gc_root(job).unlink(missing_ok=True)
             with self._connections_lock:
                 self._idle_connections.append(db)
-            self.wakeup.poke()  # its slot is free, and jobs after it may start
 
-    def _attempt(self, db: sqlite3.Connection, job: dict[str, Any]) -> AttemptEnd:
+    def _attempt(self, db: sqlite3.Connection, job: dict[str, Any], work: Path) -> AttemptEnd:
         log_path = self.store.log_path(job["job_id"], job["attempt"])
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        work = self.store.work_dir(job["job_id"], job["attempt"])
         work.mkdir(parents=True, exist_ok=True)
         with private_log(log_path) as log:
-            try:
-                return self._execute(db, job, log, work)
-            finally:
-                try:
-                    work.rmdir()  # what most jobs leave: nothing
-                except OSError:
-                    shutil.rmtree(work, ignore_errors=True)
-                self._gc_root(job).unlink(missing_ok=True)
+            return self._execute(db, job, log, work)
 
     def _gc_root(self, job: dict[str, Any]) -> Path:
         return self.store.root / "gcroots" / str(job["job_id"]).replace(":", "_")
