@@ -178,13 +178,15 @@ class Local:
                     process.wait()
         if not self.state.joinpath("state.sqlite").exists():
             return
-        # Workers `queue` started by itself, and any job process left behind by a failing test.
-        for row in self.query("SELECT pid, identity FROM workers"):
-            if same_process(row["pid"], row["identity"]):
-                _stop(row["pid"], group=False)
-        for row in self.query("SELECT pid, identity FROM attempts WHERE pid IS NOT NULL"):
-            if same_process(row["pid"], row["identity"]):
-                _stop(row["pid"], group=True)
+        # Workers `queue` started by itself, and any job process left behind by a failing test (a test that damaged
+        # the state file left none).
+        with contextlib.suppress(sqlite3.DatabaseError):
+            for row in self.query("SELECT pid, identity FROM workers"):
+                if same_process(row["pid"], row["identity"]):
+                    _stop(row["pid"], group=False)
+            for row in self.query("SELECT pid, identity FROM attempts WHERE pid IS NOT NULL"):
+                if same_process(row["pid"], row["identity"]):
+                    _stop(row["pid"], group=True)
 
     # -- state
 
@@ -705,6 +707,30 @@ def test_a_new_worker_recovers_the_job_of_a_killed_worker(local: Local) -> None:
     assert gone(pid)
 
 
+def test_a_running_job_whose_worker_died_says_so_and_a_cancel_of_it_is_kept(local: Local) -> None:
+    """`status` of a RUNNING job whose worker was killed names the lost worker; cancelling it says the stop waits
+    for a worker; the next worker ends it with the cancel's reason, not as a lost host, and does not retry it."""
+    local.job("stuck", 'echo $$ > "$OUT/pid"; exec sleep 300', attrs="attempts = 3;")
+    local.write_manifest()
+    job_id = local.queue("stuck")
+    pid = local.kill_worker_mid_job(job_id)
+    shown = local.run("status", job_id, "--json")
+    assert shown.code == 0, shown.err
+    (view,) = shown.json()["jobs"]
+    assert view["status"] == "RUNNING" and "its local worker is gone" in view["status_reason"]
+    cancelled = local.run("cancel", job_id, "--reason", "not needed")
+    assert cancelled.code == 0, cancelled.err
+    assert (
+        cancelled.out
+        == f"{job_id}: terminating once a worker starts (its worker is gone; the cancel is kept, not retried)\n"
+    )
+    local.drain()
+    job = local.status(job_id)
+    assert (job["status"], job["status_reason"]) == ("FAILED", "not needed")
+    assert [(a["attempt"], a["status_reason"]) for a in local.attempts(job_id)] == [(1, "not needed")]
+    assert gone(pid)
+
+
 def test_two_workers_at_once_run_every_job_exactly_once(local: Local) -> None:
     local.job("quick", 'echo "$0" >> "$OUT/markers"')
     local.write_manifest()
@@ -952,6 +978,57 @@ def test_the_state_folder_and_its_files_are_private(local: Local) -> None:
     assert {str(p.relative_to(local.state)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {
         str(p.relative_to(local.state)): "0o600" for p in files
     }
+    folders = [p for p in local.state.rglob("*") if p.is_dir()]
+    assert {"logs", "work"} <= {p.name for p in folders}
+    assert {str(p.relative_to(local.state)): oct(stat.S_IMODE(p.stat().st_mode)) for p in folders} == {
+        str(p.relative_to(local.state)): "0o700" for p in folders
+    }
+
+
+def _damage_by_dropping_a_table(database: Path) -> None:
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        db.execute("DROP TABLE attempts")
+        db.commit()
+
+
+def _damage_by_truncating(database: Path) -> None:
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    database.write_bytes(database.read_bytes()[: database.stat().st_size // 2])
+
+
+def _damage_by_emptying(database: Path) -> None:
+    database.write_bytes(b"")
+    for suffix in ("-wal", "-shm"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (_damage_by_dropping_a_table, "is damaged (no such table: attempts)"),
+        (_damage_by_truncating, "is damaged (database disk image is malformed)"),
+        (_damage_by_emptying, "is empty, though this folder was set up before"),
+    ],
+)
+@pytest.mark.parametrize("command", [("list",), ("queue", "quiet")])
+def test_a_damaged_state_file_is_named_never_read_as_an_empty_history(
+    local: Local, damage: Callable[[Path], None], said: str, command: tuple[str, ...]
+) -> None:
+    """A dropped table, a truncated file or an emptied one (23 jobs once vanished without a word): one line naming
+    the state folder and what to do, exit 2, nothing queued."""
+    local.job("quiet", "true")
+    local.write_manifest()
+    local.queue("quiet")
+    database = local.state / "state.sqlite"
+    damage(database)
+    before = database.read_bytes()
+    result = local.run(*command)
+    assert result.code == 2, result.err
+    (line,) = result.err.splitlines()
+    assert line.startswith(f"error: state folder {local.state}: state.sqlite ") and said in line, line
+    assert "move the folder aside" in line
+    assert database.read_bytes() == before
 
 
 def test_a_job_that_ends_while_its_worker_is_dead_keeps_its_real_outcome(local: Local) -> None:

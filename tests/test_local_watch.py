@@ -87,7 +87,8 @@ def test_an_unusable_state_folder_is_one_line(cli, tmp_path: Path) -> None:
     (state / "state.sqlite").write_text("not a database")
     result = cli("--state-dir", str(state), "--backend", "local", "status", "x")
     assert result.code == 2
-    assert result.err == f"error: state folder {state}: state.sqlite is unusable: file is not a database\n"
+    (line,) = result.err.splitlines()
+    assert line.startswith(f"error: state folder {state}: state.sqlite is damaged (file is not a database): ")
 
 
 @pytest.mark.parametrize(("option", "value"), [("--max-vcpus", "0"), ("--kill-grace", "-1")])

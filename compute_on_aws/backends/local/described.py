@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import sqlite3
 
+from compute_on_aws.backends.local import processes
 from compute_on_aws.watching.views import Attempt, JobView
 
+# What a STARTING or RUNNING job whose worker is gone says (the next worker recovers it).
+WORKER_GONE = (
+    "its local worker is gone (stopped or killed): the next worker to start (compute-on-aws worker, or the next "
+    "queue) ends this attempt as a lost host, retried by the job's retry rules"
+)
 
-def view_of(db: sqlite3.Connection, row: sqlite3.Row) -> JobView:
-    """A local job as the same JobView the AWS backend gives."""
+
+def live_worker_ids(db: sqlite3.Connection) -> set[str]:
+    return {w["worker_id"] for w in db.execute("SELECT * FROM workers") if processes.alive(w["pid"], w["identity"])}
+
+
+def view_of(db: sqlite3.Connection, row: sqlite3.Row, live_workers: set[str] | None = None) -> JobView:
+    """A local job as the same JobView the AWS backend gives. With `live_workers`, a job started by a worker not
+    among them says that its worker is gone."""
     attempts = tuple(
         Attempt(
             exit_code=a["exit_code"],
@@ -29,7 +41,14 @@ def view_of(db: sqlite3.Connection, row: sqlite3.Row) -> JobView:
         job_id=row["job_id"],
         job_name=row["job_name"],
         status=row["status"],
-        status_reason=row["status_reason"],
+        status_reason=(
+            WORKER_GONE
+            if live_workers is not None
+            and row["status"] in ("STARTING", "RUNNING")
+            and row["is_parent"] == 0
+            and row["worker_id"] not in live_workers
+            else row["status_reason"]
+        ),
         queue=row["queue"],
         definition=row["definition"],
         created_at=row["created_at"],

@@ -7,6 +7,7 @@ calls serialise and a job is never run twice. Secret values are never written he
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import select
@@ -14,19 +15,21 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Concatenate, ParamSpec, Protocol, TypeVar
 
-from compute_on_aws.errors import UserError
+from compute_on_aws.errors import ComputeOnAwsError, UserError
 
 ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 FINAL = ("SUCCEEDED", "FAILED")
 # The jobs waiting for the machine, in the order a worker takes them (higher queue priority first, then as queued).
 IN_LINE = "SELECT * FROM jobs WHERE status = 'RUNNABLE' AND is_parent = 0 ORDER BY queue_priority DESC, seq"
 SCHEMA_VERSION = 3
+# Every table _SCHEMA makes: one missing (dropped by hand) is a damaged state file, said so at once.
+TABLES = frozenset({"definitions", "jobs", "attempts", "consumables", "workers"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS definitions (
@@ -98,6 +101,40 @@ CREATE TABLE IF NOT EXISTS workers (
 """
 
 
+def state_error(store: Store, error: sqlite3.DatabaseError) -> ComputeOnAwsError:
+    """What a failing query says of the state folder, in one line: busy (another process kept it locked), or damaged
+    (a truncated file, a table gone)."""
+    where = f"state folder {store.root}: {store.database.name}"
+    if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+        return ComputeOnAwsError(f"{where} stayed locked for 30 s by another process (a stuck worker?): try again")
+    return UserError(
+        f"{where} is damaged ({error}): restore it from a copy, or move the folder aside to start afresh (the local "
+        "jobs' history in it is then gone)"
+    )
+
+
+class _HasStore(Protocol):
+    store: Store
+
+
+S = TypeVar("S", bound=_HasStore)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """A method of an object with a `store` whose SQLite failures become state_error's one line."""
+
+    @functools.wraps(method)
+    def call(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as e:
+            raise state_error(self.store, e) from None
+
+    return call
+
+
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "compute-on-aws"
@@ -112,6 +149,23 @@ class Store:
     @property
     def database(self) -> Path:
         return self.root / "state.sqlite"
+
+    def private_dir(self, path: Path) -> Path:
+        """Makes the folder `path` (inside the state folder) and its missing parents, each 0700: logs hold what jobs
+        printed, work folders what they wrote."""
+        missing = []
+        for folder in (path, *path.parents):
+            if folder == self.root or folder.exists():
+                break
+            missing.append(folder)
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700, exist_ok=True)
+        return path
+
+    @property
+    def initialized_path(self) -> Path:
+        """Written once the database was first set up: a database found empty after that was emptied or replaced."""
+        return self.root / "initialized"
 
     def log_path(self, job_id: str, attempt: int) -> Path:
         return self.root / "logs" / job_id.replace(":", "_") / f"attempt-{attempt}.log"
@@ -156,11 +210,26 @@ class Store:
             connection.execute("PRAGMA busy_timeout=30000")
             if not durable:
                 connection.execute("PRAGMA synchronous=NORMAL")
-            if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0 and self.initialized_path.exists():
+                connection.close()
+                raise UserError(
+                    f"state folder {self.root}: {self.database.name} is empty, though this folder was set up before: "
+                    "the file was emptied or replaced, and the local jobs' history is gone. Restore the file, or move "
+                    "the folder aside to start afresh"
+                )
+            if version >= SCHEMA_VERSION:
+                tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if missing := sorted(TABLES - tables):
+                    connection.close()
+                    raise state_error(self, sqlite3.DatabaseError(f"no such table: {', '.join(missing)}"))
+            if version < SCHEMA_VERSION:
                 # Once per state folder, not on every connection (pollers connect several times a second).
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.executescript(_SCHEMA)
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                # After the schema is in: a caller that still finds version 0 then is racing this one, not damage.
+                self.initialized_path.touch(mode=0o600)
                 for path in (
                     self.database,
                     self.root / f"{self.database.name}-wal",
@@ -171,7 +240,7 @@ class Store:
         except OSError as e:
             raise UserError(f"state folder {self.root}: {e.strerror} (set --state-dir or local.state_dir)") from None
         except sqlite3.DatabaseError as e:
-            raise UserError(f"state folder {self.root}: {self.database.name} is unusable: {e}") from None
+            raise state_error(self, e) from None
         return connection
 
 

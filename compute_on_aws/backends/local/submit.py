@@ -272,6 +272,7 @@ def cancel(store: Store, job_ids: list[str], reason: str) -> list[tuple[str, str
     done: list[tuple[str, str]] = []
     db = store.connect()
     try:
+        live = {w["worker_id"] for w in live_workers(db)}
         for job_id in job_ids:
             with transaction(db):
                 row = db.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -291,13 +292,29 @@ def cancel(store: Store, job_ids: list[str], reason: str) -> list[tuple[str, str
                     f"WHERE job_id IN ({marks}) AND status IN ('SUBMITTED', 'PENDING', 'RUNNABLE')",
                     (reason, now(), *targets),
                 ).rowcount
+                # (Not UPDATE ... RETURNING: SQLite 3.35 and later only.)
                 running = db.execute(
+                    f"SELECT worker_id FROM jobs WHERE job_id IN ({marks}) "  # noqa: S608
+                    "AND status IN ('STARTING', 'RUNNING')",
+                    targets,
+                ).fetchall()
+                db.execute(
                     f"UPDATE jobs SET terminate_reason = ? WHERE job_id IN ({marks}) "  # noqa: S608
                     "AND status IN ('STARTING', 'RUNNING')",
                     (reason, *targets),
-                ).rowcount
+                )
+                orphaned = any(r["worker_id"] not in live for r in running)
                 done.append(
-                    (job_id, "terminating" if running else "cancelled" if queued else f"already {row['status']}")
+                    (
+                        job_id,
+                        "terminating once a worker starts (its worker is gone; the cancel is kept, not retried)"
+                        if orphaned
+                        else "terminating"
+                        if running
+                        else "cancelled"
+                        if queued
+                        else f"already {row['status']}",
+                    )
                 )
     finally:
         db.close()

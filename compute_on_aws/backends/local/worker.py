@@ -33,6 +33,7 @@ from compute_on_aws.backends.local.store import (
     now,
     private_log,
     row_to_dict,
+    state_error,
     transaction,
 )
 
@@ -216,10 +217,13 @@ class Worker:
             self._finish_attempt(db, job, self._orphan_end(job))
 
     def _orphan_end(self, job: dict[str, Any]) -> AttemptEnd:
-        """How an attempt whose worker died ended: its recorded exit status if it finished, else a lost host."""
+        """How an attempt whose worker died ended: its recorded exit status if it finished, else the terminate asked
+        for meanwhile (a cancel is not retried), else a lost host."""
         try:
             code = int(self.store.exit_path(job["job_id"], job["attempt"]).read_text())
         except (OSError, ValueError):
+            if job["terminate_reason"]:
+                return AttemptEnd(None, job["terminate_reason"], retryable=False)
             return AttemptEnd(None, HOST_GONE)
         return AttemptEnd(code, EXITED)
 
@@ -386,8 +390,8 @@ class Worker:
 
     def _attempt(self, db: sqlite3.Connection, job: dict[str, Any], work: Path) -> AttemptEnd:
         log_path = self.store.log_path(job["job_id"], job["attempt"])
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        work.mkdir(parents=True, exist_ok=True)
+        self.store.private_dir(log_path.parent)
+        self.store.private_dir(work)
         with private_log(log_path) as log:
             return self._execute(db, job, log, work)
 
@@ -425,7 +429,7 @@ class Worker:
             # The entrypoint's closure is what the image would hold: build it (a no-op when already built).
             # A GC root keeps the entrypoint while the job runs (and stops Nix warning about it in the job's log).
             root = self._gc_root(job)
-            root.parent.mkdir(parents=True, exist_ok=True)
+            self.store.private_dir(root.parent)
             built = subprocess.run(
                 ["nix-store", "--realise", job["drv"], "--add-root", str(root)], capture_output=True, check=False
             )
@@ -548,4 +552,7 @@ def run_worker(store: Store, settings: WorkerSettings) -> None:
     worker = Worker(store, settings)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
-    worker.run()
+    try:
+        worker.run()
+    except sqlite3.DatabaseError as e:
+        raise state_error(store, e) from None
