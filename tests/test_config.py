@@ -282,6 +282,27 @@ def test_templates_are_relative_to_the_config_file(run, tmp_path: Path) -> None:
     assert job["definition"]["marker"] == "from-conf-tpl"
 
 
+def test_a_templates_folder_without_templates_is_refused(run, tmp_path: Path) -> None:
+    """`templates: /etc` (or a typo'd folder that exists): nothing in it would be used, silently."""
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "container.json").write_text("{}")  # not the name looked for
+    path = config_file(tmp_path, "queue: q\ntemplates: tpl\n")
+    result = run("--config", path, "render", "etl")
+    assert result.code == 2
+    (line,) = result.err.splitlines()
+    assert line.startswith(f"error: {path}: templates: folder {tmp_path / 'tpl'} holds none of container.json.j2, ")
+    assert "built-in templates would be used" in line
+
+
+def test_every_built_in_template_can_be_replaced() -> None:
+    """TEMPLATE_NAMES, which a templates folder is checked against, names every template the package ships."""
+    import compute_on_aws
+    from compute_on_aws.declared.config import TEMPLATE_NAMES
+
+    shipped = {p.name for p in (Path(compute_on_aws.__file__).parent / "templates").glob("*.j2")}
+    assert shipped and shipped <= set(TEMPLATE_NAMES)
+
+
 def test_a_typo_in_an_environment_not_chosen_is_still_reported(cli, tmp_path: Path) -> None:
     (tmp_path / "compute-on-aws.yaml").write_text("environments:\n  staging:\n    regoin: eu-west-1\n")
     (tmp_path / "jobs").mkdir()

@@ -271,12 +271,30 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+# The templates a project's own folder may replace: the built-in ones (compute_on_aws/templates) and the container
+# template of one platform.
+TEMPLATE_NAMES = (
+    "container.json.j2",
+    "container-ec2.json.j2",
+    "container-fargate.json.j2",
+    "ci-github.yml.j2",
+    "ci-github-infra.yml.j2",
+    "ci-gitlab.yml.j2",
+    "ci-gitlab-infra.yml.j2",
+)
+
+
 def _templates_dir(where: str, base_dir: Path, value: Any) -> Path | None:
     if value is None:
         return None
     folder = base_dir / _string(f"{where}: templates", value)
     if not folder.is_dir():
         raise UserError(f"{where}: templates: folder {folder} not found")
+    if not any((folder / name).is_file() for name in TEMPLATE_NAMES):
+        raise UserError(
+            f"{where}: templates: folder {folder} holds none of {', '.join(TEMPLATE_NAMES)}: the built-in templates "
+            "would be used for all (name the folder that holds yours)"
+        )
     return folder
 
 
