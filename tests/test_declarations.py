@@ -272,6 +272,23 @@ def test_after_cycles_are_reported_on_each_job_of_the_cycle(cli, tmp_path: Path)
     assert [j["name"] for j in data["jobs"]] == ["report"]
 
 
+def test_two_jobs_naming_one_definition_are_both_refused(cli, tmp_path: Path) -> None:
+    """Each would register a revision over the other's whenever queued; a job whose definitionName is its own name
+    is fine, as is a definitionName nobody else uses."""
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "daily", f'{{ {BASE} definitionName = "etl"; }}')
+    write_job(jobs, "hourly", f'{{ {BASE} definitionName = "etl"; }}')
+    write_job(jobs, "weekly", f'{{ {BASE} definitionName = "weekly-etl"; }}')
+    result, data = evaluate(cli, jobs)
+    assert result.code == 2
+    assert [j["name"] for j in data["jobs"]] == ["weekly"]
+    assert data["errors"] == [
+        f"{name}: definitionName: 'etl' is also the definition of {other}: each would register a revision over the "
+        "other's whenever queued (give each job a definition name of its own)"
+        for name, other in (("daily", "hourly"), ("hourly", "daily"))
+    ]
+
+
 def test_program_rules(cli, tmp_path: Path) -> None:
     jobs = tmp_path / "jobs"
     write_job(jobs, "neither", '{ queue = "q"; }')

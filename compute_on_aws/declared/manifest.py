@@ -296,6 +296,18 @@ def parse_manifest(data: Any, source: str) -> Manifest:
         if any(p for _, p in problems):
             errors[name] = tuple(f"{name}: schedule: entry {i + 1}: {p}" for i, p in problems if p)
             del jobs[name]
+    # Two jobs registering one definition name would register revisions over each other's at every queue.
+    sharing: dict[str, list[str]] = {}
+    for name, job in jobs.items():
+        sharing.setdefault(job.definition_name, []).append(name)
+    for definition, names in sharing.items():
+        for name in names if len(names) > 1 else ():
+            others = " and ".join(n for n in names if n != name)
+            errors[name] = (
+                f"{name}: definitionName: {definition!r} is also the definition of {others}: each would register a "
+                "revision over the other's whenever queued (give each job a definition name of its own)",
+            )
+            del jobs[name]
     return Manifest(
         jobs=jobs,
         errors=dict(sorted(errors.items())),

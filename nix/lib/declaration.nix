@@ -647,7 +647,7 @@ in
       default = null;
       description = ''
         Name of the job definition this job registers (unset: the job's name). A new revision is registered only
-        when the rendered definition changes.
+        when the rendered definition changes. One job's own: two jobs naming one definition are refused.
       '';
       check = awsName;
     };
