@@ -243,7 +243,8 @@ def manifest_job(**changes: Any) -> dict[str, Any]:
         "image": {"kind": "reference", "reference": "busybox:1.36"},
         "schedules": [],
     }
-    job.update(changes)
+    # A definition of its own, as `evalJobs` names it (the job's name), unless the change names one.
+    job.update({"definitionName": changes.get("name", job["name"])}, **changes)
     return job
 
 
