@@ -281,6 +281,23 @@ def test_an_empty_value_is_refused_not_read_as_unset(cli, jobs: Path, args: list
     assert result.code == 2 and result.err == f"error: {message}\n"
 
 
+@pytest.mark.parametrize("backend", ["aws", "local"])
+@pytest.mark.parametrize("where", ["argument", "command"])
+def test_a_batch_parameter_reference_is_refused_on_both_backends(
+    cli, jobs: Path, tmp_path: Path, backend: str, where: str
+) -> None:
+    """`Ref::name` is replaced by AWS Batch with a job parameter, passed as it is by the local backend: refused on
+    both, in an argument or the declared command, before anything is queued."""
+    write_job(jobs, "refs", '{ queue = "default"; command = [ "echo" "--in=Ref::input" ]; image = "busybox"; }')
+    name, args = ("hello", ["ok", "--in=Ref::input"]) if where == "argument" else ("refs", [])
+    state = ["--state-dir", str(tmp_path / "state")] if backend == "local" else []
+    result = cli("--jobs", str(jobs), "--backend", backend, *state, "queue", name, *args, "--dry-run")
+    assert result.code == 2
+    shown = "argument 2 '--in=Ref::input'" if where == "argument" else "command: '--in=Ref::input'"
+    assert result.err.startswith(f"error: {name}: {shown}: AWS Batch would replace Ref::... with a job parameter")
+    assert len(result.err.splitlines()) == 1 and result.out == ""
+
+
 @pytest.mark.parametrize("line", ['tenant-a "x\x00y"', '["tenant-a", "x\\u0000y"]'], ids=["shell-words", "json-escape"])
 def test_an_args_line_holding_nul_is_refused_naming_the_line(cli, jobs: Path, tmp_path: Path, line: str) -> None:
     listing = tmp_path / "args.txt"

@@ -125,6 +125,26 @@ def _systems_built(manifest: Manifest, job: Job, system: str | None) -> None:
         )
 
 
+# AWS Batch replaces `Ref::<name>` in a job's command with the job's parameter of that name; the local backend has no
+# such parameters. Refused on both, so that a job runs the same words everywhere.
+PARAMETER_REFERENCE = "Ref::"
+
+
+def _refuse_parameter_references(job: Job, args: Sequence[str]) -> None:
+    for i, arg in enumerate(args, 1):
+        if PARAMETER_REFERENCE in arg:
+            raise UserError(
+                f"{job.name}: argument {i} {arg[:60]!r}: AWS Batch would replace {PARAMETER_REFERENCE}... with a job "
+                "parameter and the local backend would not; pass this value another way (a variable, a file)"
+            )
+    for word in job.program.command or ():
+        if PARAMETER_REFERENCE in word:
+            raise UserError(
+                f"{job.name}: command: {word[:60]!r}: AWS Batch would replace {PARAMETER_REFERENCE}... with a job "
+                "parameter and the local backend would not; take the value from a variable or an argument"
+            )
+
+
 # Rendered definitions by job name, image and command, with the limits each breaks by itself.
 Definitions = dict[tuple[str, str, tuple[str, ...]], tuple[dict[str, Any], tuple[str, ...]]]
 
@@ -144,6 +164,7 @@ def plan(
     """The requests that queue job `name` with `args`. `definitions` keeps the definitions rendered for the next plans
     of the same manifest and config: a thousand plans of one job render it once (and share it: read-only)."""
     job = find_job(manifest, name)
+    _refuse_parameter_references(job, args)
     missing = [v for v in job.environment if v not in environ]
     if missing:
         raise UserError(
