@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import bisect
+import os
 import shutil
 import subprocess
 import sys
@@ -109,6 +110,17 @@ def test_the_gitlab_job_runs_on_schedules_and_lists_the_schedules_to_create(cli,
     assert [r["if"] for r in job["rules"]] == ['$CI_PIPELINE_SOURCE == "schedule"', '$CI_PIPELINE_SOURCE == "web"']
     assert job["id_tokens"] == {"AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}}
     assert job["variables"]["AWS_ROLE_ARN"] == "arn:aws:iam::123456789012:role/ci"
+    # The token is a credential: its file readable by this user only, whatever the runner's umask.
+    token_file = job["variables"]["AWS_WEB_IDENTITY_TOKEN_FILE"]
+    (write,) = [line for line in job["script"] if token_file in line or "AWS_WEB_IDENTITY_TOKEN_FILE" in line]
+    run = subprocess.run(
+        ["sh", "-c", f'umask 022; {write}; stat -c %a "$AWS_WEB_IDENTITY_TOKEN_FILE"'],
+        env={"PATH": os.environ["PATH"], "AWS_ID_TOKEN": "t0ken", "AWS_WEB_IDENTITY_TOKEN_FILE": str(project / "tok")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout == "600\n" and (project / "tok").read_text() == "t0ken"
     assert job["script"][-2:] == [
         "nix run .#queue-job -- --due --backend aws --env staging",
         "nix run .#compute-on-aws -- schedules missed --window 24h --backend aws --env staging",
