@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -404,6 +405,26 @@ def test_a_chain_that_fails_half_way_says_what_stays_queued(
         f"compute-on-aws cancel {extract_id})"
     )
     assert error.startswith("error: load: looking for a duplicate of load in missing-queue: AWS ClientException:")
+
+
+def test_json_of_a_chain_that_fails_half_way_names_what_was_queued(
+    cli, moto: Moto, pipeline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script reading --json learns that extract was queued and why the call stopped, not an empty output."""
+    monkeypatch.setenv("RUN_DATE", "2026-11-25")
+    write_job(pipeline, "load", LOAD.replace('"default"', '"missing-queue"'))
+    result = queue(cli, pipeline, "load", "--json")
+    assert result.code == 1
+    (extract,) = moto.client("batch").list_jobs(jobQueue="default")["jobSummaryList"]
+    document = json.loads(result.out)
+    assert [(j["job"], j["jobId"], j["outcome"]) for j in document["jobs"]] == [
+        ("extract", extract["jobId"], "submitted")
+    ]
+    assert [f["job"] for f in document["failed"]] == ["load"]
+    assert document["stopped"].startswith(
+        "load: looking for a duplicate of load in missing-queue: AWS ClientException:"
+    )
+    assert result.err.splitlines()[-1] == f"error: {document['stopped']}"
 
 
 def test_arrays_wait_per_index_and_run_their_children_in_order(cli, moto: Moto, jobs: Path) -> None:

@@ -149,11 +149,15 @@ def _queue(
     try:
         with progress or nullcontext():
             queue_planned(planned, backend, tally, show)
-    except (ComputeOnAwsError, Signalled):
+    except (ComputeOnAwsError, Signalled) as e:
         # A failure of the whole call (not of one job), or Ctrl-C: what was queued stays queued.
+        if as_json:  # a script reading the document learns what was queued before it stopped
+            _print_document(tally, stopped=str(e) if isinstance(e, ComputeOnAwsError) else "interrupted")
         _report_queued_before(tally)
         raise
     if single and tally.not_queued:
+        if as_json:
+            _print_document(tally, stopped=str(tally.not_queued[0].error))
         _report_queued_before(tally)
         raise tally.not_queued[0].error
     _conclude(tally, many=len(planned.chains) > 1, as_json=as_json)
@@ -195,21 +199,29 @@ class _Shown:
 def _conclude(tally: Tally, *, many: bool, as_json: bool) -> None:
     """The JSON document, the summary of a bulk call or a failed one, and exit 1 (or the worst error's code) if a job
     was not queued."""
-    from compute_on_aws.cli import output
 
     if as_json:
-        print_json(
-            {
-                "jobs": [output.queue_result(q.plan, q.outcome) for q in tally.queued],
-                "definitions": output.definitions(q.plan for q in tally.queued),
-                "failed": [output.not_queued(n.plan, n.error) for n in tally.not_queued],
-            }
-        )
-        sys.stdout.flush()
+        _print_document(tally)
     if many or tally.not_queued:
         _summary(tally)
     if tally.not_queued:
         raise typer.Exit(max(n.error.exit_code for n in tally.not_queued))
+
+
+def _print_document(tally: Tally, *, stopped: str | None = None) -> None:
+    """--json's document: the jobs queued, their definitions, the jobs not queued; and, when the call stopped
+    part-way, why (the jobs listed stay queued)."""
+    from compute_on_aws.cli import output
+
+    document: dict[str, Any] = {
+        "jobs": [output.queue_result(q.plan, q.outcome) for q in tally.queued],
+        "definitions": output.definitions(q.plan for q in tally.queued),
+        "failed": [output.not_queued(n.plan, n.error) for n in tally.not_queued],
+    }
+    if stopped is not None:
+        document["stopped"] = stopped
+    print_json(document)
+    sys.stdout.flush()
 
 
 # From this many jobs in one call, progress is shown while they are queued.
