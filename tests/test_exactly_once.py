@@ -85,6 +85,19 @@ def test_a_submission_whose_answer_is_lost_leaves_exactly_one_job(cli, proxy, mo
     assert proxy.forwarded["SubmitJob"] == 1 and proxy.injected[("SubmitJob", fault)] == 1
 
 
+@pytest.mark.parametrize("fault", ["error-after", "close-after", "slow-after", "error-before"])
+def test_a_registration_whose_answer_is_lost_leaves_one_revision(cli, proxy, moto: Moto, jobs: Path, fault) -> None:
+    """RegisterJobDefinition takes no idempotency token: after a lost answer the revision is looked for, and
+    registered again only when AWS did not make it (error-before); never two revisions alike."""
+    proxy.script["RegisterJobDefinition"] = [fault]
+    result = queue(cli, jobs, "hello", "x")
+    assert result.code == 0, result.err
+    found = moto.client("batch").describe_job_definitions(jobDefinitionName="hello")["jobDefinitions"]
+    assert [d["revision"] for d in found] == [1]
+    assert result.json()["jobs"][0]["request"]["jobDefinition"] == "hello:1"
+    assert proxy.received["RegisterJobDefinition"] == (2 if fault == "error-before" else 1)
+
+
 def test_a_job_created_by_the_last_attempt_is_found(cli, proxy, moto: Moto, jobs: Path) -> None:
     proxy.script["SubmitJob"] = ["error-before", "error-before", "error-after"]
     result = queue(cli, jobs, "hello", "x")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from compute_on_aws.aws.session import OutcomeUnknown
 from compute_on_aws.planning.render import HASH_PARAMETER
 
 if TYPE_CHECKING:
@@ -63,13 +65,28 @@ def active_with_hash(batch: BatchClient, wanted: Mapping[str, str]) -> set[str]:
 
 
 def ensure_definition(batch: BatchClient, definition: dict[str, Any]) -> tuple[str, bool]:
-    """`name:revision` of an ACTIVE revision with the same content hash, registering one only when none has it."""
+    """`name:revision` of an ACTIVE revision with the same content hash, registering one only when none has it.
+
+    RegisterJobDefinition takes no idempotency token either: botocore does not send it again once AWS may have acted
+    (aws/session.py). A lost answer is followed by a look for the revision (after LISTING_LAG), and only a revision
+    not found is registered again: a lost answer leaves one revision, not two alike."""
     found = find_definition(batch, definition)
     if found is not None:
         return found, False
-    name = definition["jobDefinitionName"]
-    registered = batch.register_job_definition(**definition)
-    return f"{name}:{registered['revision']}", True
+    lost: OutcomeUnknown | None = None
+    for _ in range(SUBMIT_ATTEMPTS):
+        try:
+            registered = batch.register_job_definition(**definition)
+        except OutcomeUnknown as e:
+            lost = e
+            time.sleep(LISTING_LAG)
+            found = find_definition(batch, definition)
+            if found is not None:
+                return found, True
+            continue
+        return f"{definition['jobDefinitionName']}:{registered['revision']}", True
+    assert lost is not None
+    raise lost.error from None
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,7 @@ class Aws:
                 raise _configuration_error(e) from None
             if service == "batch":
                 client.meta.events.register("needs-retry.batch.SubmitJob", _retry_submit_only_if_unsent)
+                client.meta.events.register("needs-retry.batch.RegisterJobDefinition", _retry_submit_only_if_unsent)
                 if self.batch_budget is not None:
                     client.meta.events.register("before-send.batch", self.batch_budget.before_send)
             self._clients[service] = client
@@ -250,10 +251,11 @@ class OutcomeUnknown(Exception):
 def _retry_submit_only_if_unsent(
     response: Any = None, caught_exception: Any = None, operation: Any = None, **_: Any
 ) -> None:
-    """botocore's retry decision for SubmitJob, which has no idempotency token: a retry after a lost answer or a 5xx
-    could queue the job twice. None leaves the decision to the standard policy (throttled, or never connected: nothing
-    was created). Otherwise this raises OutcomeUnknown, and batch.submit_once finds out what AWS did. (Raising is the
-    one answer every botocore honours: botocore 1.34 reads a False from this hook as "retry at once".)"""
+    """botocore's retry decision for SubmitJob and RegisterJobDefinition, which take no idempotency token: a retry
+    after a lost answer or a 5xx could queue the job twice (or register two revisions alike). None leaves the decision
+    to the standard policy (throttled, or never connected: nothing was created). Otherwise this raises OutcomeUnknown,
+    and the caller finds out what AWS did (submitting.Submission, batch.ensure_definition). (Raising is the one answer
+    every botocore honours: botocore 1.34 reads a False from this hook as "retry at once".)"""
     import botocore.exceptions
 
     if caught_exception is not None:
