@@ -295,7 +295,7 @@ def test_the_gitlab_infra_jobs_plan_merge_requests_and_apply_the_default_branch(
             "'cachix/install-nix-action@v31' (a tag can be moved to other code; set ci.allow_unpinned: true to accept "
             "it)",
         ),
-        (("region: eu-central-1", "region: 'eu$(id)'"), "ci github: region: expected an AWS region"),
+        (("region: eu-central-1", "region: 'eu$(id)'"), "compute-on-aws.yaml: region: expected an AWS region name"),
     ],
     ids=["no-plan-role", "no-deploy-role", "branch-space", "branch-dots", "uses-injection", "uses-tag", "region"],
 )

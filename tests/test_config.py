@@ -222,6 +222,62 @@ def test_wrong_types_name_the_key(run, tmp_path: Path, text: str, named: str) ->
     assert len(result.err.splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('region: "us east 1"\n', "region: expected an AWS region name (like eu-west-1), got 'us east 1'"),
+        (
+            "region: eu-west-1; rm -rf /\n",
+            "region: expected an AWS region name (like eu-west-1), got 'eu-west-1; rm -rf /'",
+        ),
+        (
+            'queue: "a b"\n',
+            "queue: expected a job queue name (1-128 letters, digits, - or _) or a job-queue ARN, got 'a b'",
+        ),
+        (
+            "queue: arn:aws:batch:eu-west-1:123:job-queue/q\n",
+            "queue: expected a job queue name (1-128 letters, digits, - or _) or a job-queue ARN, got "
+            "'arn:aws:batch:eu-west-1:123:job-queue/q'",
+        ),
+        (
+            "roles:\n  job: not-an-arn\n",
+            "roles.job: expected an IAM role ARN (arn:aws:iam::<account>:role/<name>), got 'not-an-arn'",
+        ),
+        (
+            "roles:\n  execution: arn:aws:iam::123456789012:user/me\n",
+            "roles.execution: expected an IAM role ARN (arn:aws:iam::<account>:role/<name>), got "
+            "'arn:aws:iam::123456789012:user/me'",
+        ),
+        (
+            'environments:\n  "st ag":\n    queue: q\n',
+            "environments: 'st ag' is not an environment name (1-64 letters, digits, - _ or ., starting with a letter "
+            "or digit): it names CI jobs and --env",
+        ),
+    ],
+)
+def test_values_aws_would_refuse_are_refused_first(run, tmp_path: Path, text: str, line: str) -> None:
+    """Checked where AWS checks them, before they reach a template or a generated CI file."""
+    path = config_file(tmp_path, text)
+    result = run("--config", path, "render", "etl")
+    assert (result.code, result.out) == (2, "")
+    assert result.err == f"error: {path}: {line}\n"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("region", "us-gov-west-1"),
+        ("region", "cn-north-1"),
+        ("queue", "arn:aws:batch:eu-west-1:123456789012:job-queue/main_queue-2"),
+    ],
+)
+def test_values_aws_accepts_pass(run, tmp_path: Path, key: str, value: str) -> None:
+    text = "".join(f"{key}: {value}\n" if line.startswith(f"{key}:") else f"{line}\n" for line in BASE.splitlines())
+    text += "environments:\n  staging.eu-1:\n    tags: {}\n"
+    result = run("--config", config_file(tmp_path, text), "render", "etl")
+    assert result.code == 0, result.err
+
+
 def test_every_key_of_a_wrong_type_is_named_at_once(run, tmp_path: Path) -> None:
     path = config_file(tmp_path, "compute: [spot]\nqueues: 3\nregion: 5\n")
     result = run("--config", path, "render", "etl")

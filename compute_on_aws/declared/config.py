@@ -339,6 +339,19 @@ def _local(where: str, base_dir: Path, local: dict[str, Any]) -> LocalSettings:
     )
 
 
+# What AWS accepts, checked before a value reaches a template, a file name or a CI file.
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+_QUEUE = re.compile(rf"{_NAME}|arn:aws[a-z-]*:batch:[a-z0-9-]+:\d{{12}}:job-queue/{_NAME}")
+_ENVIRONMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _checked(where: str, label: str, value: str | None, pattern: re.Pattern[str], what: str) -> str | None:
+    if value is not None and not pattern.fullmatch(value):
+        raise UserError(f"{where}: {label}: expected {what}, got {value[:80]!r}")
+    return value
+
+
 def _role(where: str, label: str, value: Any, kind: str = "role") -> str | None:
     """An IAM ARN of `kind` (role, instance-profile), or None."""
     if value is None:
@@ -383,6 +396,11 @@ def _chosen(data: Any, source: str, environment: str | None) -> tuple[dict[str, 
         raise UserError(f"{source}: environments: expected a mapping of environment names to settings")
     # Every environment is checked, not just the chosen one: a typo in staging's settings shows up in any run.
     for name, settings in environments.items():
+        if not isinstance(name, str) or not _ENVIRONMENT.fullmatch(name):
+            raise UserError(
+                f"{source}: environments: {name!r} is not an environment name (1-64 letters, digits, - _ or ., "
+                "starting with a letter or digit): it names CI jobs and --env"
+            )
         _check_section(f"{source}: environments.{name}", settings or {}, set(KEYS) - {"environments"})
     if environment is not None:
         if environment not in environments:
@@ -452,8 +470,14 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
         environment=environment,
         backend=backend,
         local=_local(where, base_dir, local),
-        region=opt(top, "region", "region"),
-        queue=opt(top, "queue", "queue"),
+        region=_checked(where, "region", opt(top, "region", "region"), _REGION, "an AWS region name (like eu-west-1)"),
+        queue=_checked(
+            where,
+            "queue",
+            opt(top, "queue", "queue"),
+            _QUEUE,
+            "a job queue name (1-128 letters, digits, - or _) or a job-queue ARN",
+        ),
         image=ImageSettings(
             registry=opt(image, "registry", "image.registry"),
             repository=opt(image, "repository", "image.repository"),
@@ -461,8 +485,8 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
             login=login,
             system=system,
         ),
-        job_role_arn=opt(roles, "job", "roles.job"),
-        execution_role_arn=opt(roles, "execution", "roles.execution"),
+        job_role_arn=_role(where, "roles.job", roles.get("job")),
+        execution_role_arn=_role(where, "roles.execution", roles.get("execution")),
         tags=dict(tags),
         templates=_templates_dir(where, base_dir, top.get("templates")),
         fargate_assign_public_ip=_bool(f"{where}: fargate.assign_public_ip", fargate.get("assign_public_ip", False)),
