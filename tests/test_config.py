@@ -248,6 +248,12 @@ def test_wrong_types_name_the_key(run, tmp_path: Path, text: str, named: str) ->
             "roles.execution: expected an IAM role ARN (arn:aws:iam::<account>:role/<name>), got "
             "'arn:aws:iam::123456789012:user/me'",
         ),
+        ("tags:\n  '': x\n", "tags: a key is empty: AWS takes keys of 1-128 characters"),
+        (
+            "notifications:\n  topic: t\n  on: []\n",
+            "notifications.on: lists no event: name at least one of FAILED, SUCCEEDED, BLOCKED (or remove "
+            "notifications)",
+        ),
         (
             'environments:\n  "st ag":\n    queue: q\n',
             "environments: 'st ag' is not an environment name (1-64 letters, digits, - _ or ., starting with a letter "

@@ -289,6 +289,21 @@ def test_two_jobs_naming_one_definition_are_both_refused(cli, tmp_path: Path) ->
     ]
 
 
+def test_a_job_larger_than_any_instance_type_is_refused_without_compute_declared(cli, tmp_path: Path) -> None:
+    """With no compute in the config nothing else bounds vcpus and memory: Batch would take the job and leave it
+    RUNNABLE for ever."""
+    jobs = tmp_path / "jobs"
+    write_job(jobs, "huge", f"{{ {BASE} vcpus = 100000; memory = 99999999999; }}")
+    write_job(jobs, "large", f"{{ {BASE} vcpus = 192; memory = 786432; }}")
+    result = cli("--jobs", str(jobs), "--backend", "aws", "queue", "huge", "large", "--dry-run")
+    assert result.code == 2
+    (line,) = result.err.splitlines()
+    assert line.startswith("error: huge: vcpus 100000 (the most of any instance type: ")
+    assert "memory 99999999999 MiB (the most of any instance type: " in line
+    assert line.endswith("no EC2 instance can run it, and Batch would leave it RUNNABLE for ever")
+    assert cli("--jobs", str(jobs), "--backend", "aws", "queue", "large", "--dry-run").code == 0
+
+
 def test_program_rules(cli, tmp_path: Path) -> None:
     jobs = tmp_path / "jobs"
     write_job(jobs, "neither", '{ queue = "q"; }')

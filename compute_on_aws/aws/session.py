@@ -206,7 +206,10 @@ def _session(region: str | None) -> boto3.session.Session:
 
     for name, value in sorted(os.environ.items()):
         if name.startswith("AWS_ENDPOINT_URL") and value:
-            parts = urlsplit(value)
+            try:
+                parts = urlsplit(value)
+            except ValueError as e:  # "http://[::1": an IPv6 host left open
+                raise UserError(f"{name}={value!r} is not a URL ({e}; unset it to use AWS's endpoints)") from None
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise UserError(f"{name}={value!r} is not an http:// or https:// URL (unset it to use AWS's endpoints)")
     # boto3 reads AWS_DEFAULT_REGION but not AWS_REGION, which the AWS CLI and other SDKs honour.

@@ -453,6 +453,8 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     for k, v in tags.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise UserError(f"{where}: tags: {k!r}: keys and values must be strings (quote numbers)")
+        if not k.strip():
+            raise UserError(f"{where}: tags: a key is empty: AWS takes keys of 1-128 characters")
     login = _choice(where, "image.login", image.get("login", "auto"), ("auto", "ecr", "none"), "auto, ecr or none")
     system = _choice(
         where,

@@ -33,6 +33,8 @@ def events(where: str, value: Any) -> tuple[str, ...]:
     """A list of EVENTS, each once."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UserError(f"{where}: expected a list of {', '.join(EVENTS)}, got {value!r}")
+    if not value:
+        raise UserError(f"{where}: lists no event: name at least one of {', '.join(EVENTS)} (or remove notifications)")
     for event in value:
         if event not in EVENTS:
             raise UserError(f"{where}: unknown event {event!r}{did_you_mean(event.upper(), EVENTS)}")

@@ -31,6 +31,24 @@ def _fits(job: Job, ce: ComputeEnvironment, architecture: str | None) -> bool:
     )
 
 
+def _beyond_any_instance(job: Job) -> str | None:
+    """What no EC2 instance type has (checked even with no compute declared: Batch would take the job and leave it
+    RUNNABLE for ever)."""
+    most = instances.any_type()
+    asked = [
+        f"{what} {value:.12g}{unit} (the most of any instance type: {limit:.12g}{unit})"
+        for what, value, limit, unit in (
+            ("vcpus", job.vcpus, most.vcpus, ""),
+            ("memory", job.memory, most.memory, " MiB"),
+            ("gpus", job.gpus, most.gpus, ""),
+        )
+        if value > limit
+    ]
+    if not asked:
+        return None
+    return f"{job.name}: {'; '.join(asked)}: no EC2 instance can run it, and Batch would leave it RUNNABLE for ever"
+
+
 def _offer(ce: ComputeEnvironment) -> str:
     """What a compute environment can give one job at most, for the error."""
     if ce.fargate:
@@ -89,6 +107,8 @@ def job_problems(job: Job, queue: str | None, infra: Infrastructure, system: str
     `system`: what Nix builds images for (image.system), whose architecture the instances must have."""
     if job.container.consumes and (consumables := consumable_problems(job, infra)):
         return consumables
+    if job.platform == "EC2" and (beyond := _beyond_any_instance(job)):
+        return [beyond]
     if not infra.queues or queue is None:
         return []
     declared = infra.queues.get(queue)

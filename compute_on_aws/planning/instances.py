@@ -131,3 +131,15 @@ def largest(instance_types: Sequence[str]) -> Capacity | None:
         gpus=max(capacity.gpus for capacity in offered),
         architectures=tuple(sorted({arch for capacity in offered for arch in capacity.architectures})),
     )
+
+
+def any_type() -> Capacity:
+    """The most vCPUs, memory and GPUs of any one type in the table, each taken on its own: a job asking more than
+    this can run nowhere on EC2, whatever compute it is sent to."""
+    table = _table().values()
+    return Capacity(
+        vcpus=max(c.vcpus for c in table),
+        memory=max(c.memory for c in table),
+        gpus=max(c.gpus for c in table),
+        architectures=tuple(sorted({a for c in table for a in c.architectures})),
+    )
