@@ -504,6 +504,11 @@ def test_interrupted_half_way_through_a_chain_says_what_stays_queued(
             "error: AWS_ENDPOINT_URL='not-a-url' is not an http:// or https:// URL (unset it to use AWS's endpoints)",
         ),
         (
+            {"AWS_CA_BUNDLE": "/nonexistent/ca.pem"},
+            "error: AWS_CA_BUNDLE='/nonexistent/ca.pem' is not a file of CA certificates (unset it to use the "
+            "system's)",
+        ),
+        (
             {"AWS_ENDPOINT_URL": "http://[::1"},
             "error: AWS_ENDPOINT_URL='http://[::1' is not a URL (Invalid IPv6 URL; unset it to use AWS's endpoints)",
         ),

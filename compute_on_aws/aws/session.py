@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -212,6 +213,10 @@ def _session(region: str | None) -> boto3.session.Session:
                 raise UserError(f"{name}={value!r} is not a URL ({e}; unset it to use AWS's endpoints)") from None
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise UserError(f"{name}={value!r} is not an http:// or https:// URL (unset it to use AWS's endpoints)")
+    bundle = os.environ.get("AWS_CA_BUNDLE")
+    if bundle and not Path(bundle).is_file():
+        # botocore would find out at the first HTTPS call, as an OSError deep in urllib3.
+        raise UserError(f"AWS_CA_BUNDLE={bundle!r} is not a file of CA certificates (unset it to use the system's)")
     # boto3 reads AWS_DEFAULT_REGION but not AWS_REGION, which the AWS CLI and other SDKs honour.
     try:
         session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
