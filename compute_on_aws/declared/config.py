@@ -346,6 +346,15 @@ _QUEUE = re.compile(rf"{_NAME}|arn:aws[a-z-]*:batch:[a-z0-9-]+:\d{{12}}:job-queu
 _ENVIRONMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
+def _tags(where: str, tags: dict[Any, Any]) -> dict[str, str]:
+    for k, v in tags.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise UserError(f"{where}: tags: {k!r}: keys and values must be strings (quote numbers)")
+        if not k.strip():
+            raise UserError(f"{where}: tags: a key is empty: AWS takes keys of 1-128 characters")
+    return tags
+
+
 def _checked(where: str, label: str, value: str | None, pattern: re.Pattern[str], what: str) -> str | None:
     if value is not None and not pattern.fullmatch(value):
         raise UserError(f"{where}: {label}: expected {what}, got {value[:80]!r}")
@@ -449,12 +458,7 @@ def parse_config(data: Any, *, source: str, base_dir: Path, environment: str | N
     uses = _check_section(f"{where}: ci.uses", ci.get("uses", {}), CI_USES_KEYS)
     unpinned = _bool(f"{where}: ci.allow_unpinned", ci.get("allow_unpinned", False))
     backend = _choice(where, "backend", top.get("backend", "local"), BACKENDS, " or ".join(BACKENDS))
-    tags = top.get("tags", {})
-    for k, v in tags.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise UserError(f"{where}: tags: {k!r}: keys and values must be strings (quote numbers)")
-        if not k.strip():
-            raise UserError(f"{where}: tags: a key is empty: AWS takes keys of 1-128 characters")
+    tags = _tags(where, top.get("tags", {}))
     login = _choice(where, "image.login", image.get("login", "auto"), ("auto", "ecr", "none"), "auto, ecr or none")
     system = _choice(
         where,
