@@ -91,8 +91,9 @@ def test_plan_shows_what_apply_creates_and_apply_creates_it_once(cli, moto: Moto
     assert applied.out.endswith(
         "3 to create, 0 to update, 0 to delete, 0 unchanged.\n"
         "created schedule group compute-on-aws\n"
-        "registered job definition berlin:1\ncreated berlin.0\ncreated berlin.1\n"
-        "registered job definition nightly:1\ncreated nightly.0\n"
+        # What the schedules name first, then the schedules (written concurrently, reported in order).
+        "registered job definition berlin:1\nregistered job definition nightly:1\n"
+        "created berlin.0\ncreated berlin.1\ncreated nightly.0\n"
     )
     assert "secret-looking-value" not in applied.out + applied.err
     made = group(moto)
@@ -179,7 +180,7 @@ def test_apply_updates_what_changed_and_deletes_only_its_own_leftovers(
     applied = schedules(cli, project, "apply")
     assert applied.code == 0, applied.err
     assert applied.out.endswith(
-        "updated berlin.0\nregistered job definition nightly:2\nupdated nightly.0\ndeleted berlin.1\n"
+        "registered job definition nightly:2\nupdated berlin.0\nupdated nightly.0\ndeleted berlin.1\n"
     )
     made = group(moto)
     assert sorted(made) == ["berlin.0", "nightly.0"]
@@ -276,10 +277,9 @@ def test_a_create_meeting_another_schedule_of_that_name_fails_naming_what_differ
     ), applied.err
 
 
-def test_plan_reads_each_definition_and_schedule_once_and_concurrently(cli, moto: Moto, project: Path) -> None:
-    for i in range(24):
-        write_job(project / "jobs", f"tenant-{i}", NIGHTLY.replace('"etl"', f'"etl-{i}"'))
-    assert schedules(cli, project, "apply").code == 0
+def meeting_calls() -> tuple[Any, list[int]]:
+    """A proxy interceptor holding each call 50 ms (long enough for calls made at once to meet there), and the most
+    it saw under way at once."""
     in_flight, most = [0], [0]
     lock = threading.Lock()
 
@@ -288,12 +288,39 @@ def test_plan_reads_each_definition_and_schedule_once_and_concurrently(cli, moto
             in_flight[0] += 1
             most[0] = max(most[0], in_flight[0])
         try:
-            time.sleep(0.05)  # long enough for calls made at once to meet here
+            time.sleep(0.05)
             return forward()
         finally:
             with lock:
                 in_flight[0] -= 1
 
+    return held, most
+
+
+def test_apply_writes_schedules_at_once_and_a_refused_one_names_what_was_done(cli, moto: Moto, project: Path) -> None:
+    """24 more schedules are created concurrently; one CreateSchedule refused fails the call (exit 1) in one line
+    that says what was done, and every other schedule is made."""
+    for i in range(24):
+        write_job(project / "jobs", f"tenant-{i}", NIGHTLY.replace('"etl"', f'"etl-{i}"'))
+    held, most = meeting_calls()
+    moto.proxy.intercept("CreateSchedule", held)
+    moto.proxy.script["CreateSchedule"] = [None] * 5 + ["refuse"]
+    applied = schedules(cli, project, "apply")
+    assert applied.code == 1
+    (line,) = applied.err.splitlines()
+    assert line.startswith("error: ") and ": creating schedule " in line and "AWS ClientException" in line
+    assert "(already done: created schedule group compute-on-aws; registered job definition " in line
+    made = group(moto)
+    assert len(made) == 27 - 1
+    assert line.count("; created ") == len(made)
+    assert most[0] > 1
+
+
+def test_plan_reads_each_definition_and_schedule_once_and_concurrently(cli, moto: Moto, project: Path) -> None:
+    for i in range(24):
+        write_job(project / "jobs", f"tenant-{i}", NIGHTLY.replace('"etl"', f'"etl-{i}"'))
+    assert schedules(cli, project, "apply").code == 0
+    held, most = meeting_calls()
     for action in ("DescribeJobDefinitions", "GetSchedule"):
         moto.proxy.intercept(action, held)
         moto.received[action].clear()

@@ -64,13 +64,16 @@ def active_with_hash(batch: BatchClient, wanted: Mapping[str, str]) -> set[str]:
     return found
 
 
-def ensure_definition(batch: BatchClient, definition: dict[str, Any]) -> tuple[str, bool]:
+def ensure_definition(
+    batch: BatchClient, definition: dict[str, Any], *, known_missing: bool = False
+) -> tuple[str, bool]:
     """`name:revision` of an ACTIVE revision with the same content hash, registering one only when none has it.
 
     RegisterJobDefinition takes no idempotency token either: botocore does not send it again once AWS may have acted
     (aws/session.py). A lost answer is followed by a look for the revision (after LISTING_LAG), and only a revision
-    not found is registered again: a lost answer leaves one revision, not two alike."""
-    found = find_definition(batch, definition)
+    not found is registered again: a lost answer leaves one revision, not two alike. `known_missing`: this process
+    has just looked and found none (no second look)."""
+    found = None if known_missing else find_definition(batch, definition)
     if found is not None:
         return found, False
     lost: OutcomeUnknown | None = None

@@ -20,7 +20,7 @@ from compute_on_aws.declared import cron
 from compute_on_aws.declared.config import Config
 from compute_on_aws.declared.cron import WEEKDAYS, Schedule
 from compute_on_aws.declared.manifest import Job, Manifest
-from compute_on_aws.errors import AwsError, UserError
+from compute_on_aws.errors import AwsError, ComputeOnAwsError, UserError
 from compute_on_aws.planning import naming
 from compute_on_aws.planning.plan import Plan, plan
 from compute_on_aws.planning.render import HASH_PARAMETER
@@ -231,7 +231,8 @@ class Schedules:
         what = f"{d.plan.job.name}: {'registering' if register else 'looking up'} job definition"
         with calling(f"{what} {d.plan.job.definition_name}", done):
             if register:
-                ref, registered = ensure_definition(batch, d.plan.definition)
+                # Looked up by plan a moment ago and not found: registered without a second look.
+                ref, registered = ensure_definition(batch, d.plan.definition, known_missing=key in self._unregistered)
                 if registered:
                     done.append(f"registered job definition {ref}")
             else:
@@ -299,46 +300,96 @@ class Schedules:
                 ) from None
 
     def apply(self, changes: list[Change], *, create_group: bool) -> list[str]:
-        """Makes the changes (the definitions are registered already); returns what was done, in order."""
-        import botocore.exceptions
-
-        client = self._client()
+        """Makes the changes; returns what was done, in order. First what the schedules name (the images, then each
+        distinct definition, concurrently), then the schedules themselves, concurrently: they are independent, one
+        call each, and EventBridge Scheduler has no call that writes many."""
         done: list[str] = []
         if create_group:
-            with calling(f"creating schedule group {self.group}", done):
-                tags: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(self.config.tags.items())]
-                try:
-                    client.create_schedule_group(Name=self.group, Tags=tags)
-                except botocore.exceptions.ClientError as e:
-                    # A retried create meeting the group its first attempt made: the group is this project's own.
-                    if error_code(e) != "ConflictException" or not self.group_exists():
-                        raise
-            done.append(f"created schedule group {self.group}")
+            self._create_group(done)
+        writes = self._prepared(changes, done)
+        failed = []
+        for (change, _), error in zip(writes, self.aws.map(self._write, writes), strict=True):
+            if error is None:
+                done.append(f"{change.action}d {change.name}")
+            else:
+                failed.append(error)
+        if failed:
+            # Each schedule was written whatever became of the others: the first failure, how many more, what was done.
+            raise _with_done(failed[0], done, also_failed=len(failed) - 1)
+        return done
+
+    def _create_group(self, done: list[str]) -> None:
+        import botocore.exceptions
+
+        with calling(f"creating schedule group {self.group}", done):
+            tags: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in sorted(self.config.tags.items())]
+            try:
+                self._client().create_schedule_group(Name=self.group, Tags=tags)
+            except botocore.exceptions.ClientError as e:
+                # A retried create meeting the group its first attempt made: the group is this project's own.
+                if error_code(e) != "ConflictException" or not self.group_exists():
+                    raise
+        done.append(f"created schedule group {self.group}")
+
+    def _prepared(self, changes: list[Change], done: list[str]) -> list[tuple[Change, dict[str, Any] | None]]:
+        """The images pushed and the definitions registered; each change with its request (None: a delete)."""
+        made = [c.declared for c in changes if c.action in ("create", "update") and c.declared is not None]
+        for each in made:
+            if each.plan.image_push is not None:
+                pushed = images.publish(
+                    each.plan.image_push, self.config.image, self.aws, what=f"the image of {each.plan.job.name}"
+                )
+                if pushed:
+                    done.append(f"pushed image {each.plan.image_push.target}")
+        # Each distinct definition looked up (and registered) once, concurrently within aws.calls_per_second.
+        distinct = list({_definition_key(each): each for each in made}.values())
+        registered: list[list[str]] = [[] for _ in distinct]
+        try:
+            self.aws.map(
+                lambda i: self.definition_ref(distinct[i], register=True, done=registered[i]), range(len(distinct))
+            )
+        except ComputeOnAwsError as e:
+            raise _with_done(e, done + [line for lines in registered for line in lines]) from None
+        done += [line for lines in registered for line in lines]
+        writes: list[tuple[Change, dict[str, Any] | None]] = []
         for change in changes:
             if change.action in ("create", "update"):
                 d = change.declared
                 assert d is not None
-                if d.plan.image_push is not None:
-                    pushed = images.publish(
-                        d.plan.image_push, self.config.image, self.aws, what=f"the image of {d.plan.job.name}"
-                    )
-                    if pushed:
-                        done.append(f"pushed image {d.plan.image_push.target}")
                 ref = self.definition_ref(d, register=True, done=done)
-                request = schedule_request(d, ref, self.config)
-                verb = "creating" if change.action == "create" else "updating"
-                with calling(f"{change.job}: {verb} schedule {change.name} in group {self.group}", done):
-                    if change.action == "create":
-                        self._create(request)
-                    else:
-                        client.update_schedule(**request)
+                writes.append((change, schedule_request(d, ref, self.config)))
             elif change.action == "delete":
-                with calling(f"deleting schedule {change.name} from group {self.group}", done):
-                    client.delete_schedule(GroupName=self.group, Name=change.name)
-            else:
-                continue
-            done.append(f"{change.action}d {change.name}")
-        return done
+                writes.append((change, None))
+        return writes
+
+    def _write(self, item: tuple[Change, dict[str, Any] | None]) -> ComputeOnAwsError | None:
+        """One schedule created, updated or deleted; the failure returned, not raised (the others go on)."""
+        change, request = item
+        if request is None:
+            what = f"deleting schedule {change.name} from group {self.group}"
+        else:
+            verb = "creating" if change.action == "create" else "updating"
+            what = f"{change.job}: {verb} schedule {change.name} in group {self.group}"
+        try:
+            with calling(what):
+                if request is None:
+                    self._client().delete_schedule(GroupName=self.group, Name=change.name)
+                elif change.action == "create":
+                    self._create(request)
+                else:
+                    self._client().update_schedule(**request)
+        except ComputeOnAwsError as e:
+            return e
+        return None
+
+
+def _with_done(error: ComputeOnAwsError, done: list[str], *, also_failed: int = 0) -> ComputeOnAwsError:
+    """The error of a step that failed while others went on, with how many more failed and all that was done."""
+    more = f"; {also_failed} other change(s) failed too" if also_failed else ""
+    already = f" (already done: {'; '.join(done)})" if done else ""
+    if isinstance(error, AwsError):
+        return AwsError(f"{error}{more}{already}", error.code)
+    return type(error)(f"{error}{more}{already}")
 
 
 def _definition_key(d: Declared) -> str:
