@@ -298,6 +298,13 @@ def test_a_batch_parameter_reference_is_refused_on_both_backends(
     assert len(result.err.splitlines()) == 1 and result.out == ""
 
 
+def test_jobs_lists_a_command_with_a_batch_parameter_reference_as_invalid(cli, jobs: Path) -> None:
+    write_job(jobs, "refs", '{ queue = "default"; command = [ "echo" "Ref::input" ]; image = "busybox"; }')
+    result = cli("--jobs", str(jobs), "jobs")
+    assert result.code == 2
+    assert "error: refs: command: 'Ref::input': AWS Batch would replace Ref::... with a job parameter" in result.err
+
+
 @pytest.mark.parametrize("line", ['tenant-a "x\x00y"', '["tenant-a", "x\\u0000y"]'], ids=["shell-words", "json-escape"])
 def test_an_args_line_holding_nul_is_refused_naming_the_line(cli, jobs: Path, tmp_path: Path, line: str) -> None:
     listing = tmp_path / "args.txt"

@@ -199,7 +199,6 @@ class _Shown:
 def _conclude(tally: Tally, *, many: bool, as_json: bool) -> None:
     """The JSON document, the summary of a bulk call or a failed one, and exit 1 (or the worst error's code) if a job
     was not queued."""
-
     if as_json:
         _print_document(tally)
     if many or tally.not_queued:

@@ -31,9 +31,26 @@ def _fits(job: Job, ce: ComputeEnvironment, architecture: str | None) -> bool:
     )
 
 
+# AWS Batch replaces `Ref::<name>` in a job's command with the job's parameter of that name; the local backend has no
+# such parameters. Refused on both (here in the declared command, planning.plan in a run's arguments).
+PARAMETER_REFERENCE = "Ref::"
+
+
+def _parameter_reference(job: Job) -> str | None:
+    referenced = [w for w in job.program.command or () if PARAMETER_REFERENCE in w]
+    if not referenced:
+        return None
+    return (
+        f"{job.name}: command: {referenced[0][:60]!r}: AWS Batch would replace {PARAMETER_REFERENCE}... with a job "
+        "parameter and the local backend would not; take the value from a variable or an argument"
+    )
+
+
 def _beyond_any_instance(job: Job) -> str | None:
     """What no EC2 instance type has (checked even with no compute declared: Batch would take the job and leave it
     RUNNABLE for ever)."""
+    if job.platform != "EC2":
+        return None
     most = instances.any_type()
     asked = [
         f"{what} {value:.12g}{unit} (the most of any instance type: {limit:.12g}{unit})"
@@ -107,8 +124,8 @@ def job_problems(job: Job, queue: str | None, infra: Infrastructure, system: str
     `system`: what Nix builds images for (image.system), whose architecture the instances must have."""
     if job.container.consumes and (consumables := consumable_problems(job, infra)):
         return consumables
-    if job.platform == "EC2" and (beyond := _beyond_any_instance(job)):
-        return [beyond]
+    if own := [p for p in (_beyond_any_instance(job), _parameter_reference(job)) if p is not None]:
+        return own[:1]
     if not infra.queues or queue is None:
         return []
     declared = infra.queues.get(queue)

@@ -133,9 +133,10 @@ def largest(instance_types: Sequence[str]) -> Capacity | None:
     )
 
 
+@cache
 def any_type() -> Capacity:
     """The most vCPUs, memory and GPUs of any one type in the table, each taken on its own: a job asking more than
-    this can run nowhere on EC2, whatever compute it is sent to."""
+    this can run nowhere on EC2, whatever compute it is sent to. Computed once: every plan asks."""
     table = _table().values()
     return Capacity(
         vcpus=max(c.vcpus for c in table),

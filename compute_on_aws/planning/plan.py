@@ -12,7 +12,7 @@ from compute_on_aws.declared.config import Config
 from compute_on_aws.declared.manifest import Job, Manifest
 from compute_on_aws.errors import UserError
 from compute_on_aws.planning import limits, naming, render, runs
-from compute_on_aws.planning.checks import job_problems
+from compute_on_aws.planning.checks import PARAMETER_REFERENCE, job_problems
 
 # Shown where Nix was not asked to build (an evaluation without nixpkgs): the real run resolves it.
 UNRESOLVED = "<built by nix>"
@@ -125,23 +125,13 @@ def _systems_built(manifest: Manifest, job: Job, system: str | None) -> None:
         )
 
 
-# AWS Batch replaces `Ref::<name>` in a job's command with the job's parameter of that name; the local backend has no
-# such parameters. Refused on both, so that a job runs the same words everywhere.
-PARAMETER_REFERENCE = "Ref::"
-
-
 def _refuse_parameter_references(job: Job, args: Sequence[str]) -> None:
+    """For the arguments of one run; the declared command is checked with the job (checks.job_problems)."""
     for i, arg in enumerate(args, 1):
         if PARAMETER_REFERENCE in arg:
             raise UserError(
                 f"{job.name}: argument {i} {arg[:60]!r}: AWS Batch would replace {PARAMETER_REFERENCE}... with a job "
                 "parameter and the local backend would not; pass this value another way (a variable, a file)"
-            )
-    for word in job.program.command or ():
-        if PARAMETER_REFERENCE in word:
-            raise UserError(
-                f"{job.name}: command: {word[:60]!r}: AWS Batch would replace {PARAMETER_REFERENCE}... with a job "
-                "parameter and the local backend would not; take the value from a variable or an argument"
             )
 
 
