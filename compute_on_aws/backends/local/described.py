@@ -14,8 +14,13 @@ WORKER_GONE = (
 )
 
 
+def live_workers(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """The workers whose process still runs (a killed one leaves its row)."""
+    return [w for w in db.execute("SELECT * FROM workers") if processes.alive(w["pid"], w["identity"])]
+
+
 def live_worker_ids(db: sqlite3.Connection) -> set[str]:
-    return {w["worker_id"] for w in db.execute("SELECT * FROM workers") if processes.alive(w["pid"], w["identity"])}
+    return {w["worker_id"] for w in live_workers(db)}
 
 
 def view_of(db: sqlite3.Connection, row: sqlite3.Row, live_workers: set[str] | None = None) -> JobView:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compute_on_aws.backends.local import processes
+from compute_on_aws.backends.local.described import live_worker_ids, live_workers
 from compute_on_aws.backends.local.store import (
     FINAL,
     Store,
@@ -218,10 +218,6 @@ def queue(
     return results
 
 
-def live_workers(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    return [w for w in db.execute("SELECT * FROM workers") if processes.alive(w["pid"], w["identity"])]
-
-
 def _worker_command() -> tuple[list[str], dict[str, str]]:
     """This interpreter running this package, with the import path this process has.
 
@@ -272,7 +268,7 @@ def cancel(store: Store, job_ids: list[str], reason: str) -> list[tuple[str, str
     done: list[tuple[str, str]] = []
     db = store.connect()
     try:
-        live = {w["worker_id"] for w in live_workers(db)}
+        live = live_worker_ids(db)
         for job_id in job_ids:
             with transaction(db):
                 row = db.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
