@@ -107,8 +107,9 @@ def test_plan_shows_what_apply_creates_and_apply_creates_it_once(cli, moto: Moto
     assert target["Arn"] == "arn:aws:scheduler:::aws-sdk:batch:submitJob"
     assert target["RoleArn"] == "arn:aws:iam::123456789012:role/scheduler"
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 3}
-    # The definition registered first, pinned by revision; the request `queue` sends, plus the slot's time.
-    assert [d["jobDefinitionName"] for d in moto.registered()] == ["berlin", "nightly"]
+    # The definitions registered first (concurrently: in either order), pinned by revision; the request `queue`
+    # sends, plus the slot's time.
+    assert sorted(d["jobDefinitionName"] for d in moto.registered()) == ["berlin", "nightly"]
     assert submit_job_input(target["Input"]) == {
         "jobName": "berlin_scheduled_full",
         "jobQueue": "other",
